@@ -1,0 +1,35 @@
+/* wharf: the client. Subcommands: send (interactive), and the load generators. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/version.h"
+#include "send.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: wharf COMMAND [OPTION]... [ADDRESS]\n"
+               "Commands:\n"
+               "  send    interactive client: type a line, see the reply (raw, line, frame)\n"
+               "Run 'wharf COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("wharf %s\n", WHARF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "send") == 0)
+        return send_main(argc - 1, argv + 1);
+    fprintf(stderr, "wharf: unknown command '%s' (see wharf --help)\n", cmd);
+    return 2;
+}

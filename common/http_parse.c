@@ -1,0 +1,493 @@
+#include "http_parse.h"
+
+#include <string.h>
+
+/* tchar (RFC 9110 5.6.2): the characters of methods, header names and tokens. */
+static const unsigned char tchar[256] = {
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+
+/* field-value characters: VCHAR, SP, HTAB and obs-text; no other control characters. */
+static const unsigned char vchar[256] = {
+    ['\t'] = 1, [' ' ... '~'] = 1, [0x80 ... 0xff] = 1,
+};
+
+/* request-target: visible ASCII only (no spaces, no controls, no raw 8-bit bytes). */
+static const unsigned char target_char[256] = {
+    ['!' ... '~'] = 1,
+};
+
+static inline unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+/* 0-15 for a hex digit, 16 for anything else. */
+static inline unsigned hex_digit(char ch)
+{
+    unsigned c = lower((unsigned char)ch);
+    if (c - '0' < 10u)
+        return c - '0';
+    if (c - 'a' < 6u)
+        return c - 'a' + 10u;
+    return 16;
+}
+
+int http_token_eq(const char *a, size_t alen, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (alen != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower((unsigned char)a[i]) != (unsigned char)lit[i])
+            return 0;
+    return 1;
+}
+
+const struct http_header *http_find_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (http_token_eq(req->headers[i].name, req->headers[i].name_len, name))
+            return &req->headers[i];
+    return NULL;
+}
+
+/* One line of p[0, end): content in [p, *eol), next line at *next. A bare LF ends a
+ * line too (RFC 9112 2.2 allows it); a CR elsewhere is caught by the character checks. */
+static int next_line(const char *p, const char *end, const char **eol, const char **next)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+        return 0;
+    *next = nl + 1;
+    *eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
+    return 1;
+}
+
+/* Is there an empty line (the end of a header block) in p[from, len)? */
+static int has_header_end(const char *p, size_t from, size_t len)
+{
+    const char *q = p + from, *end = p + len;
+    while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+        q++;
+        if (q < end && *q == '\n')
+            return 1;
+        if (q + 1 < end && q[0] == '\r' && q[1] == '\n')
+            return 1;
+    }
+    return 0;
+}
+
+static int parse_version(const char *p, const char *eol, int *minor)
+{
+    if (eol - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.')
+        return HTTP_ERR_BAD_REQUEST;
+    if (p[5] < '0' || p[5] > '9' || p[7] < '0' || p[7] > '9')
+        return HTTP_ERR_BAD_REQUEST;
+    if (p[5] != '1')
+        return HTTP_ERR_VERSION;
+    /* A later 1.x minor version is handled as 1.1 (RFC 9110 2.5). */
+    *minor = p[7] == '0' ? 0 : 1;
+    return 0;
+}
+
+static int parse_request_line(const char *p, const char *eol, struct http_request *req)
+{
+    const char *q = p;
+    while (q < eol && tchar[(unsigned char)*q])
+        q++;
+    if (q == p || q == eol || *q != ' ')
+        return HTTP_ERR_BAD_REQUEST;
+    req->method = p;
+    req->method_len = (uint32_t)(q - p);
+    const char *t = ++q;
+    while (q < eol && target_char[(unsigned char)*q])
+        q++;
+    if (q == t || q == eol || *q != ' ')
+        return HTTP_ERR_BAD_REQUEST;
+    req->target = t;
+    req->target_len = (uint32_t)(q - t);
+    return parse_version(q + 1, eol, &req->minor_version);
+}
+
+/* A field line "name: value" with optional whitespace around the value. */
+static int parse_field(const char *p, const char *eol, struct http_header *h)
+{
+    const char *q = p;
+    while (q < eol && tchar[(unsigned char)*q])
+        q++;
+    /* Empty names, obs-fold (a line starting with whitespace) and whitespace before
+     * the colon are all rejected: each has been used for request smuggling. */
+    if (q == p || q == eol || *q != ':')
+        return HTTP_ERR_BAD_REQUEST;
+    h->name = p;
+    h->name_len = (uint32_t)(q - p);
+    q++;
+    while (q < eol && (*q == ' ' || *q == '\t'))
+        q++;
+    const char *v = q;
+    for (; q < eol; q++)
+        if (!vchar[(unsigned char)*q])
+            return HTTP_ERR_BAD_REQUEST;
+    while (q > v && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    h->value = v;
+    h->value_len = (uint32_t)(q - v);
+    return 0;
+}
+
+/* Content-Length: 1*DIGIT, nothing else (no sign, no list, no whitespace inside). */
+static int parse_content_length(const struct http_header *h, uint64_t *out)
+{
+    if (h->value_len == 0)
+        return HTTP_ERR_BAD_REQUEST;
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < h->value_len; i++) {
+        unsigned d = (unsigned char)h->value[i] - '0';
+        if (d > 9 || n > (UINT64_MAX - d) / 10)
+            return HTTP_ERR_BAD_REQUEST;
+        n = n * 10 + d;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Walk a comma-separated token list, calling back for each element. */
+typedef void (*list_item_fn)(const char *tok, size_t len, void *arg);
+
+static void for_each_list_item(const struct http_header *h, list_item_fn fn, void *arg)
+{
+    const char *q = h->value, *end = h->value + h->value_len;
+    while (q < end) {
+        while (q < end && (*q == ' ' || *q == '\t' || *q == ','))
+            q++;
+        const char *s = q;
+        while (q < end && *q != ',')
+            q++;
+        const char *e = q;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > s)
+            fn(s, (size_t)(e - s), arg);
+    }
+}
+
+struct conn_tokens {
+    int close, keep_alive;
+};
+
+static void connection_item(const char *tok, size_t len, void *arg)
+{
+    struct conn_tokens *ct = arg;
+    if (http_token_eq(tok, len, "close"))
+        ct->close = 1;
+    else if (http_token_eq(tok, len, "keep-alive"))
+        ct->keep_alive = 1;
+}
+
+struct te_codings {
+    int count, chunked_last;
+};
+
+static void te_item(const char *tok, size_t len, void *arg)
+{
+    struct te_codings *te = arg;
+    te->count++;
+    te->chunked_last = http_token_eq(tok, len, "chunked");
+}
+
+/* What the framing-relevant fields say, gathered while the fields are parsed. */
+struct fields_seen {
+    int hosts, lengths, encodings;
+    uint64_t content_length;
+    struct conn_tokens conn;
+    struct te_codings te;
+    int expect_continue, expect_other;
+};
+
+static int note_field(const struct http_header *h, struct fields_seen *fs)
+{
+    switch (h->name_len) {
+    case 4:
+        if (http_token_eq(h->name, 4, "host"))
+            fs->hosts++;
+        break;
+    case 6:
+        if (http_token_eq(h->name, 6, "expect")) {
+            if (http_token_eq(h->value, h->value_len, "100-continue"))
+                fs->expect_continue = 1;
+            else
+                fs->expect_other = 1;
+        }
+        break;
+    case 10:
+        if (http_token_eq(h->name, 10, "connection"))
+            for_each_list_item(h, connection_item, &fs->conn);
+        break;
+    case 14:
+        if (http_token_eq(h->name, 14, "content-length")) {
+            /* Any second Content-Length, even an equal one, is refused: two framings
+             * for one message is how smuggling starts. */
+            if (++fs->lengths > 1)
+                return HTTP_ERR_BAD_REQUEST;
+            return parse_content_length(h, &fs->content_length);
+        }
+        break;
+    case 17:
+        if (http_token_eq(h->name, 17, "transfer-encoding")) {
+            fs->encodings++;
+            for_each_list_item(h, te_item, &fs->te);
+        }
+        break;
+    }
+    return 0;
+}
+
+/* Decide framing and connection persistence from the fields (RFC 9112 6.1-6.3, 9.3). */
+static int apply_fields(const struct fields_seen *fs, size_t max_body, struct http_request *req)
+{
+    int v11 = req->minor_version == 1;
+    if (fs->hosts > 1 || (v11 && fs->hosts == 0))
+        return HTTP_ERR_BAD_REQUEST;
+    if (fs->encodings) {
+        if (!v11 || fs->lengths)
+            return HTTP_ERR_BAD_REQUEST;
+        if (fs->te.count == 0)
+            return HTTP_ERR_BAD_REQUEST;
+        if (fs->te.count != 1 || !fs->te.chunked_last)
+            return HTTP_ERR_NOT_IMPLEMENTED;
+        req->flags |= HTTP_F_CHUNKED;
+    } else {
+        if (fs->content_length > max_body)
+            return HTTP_ERR_TOO_LARGE;
+        req->body_len = fs->content_length;
+    }
+    if (v11 && fs->expect_other)
+        return HTTP_ERR_EXPECTATION;
+    if (v11 && fs->expect_continue)
+        req->flags |= HTTP_F_CONTINUE;
+    if (fs->conn.close || (!v11 && !fs->conn.keep_alive))
+        req->flags |= HTTP_F_CLOSE;
+    else if (!v11)
+        req->flags |= HTTP_F_KEEPALIVE_10;
+    return 0;
+}
+
+/* Parse the request line and the fields; on success sets req->header_len. */
+static int parse_head(const char *p, size_t len, size_t max_body, struct http_request *req)
+{
+    const char *end = p + (len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES);
+    const char *q = p, *eol, *next;
+    int rc;
+
+    /* RFC 9112 2.2: ignore empty lines before the request line. */
+    for (;;) {
+        if (!next_line(q, end, &eol, &next))
+            goto need_more;
+        if (eol != q)
+            break;
+        q = next;
+    }
+    if ((rc = parse_request_line(q, eol, req)) < 0)
+        return rc;
+    q = next;
+
+    struct fields_seen fs = {0};
+    for (;;) {
+        if (!next_line(q, end, &eol, &next))
+            goto need_more;
+        if (eol == q)
+            break;
+        if (req->n_headers == HTTP_MAX_HEADERS)
+            return HTTP_ERR_HEADERS_TOO_LARGE;
+        struct http_header *h = &req->headers[req->n_headers++];
+        if ((rc = parse_field(q, eol, h)) < 0 || (rc = note_field(h, &fs)) < 0)
+            return rc;
+        q = next;
+    }
+    if ((rc = apply_fields(&fs, max_body, req)) < 0)
+        return rc;
+    req->header_len = (size_t)(next - p);
+    return HTTP_MESSAGE;
+
+need_more:
+    return len >= HTTP_MAX_HEADER_BYTES ? HTTP_ERR_HEADERS_TOO_LARGE : HTTP_NEED_MORE;
+}
+
+/* Raw chunked bytes may exceed the decoded body by framing; bound that too, so tiny
+ * chunks with long extensions cannot make us buffer far more than max_body. */
+static size_t chunked_raw_limit(size_t max_body)
+{
+    return max_body + max_body / 2 + 2 * HTTP_MAX_HEADER_BYTES;
+}
+
+static int parse_chunk_size(const char *p, const char *eol, uint64_t limit, uint64_t *size)
+{
+    uint64_t n = 0;
+    const char *q = p;
+    for (; q < eol; q++) {
+        unsigned d = hex_digit(*q);
+        if (d == 16)
+            break;
+        n = n * 16 + d;
+        if (n > limit)
+            return HTTP_ERR_TOO_LARGE;
+    }
+    if (q == p)
+        return HTTP_ERR_BAD_REQUEST;
+    /* chunk extensions are allowed and ignored, but must be printable. */
+    while (q < eol && (*q == ' ' || *q == '\t'))
+        q++;
+    if (q < eol) {
+        if (*q != ';')
+            return HTTP_ERR_BAD_REQUEST;
+        for (; q < eol; q++)
+            if (!vchar[(unsigned char)*q])
+                return HTTP_ERR_BAD_REQUEST;
+    }
+    *size = n;
+    return 0;
+}
+
+/* The trailer section after the last chunk: field lines, then an empty line. */
+static int scan_trailers(const char *p, size_t pos, size_t len, size_t *out_end)
+{
+    size_t start = pos;
+    for (;;) {
+        size_t avail = len - pos;
+        const char *eol, *next;
+        const char *end = p + pos + (avail < HTTP_MAX_HEADER_BYTES ? avail : HTTP_MAX_HEADER_BYTES);
+        if (!next_line(p + pos, end, &eol, &next))
+            return (pos - start + avail >= HTTP_MAX_HEADER_BYTES) ? HTTP_ERR_HEADERS_TOO_LARGE
+                                                                  : HTTP_NEED_MORE;
+        if (eol == p + pos) {
+            *out_end = (size_t)(next - p);
+            return HTTP_MESSAGE;
+        }
+        struct http_header h;
+        if (parse_field(p + pos, eol, &h) < 0)
+            return HTTP_ERR_BAD_REQUEST;
+        pos = (size_t)(next - p);
+        if (pos - start > HTTP_MAX_HEADER_BYTES)
+            return HTTP_ERR_HEADERS_TOO_LARGE;
+    }
+}
+
+/* Walk the chunks from where the last call stopped (st->aux1 = offset of the next
+ * chunk-size line, st->aux2 = decoded bytes so far). */
+static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec_state *st,
+                        struct http_request *req)
+{
+    size_t pos = st->aux1 ? st->aux1 : req->header_len;
+    uint64_t decoded = st->aux2;
+    size_t raw_limit = req->header_len + chunked_raw_limit(max_body);
+    for (;;) {
+        if (pos > raw_limit)
+            return HTTP_ERR_TOO_LARGE;
+        size_t avail = len - pos;
+        size_t window = avail < HTTP_MAX_CHUNK_LINE ? avail : HTTP_MAX_CHUNK_LINE;
+        const char *eol, *next;
+        if (!next_line(p + pos, p + pos + window, &eol, &next))
+            return avail >= HTTP_MAX_CHUNK_LINE ? HTTP_ERR_BAD_REQUEST : HTTP_NEED_MORE;
+        uint64_t size;
+        int rc = parse_chunk_size(p + pos, eol, max_body - decoded, &size);
+        if (rc < 0)
+            return rc;
+        size_t data = (size_t)(next - p);
+        if (size == 0) {
+            size_t end;
+            rc = scan_trailers(p, data, len, &end);
+            if (rc != HTTP_MESSAGE)
+                return rc;
+            req->body_len = decoded;
+            req->frame_len = end;
+            return HTTP_MESSAGE;
+        }
+        if (data + size > raw_limit)
+            return HTTP_ERR_TOO_LARGE;
+        if (len < data + size + 1)
+            return HTTP_NEED_MORE;
+        size_t after = data + (size_t)size;
+        if (p[after] == '\r') {
+            if (len < after + 2)
+                return HTTP_NEED_MORE;
+            after++;
+        }
+        if (p[after] != '\n')
+            return HTTP_ERR_BAD_REQUEST;
+        pos = after + 1;
+        decoded += size;
+        st->aux1 = (uint32_t)pos;
+        st->aux2 = (uint32_t)decoded;
+    }
+}
+
+int http_parse_request(const char *p, size_t len, size_t max_body, struct codec_state *st,
+                       struct http_request *req)
+{
+    req->flags = 0;
+    req->n_headers = 0;
+    req->body_len = 0;
+    /* Until an empty line has arrived there is nothing to parse: look only at what is
+     * new since the last call (3 bytes back, for a terminator split across reads). */
+    if (st->scanned) {
+        size_t from = st->scanned > 3 ? st->scanned - 3 : 0;
+        size_t upto = len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES;
+        if (from >= upto || !has_header_end(p, from, upto)) {
+            if (len >= HTTP_MAX_HEADER_BYTES)
+                return HTTP_ERR_HEADERS_TOO_LARGE;
+            st->scanned = (uint32_t)(upto > 0 ? upto : 1);
+            return HTTP_NEED_MORE;
+        }
+    }
+    int rc = parse_head(p, len, max_body, req);
+    if (rc == HTTP_NEED_MORE) {
+        st->scanned = (uint32_t)(len > 0 ? len : 1);
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    if (req->flags & HTTP_F_CHUNKED) {
+        rc = scan_chunked(p, len, max_body, st, req);
+    } else {
+        req->frame_len = req->header_len + (size_t)req->body_len;
+        rc = len >= req->frame_len ? HTTP_MESSAGE : HTTP_NEED_MORE;
+    }
+    if (rc == HTTP_NEED_MORE) {
+        /* The header block is complete: stop the header-end precheck (it only looks
+         * at new bytes) but keep the chunk scanner's resume point. */
+        st->scanned = 0;
+        req->flags |= HTTP_F_HEADERS_DONE;
+    }
+    else if (rc == HTTP_MESSAGE)
+        *st = (struct codec_state){0};
+    return rc;
+}
+
+void http_body_copy(const char *p, const struct http_request *req, char *dst)
+{
+    if (!(req->flags & HTTP_F_CHUNKED)) {
+        memcpy(dst, p + req->header_len, (size_t)req->body_len);
+        return;
+    }
+    /* The chunks were validated by scan_chunked; walk them again, copying the data. */
+    const char *q = p + req->header_len, *end = p + req->frame_len;
+    for (;;) {
+        uint64_t size = 0;
+        for (;; q++) {
+            unsigned d = hex_digit(*q);
+            if (d == 16)
+                break;
+            size = size * 16 + d;
+        }
+        if (size == 0)
+            return;
+        q = (const char *)memchr(q, '\n', (size_t)(end - q)) + 1;
+        memcpy(dst, q, (size_t)size);
+        dst += size;
+        q += size;
+        q += (*q == '\r') ? 2 : 1;
+    }
+}

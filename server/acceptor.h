@@ -1,0 +1,65 @@
+/* acceptor: the only code that calls accept.
+ *
+ * accept_ctx is the accept loop with its limits (--max-conns, running out of file
+ * descriptors) and counters. The acceptor thread runs it over every listener and deals
+ * connections to workers through their handoff queues; with --dispatch reuseport each
+ * worker runs its own accept_ctx over its own listeners instead. */
+#ifndef WHARF_ACCEPTOR_H
+#define WHARF_ACCEPTOR_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "handoff.h"
+#include "listener.h"
+#include "stats.h"
+
+struct accept_ctx {
+    struct acceptor_stats stats;
+    struct listener listeners[MAX_LISTENERS];
+    int n_listeners;
+    uint64_t max_conns;
+    int reserve_fd;           /* /dev/null, given up to shed a connection on EMFILE */
+    uint64_t paused_until_ms; /* accepting paused (out of memory or files): retry then */
+    uint64_t last_shed_log_ms;
+    uint64_t shed_since_log;
+};
+
+/* deliver: takes ownership of an accepted, non-blocking socket. */
+typedef void (*accept_deliver_fn)(void *arg, int fd, uint8_t proto);
+
+void accept_ctx_init(struct accept_ctx *a, uint64_t max_conns);
+void accept_ctx_close(struct accept_ctx *a);
+
+/* Accept on l until the kernel's queue is empty (or accepting must pause).
+ * Returns 1 if it stopped early because accepting is paused, else 0. */
+int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
+                 void *arg);
+
+/* Milliseconds until a pause ends (0 when not paused). */
+int accept_pause_left_ms(const struct accept_ctx *a);
+
+struct worker;
+
+struct acceptor {
+    struct accept_ctx ctx;
+    pthread_t thread;
+    int epfd;
+    int stop_efd;
+    struct worker *workers;
+    int n_workers;
+    enum dispatch dispatch;
+    unsigned next; /* where the next round-robin or tie-break starts */
+    struct handoff_item *batch[MAX_WORKERS];
+    uint32_t batch_len[MAX_WORKERS];
+};
+
+/* Take over the listeners (a copy; the acceptor closes them when it stops). */
+int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct listener *ls,
+                  int n, struct worker *workers, int n_workers);
+int acceptor_start(struct acceptor *ac);
+/* Stop accepting, close the listeners and join the thread. */
+void acceptor_stop(struct acceptor *ac);
+
+#endif

@@ -1,0 +1,51 @@
+/* handler: what each message gets. Bytes in, bytes out: no sockets, no epoll.
+ *
+ * handler_process cuts every complete message at the front of the input with the
+ * connection's codec, appends every reply to one output buffer (so a pipelined batch
+ * leaves in one write) and says how much input it used and what should happen next. */
+#ifndef WHARF_HANDLER_H
+#define WHARF_HANDLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/codec.h"
+#include "../common/mode.h"
+#include "http_reply.h"
+#include "stats.h"
+
+struct handler_env {
+    enum mode mode;
+    size_t max_message;
+    int draining;                /* answer, then close (HTTP says "Connection: close") */
+    const struct http_cache *http;
+    struct worker_stats *stats;  /* the calling worker's own counters */
+};
+
+enum handler_verdict {
+    HANDLER_CONTINUE, /* keep the connection */
+    HANDLER_CLOSE,    /* the replies are final: close once they are sent */
+    HANDLER_ERROR,    /* protocol error (counted): close once the error reply is sent */
+    HANDLER_NOMEM,    /* out of memory: close now */
+};
+
+#define HANDLER_CONTINUE_SENT 0x1u /* io->state: "100 Continue" already sent for this request */
+
+struct handler_io {
+    enum proto proto;
+    struct codec_state *cs;  /* the connection's resume hints */
+    struct buf *out;         /* replies are appended here */
+    unsigned state;          /* HANDLER_CONTINUE_SENT, kept by the connection */
+    /* results */
+    size_t consumed;         /* input bytes fully handled */
+    uint32_t messages;
+    size_t need;             /* total size of the partial message at the front, if known */
+    int partial;             /* a message has begun but is incomplete */
+    enum handler_verdict verdict;
+};
+
+void handler_process(const struct handler_env *env, struct handler_io *io, const char *data,
+                     size_t len);
+
+#endif

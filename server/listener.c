@@ -1,0 +1,86 @@
+#include "listener.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+static int read_somaxconn(void)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+    int v = -1;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+int listener_effective_backlog(int requested)
+{
+    int max = read_somaxconn();
+    if (max > 0 && requested > max) {
+        log_info("listen backlog %d is capped by net.core.somaxconn=%d; raise it with "
+                 "'sysctl -w net.core.somaxconn=%d' (see tuning/)",
+                 requested, max, requested);
+        return max;
+    }
+    return requested;
+}
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+    return setsockopt(fd, level, name, &value, sizeof value);
+}
+
+int listener_open(struct listener *l, const struct endpoint *ep, const struct listen_opts *o,
+                  char *err, size_t errlen)
+{
+    char text[ADDR_TEXT_MAX];
+    addr_format((const struct sockaddr *)&ep->sa, text, sizeof text);
+    l->ep = *ep;
+    l->fd = socket(ep->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l->fd < 0) {
+        snprintf(err, errlen, "socket for %s: %s", text, strerror(errno));
+        return -1;
+    }
+    /* SO_REUSEADDR: a restart binds at once although old connections sit in TIME_WAIT. */
+    if (set_int_opt(l->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
+        (o->reuseport && set_int_opt(l->fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
+        (ep->sa.ss_family == AF_INET6 && set_int_opt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0) ||
+        (o->nodelay && set_int_opt(l->fd, IPPROTO_TCP, TCP_NODELAY, 1) < 0)) {
+        snprintf(err, errlen, "setsockopt on %s: %s", text, strerror(errno));
+        goto fail;
+    }
+    if (bind(l->fd, (const struct sockaddr *)&ep->sa, ep->sa_len) < 0) {
+        snprintf(err, errlen, "cannot bind %s: %s%s", text, strerror(errno),
+                 errno == EADDRINUSE ? " (another process listens there)" : "");
+        goto fail;
+    }
+    if (listen(l->fd, o->backlog) < 0) {
+        snprintf(err, errlen, "listen on %s: %s", text, strerror(errno));
+        goto fail;
+    }
+    socklen_t len = sizeof l->ep.sa;
+    if (getsockname(l->fd, (struct sockaddr *)&l->ep.sa, &len) < 0) {
+        snprintf(err, errlen, "getsockname on %s: %s", text, strerror(errno));
+        goto fail;
+    }
+    l->ep.sa_len = len;
+    return 0;
+fail:
+    close(l->fd);
+    l->fd = -1;
+    return -1;
+}
+
+void listener_close(struct listener *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+}

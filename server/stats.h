@@ -1,0 +1,96 @@
+/* stats: counters of every worker and of the acceptor, and their rendering.
+ *
+ * Each counter has exactly one writer thread, which bumps it with a relaxed load and
+ * store (no locked instruction on the hot path); any thread may read it with a relaxed
+ * load. Totals are sums read at one moment, so they can be off by what is in flight. */
+#ifndef WHARF_STATS_H
+#define WHARF_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+
+typedef _Atomic uint64_t counter_t;
+
+static inline void counter_add(counter_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t counter_get(const counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* X-macro: name, Prometheus type, help. Written by the worker that owns them, except
+ * accepted, which is written by whoever hands connections to the worker. */
+#define WORKER_COUNTERS(X)                                                                   \
+    X(accepted, "counter", "connections handed to this worker")                              \
+    X(closed, "counter", "connections closed")                                               \
+    X(messages, "counter", "messages (lines, frames, HTTP requests, raw reads) answered")     \
+    X(reads, "counter", "read calls that returned data")                                     \
+    X(bytes_in, "counter", "bytes read from clients")                                        \
+    X(bytes_out, "counter", "bytes written to clients")                                      \
+    X(protocol_errors, "counter", "messages rejected as malformed or too large")            \
+    X(idle_timeouts, "counter", "connections closed by --idle-timeout")                      \
+    X(header_timeouts, "counter", "HTTP connections closed by --header-timeout")             \
+    X(resets, "counter", "connections reset or broken by the peer")                         \
+    X(truncated, "counter", "connections closed by the peer in the middle of a message")     \
+    X(output_paused, "counter", "times reading stopped because output passed --max-output") \
+    X(shutdown_cut, "counter", "connections cut when --shutdown-timeout ran out")            \
+    X(alloc_failures, "counter", "connections closed because memory ran out")                \
+    X(http_2xx, "counter", "HTTP responses with a 2xx status")                               \
+    X(http_4xx, "counter", "HTTP responses with a 4xx status")                               \
+    X(http_5xx, "counter", "HTTP responses with a 5xx status")
+
+#define ACCEPTOR_COUNTERS(X)                                                                 \
+    X(accepted, "counter", "connections accepted")                                           \
+    X(rejected_max_conns, "counter", "connections closed at once because of --max-conns")    \
+    X(rejected_no_fd, "counter", "connections shed because the process ran out of files")    \
+    X(accept_errors, "counter", "accept calls that failed for other reasons")
+
+#define DECLARE_COUNTER(name, type, help) counter_t name;
+
+struct worker_stats {
+    WORKER_COUNTERS(DECLARE_COUNTER)
+} __attribute__((aligned(64)));
+
+struct acceptor_stats {
+    ACCEPTOR_COUNTERS(DECLARE_COUNTER)
+} __attribute__((aligned(64)));
+
+struct config;
+
+/* Everything /stats, /metrics and the periodic log line read. Filled before any
+ * thread starts and never changed afterwards, so it needs no lock. */
+struct stats_registry {
+    const struct config *cfg;
+    struct worker_stats *workers[256];
+    int n_workers;
+    struct acceptor_stats *acceptors[256]; /* one, or one per worker with reuseport */
+    int n_acceptors;
+    uint64_t start_ms;
+    uint64_t capacity; /* connections the file limit allows */
+    const char *backend;
+};
+
+void stats_register(const struct stats_registry *reg);
+
+struct stats_totals {
+    uint64_t accepted, closed, active, messages, bytes_in, bytes_out, protocol_errors,
+        timeouts, resets, rejected;
+};
+
+void stats_totals(struct stats_totals *t);
+uint64_t stats_active_connections(void);
+
+/* Append the /stats JSON document or the /metrics Prometheus text. 0 or -1 (no memory). */
+int stats_render_json(struct buf *out);
+int stats_render_prometheus(struct buf *out);
+
+/* One line for --stats-interval and for the exit summary. */
+void stats_log_line(const char *prefix);
+
+#endif

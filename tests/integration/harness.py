@@ -1,0 +1,256 @@
+"""Integration-test harness: start the real wharfd on loopback, talk to it, report.
+
+Every test file does:
+
+    from harness import Suite, Server
+    t = Suite(__file__)
+
+    @t.test
+    def seed_scenario():
+        with Server("raw", mode="upper") as s:
+            ...
+            t.check(reply == b"HI", "upper-cased reply", reply)
+
+    t.main()
+
+and prints "ok - name" / "FAIL - name: why" per test, then "N passed, M failed".
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+
+ROOT = os.environ.get("WHARF_ROOT") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("WHARF_BUILD", "build"))
+WHARFD = os.path.join(BUILD, "wharfd")
+WHARF = os.path.join(BUILD, "wharf")
+SANITIZED = "asan" in BUILD or "tsan" in BUILD
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def free_port(host="127.0.0.1", family=socket.AF_INET):
+    """A port nothing listens on right now (the kernel's choice for port 0)."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Server:
+    """A wharfd process on loopback with one listener per protocol asked for.
+
+    Server("raw", "http", mode="echo", extra=["--idle-timeout", "1"]) gives
+    s.port["raw"], s.port["http"]; the process is stopped (SIGTERM, then SIGKILL
+    after a grace period) when the with-block ends.
+    """
+
+    def __init__(self, *protos, mode=None, workers=None, extra=(), env=None,
+                 host="127.0.0.1", preexec=None, ports=None, check_exit=True):
+        self.protos = protos or ("raw",)
+        self.host = host
+        self.port = dict(ports or {})
+        for p in self.protos:
+            self.port.setdefault(p, free_port())
+        self.args = [WHARFD]
+        for p in self.protos:
+            h = f"[{host}]" if ":" in host else host
+            self.args += ["--listen", f"{p}://{h}:{self.port[p]}"]
+        if mode:
+            self.args += ["--mode", mode]
+        if workers:
+            self.args += ["--workers", str(workers)]
+        self.args += list(extra)
+        self.env = dict(os.environ, **(env or {}))
+        self.preexec = preexec
+        self.check_exit = check_exit
+        self.proc = None
+        self.log_file = None
+        self.exit_code = None
+
+    def start(self):
+        self.log_file = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=self.env, preexec_fn=self.preexec)
+        first = self.protos[0]
+        if not wait_until(lambda: self._accepts(first) or self.proc.poll() is not None, 15):
+            raise CheckFailed("wharfd did not start listening: " + self.log())
+        if self.proc.poll() is not None:
+            raise CheckFailed(f"wharfd exited with {self.proc.returncode}: " + self.log())
+        return self
+
+    def _accepts(self, proto):
+        try:
+            with socket.create_connection((self.host, self.port[proto]), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def log(self):
+        if not self.log_file:
+            return ""
+        self.log_file.seek(0)
+        return self.log_file.read()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def connect(self, proto=None, timeout=10):
+        s = socket.create_connection((self.host, self.port[proto or self.protos[0]]),
+                                     timeout=timeout)
+        return s
+
+    def url(self, path="/"):
+        return f"http://{self.host}:{self.port['http']}{path}"
+
+    def stats(self):
+        with urllib.request.urlopen(self.url("/stats"), timeout=10) as r:
+            return json.loads(r.read())
+
+    def rss_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM and wait; returns the exit code (kills after timeout)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.exit_code = self.proc.wait()
+        return self.exit_code
+
+    def wait(self, timeout=20):
+        self.exit_code = self.proc.wait(timeout)
+        return self.exit_code
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        code = self.stop()
+        if self.check_exit and exc[0] is None and code not in (0, None):
+            raise CheckFailed(f"wharfd exited with status {code}: " + self.log()[-3000:])
+        if SANITIZED and exc[0] is None and "Sanitizer" in self.log():
+            raise CheckFailed("sanitizer report: " + self.log()[-5000:])
+        if self.log_file:
+            self.log_file.close()
+        return False
+
+
+def recv_exact(sock, n):
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise CheckFailed(f"connection closed after {len(data)} of {n} bytes")
+        data += chunk
+    return bytes(data)
+
+
+def recv_until_close(sock, limit=1 << 26):
+    data = bytearray()
+    while len(data) < limit:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def frame(payload):
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def read_frame(sock):
+    n = int.from_bytes(recv_exact(sock, 4), "big")
+    return recv_exact(sock, n)
+
+
+def http_get_raw(sock, request):
+    """Send raw request bytes; return everything until the server closes."""
+    sock.sendall(request)
+    return recv_until_close(sock)
+
+
+def run(cmd, timeout=60, input=None, check=False):
+    """Run a command; returns CompletedProcess with text output."""
+    return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                          check=check)
+
+
+class Suite:
+    def __init__(self, path):
+        self.name = os.path.basename(path)
+        self.tests = []
+        self.passed = 0
+        self.failed = 0
+
+    def test(self, fn):
+        self.tests.append(fn)
+        return fn
+
+    @staticmethod
+    def check(cond, what, detail=None):
+        if not cond:
+            msg = what if detail is None else f"{what} (got {detail!r})"
+            raise CheckFailed(msg[:2000])
+
+    def main(self):
+        only = sys.argv[1:]
+        for fn in self.tests:
+            if only and fn.__name__ not in only:
+                continue
+            t0 = time.monotonic()
+            try:
+                fn()
+            except CheckFailed as e:
+                self.failed += 1
+                print(f"FAIL - {fn.__name__}: {e}", flush=True)
+                continue
+            except Exception:
+                self.failed += 1
+                print(f"FAIL - {fn.__name__}: exception\n{traceback.format_exc()}", flush=True)
+                continue
+            self.passed += 1
+            print(f"ok - {fn.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
+        print(f"{self.passed} passed, {self.failed} failed", flush=True)
+        sys.exit(1 if self.failed else 0)
