@@ -54,7 +54,7 @@ int codec_line_decode(const char *p, size_t len, size_t max, struct codec_state 
     /* A newline beyond max bytes would make the payload too long: never look further. */
     size_t limit = len > max ? max + 1 : len;
     size_t from = st->scanned < limit ? st->scanned : limit;
-    const char *nl = memchr(p + from, '\n', limit - from);
+    const char *nl = limit > from ? memchr(p + from, '\n', limit - from) : NULL;
     if (!nl) {
         if (len > max)
             return CODEC_TOO_LONG;

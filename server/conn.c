@@ -126,6 +126,7 @@ static void conn_flush(struct worker *w, struct conn *c)
         size_t len = buf_len(b);
         ssize_t n = write(c->fd, buf_head(b), len);
         if (n > 0) {
+            counter_add(&w->stats.writes, 1);
             counter_add(&w->stats.bytes_out, (uint64_t)n);
             buf_consume(b, (size_t)n);
             worker_timer_touch(w, c);
@@ -271,8 +272,10 @@ static void conn_read(struct worker *w, struct conn *c)
             counter_add(&w->stats.output_paused, 1);
             return;
         }
-        if ((size_t)n < room)
-            return; /* drained: edge-triggered epoll reports the next bytes */
+        /* A short read drained the socket: edge-triggered epoll reports the next bytes,
+         * unless the FIN came with these ones, which only a read returning 0 shows. */
+        if ((size_t)n < room && !(c->flags & CONN_RDHUP))
+            return;
     }
     worker_mark_ready(w, c);
 }
@@ -307,6 +310,8 @@ void conn_on_event(struct worker *w, struct conn *c, uint32_t events)
         conn_linger_read(w, c);
         return;
     }
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->flags |= CONN_RDHUP;
     if (buf_len(&c->out) && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         conn_flush(w, c);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))

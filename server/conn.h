@@ -23,6 +23,7 @@ enum conn_flag {
     CONN_CLOSED = 1u << 4,       /* closed; the struct is freed after the event batch */
     CONN_READY = 1u << 5,        /* on the worker's list of connections to read again */
     CONN_ERROR = 1u << 6,        /* closing because of a protocol error */
+    CONN_RDHUP = 1u << 7,        /* epoll saw the peer's FIN: read on to EOF, even after a short read */
 };
 
 struct conn {

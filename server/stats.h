@@ -31,6 +31,7 @@ static inline uint64_t counter_get(const counter_t *c)
     X(closed, "counter", "connections closed")                                               \
     X(messages, "counter", "messages (lines, frames, HTTP requests, raw reads) answered")     \
     X(reads, "counter", "read calls that returned data")                                     \
+    X(writes, "counter", "write calls that sent data")                                       \
     X(bytes_in, "counter", "bytes read from clients")                                        \
     X(bytes_out, "counter", "bytes written to clients")                                      \
     X(protocol_errors, "counter", "messages rejected as malformed or too large")            \

@@ -86,6 +86,7 @@ class Server:
         self.proc = None
         self.log_file = None
         self.exit_code = None
+        self.stats_calls = 0  # each /stats request is itself a connection and a message
 
     def start(self):
         self.log_file = tempfile.TemporaryFile(mode="w+")
@@ -124,6 +125,7 @@ class Server:
         return f"http://{self.host}:{self.port['http']}{path}"
 
     def stats(self):
+        self.stats_calls += 1
         with urllib.request.urlopen(self.url("/stats"), timeout=10) as r:
             return json.loads(r.read())
 
