@@ -207,13 +207,35 @@ static void wait_for_stop(int sfd, const struct config *cfg)
     }
 }
 
+static int all_finished(const struct server *s)
+{
+    for (int i = 0; i < s->cfg.workers; i++)
+        if (!atomic_load_explicit(&s->workers[i].finished, memory_order_acquire))
+            return 0;
+    return 1;
+}
+
+/* Stop accepting, let the workers drain, and wait; a second SIGTERM/SIGINT cuts the
+ * remaining connections at once instead of waiting for --shutdown-timeout. */
 static void drain_and_join(struct server *s, int sfd)
 {
     if (s->use_acceptor)
         acceptor_stop(&s->acceptor);
     for (int i = 0; i < s->cfg.workers; i++)
-        worker_request_drain(&s->workers[i]);
-    (void)sfd;
+        worker_request_drain(&s->workers[i], 0);
+    int cut = 0;
+    while (!all_finished(s)) {
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0 || cut)
+            continue;
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof si) != sizeof si || si.ssi_signo == SIGHUP)
+            continue;
+        log_warn("%s again: closing every connection now", strsignal((int)si.ssi_signo));
+        for (int i = 0; i < s->cfg.workers; i++)
+            worker_request_drain(&s->workers[i], 1);
+        cut = 1;
+    }
     for (int i = 0; i < s->cfg.workers; i++)
         worker_join(&s->workers[i]);
 }

@@ -115,8 +115,11 @@ static void take_handoff(struct worker *w)
     for (size_t i = 0; i < n; i++)
         conn_open(w, items[i].fd, items[i].proto);
     free(items);
-    if (!w->draining && atomic_load_explicit(&w->drain_requested, memory_order_acquire))
+    int req = atomic_load_explicit(&w->drain_requested, memory_order_acquire);
+    if (req && !w->draining)
         start_drain(w);
+    if (req == 2)
+        w->drain_deadline_ms = 0;
 }
 
 /* Every connection, wherever its timer is: a snapshot, since draining moves them. */
@@ -276,6 +279,7 @@ static void *worker_main(void *arg)
         }
         free_closed(w);
     }
+    atomic_store_explicit(&w->finished, 1, memory_order_release);
     return NULL;
 }
 
@@ -289,9 +293,9 @@ int worker_start(struct worker *w)
     return 0;
 }
 
-void worker_request_drain(struct worker *w)
+void worker_request_drain(struct worker *w, int cut)
 {
-    atomic_store_explicit(&w->drain_requested, 1, memory_order_release);
+    atomic_store_explicit(&w->drain_requested, cut ? 2 : 1, memory_order_release);
     handoff_wake(&w->handoff);
 }
 

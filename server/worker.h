@@ -30,7 +30,8 @@ struct worker {
     /* shared */
     struct worker_stats stats;
     struct handoff handoff;
-    _Atomic int drain_requested;
+    _Atomic int drain_requested; /* 1: drain gracefully; 2: cut every connection now */
+    _Atomic int finished;        /* the loop has ended; joining will not block */
     _Atomic uint64_t heartbeat; /* bumped every loop iteration */
 
     /* set before the thread starts */
@@ -61,8 +62,8 @@ int worker_init(struct worker *w, int id, const struct config *cfg);
 /* --dispatch reuseport: give this worker its own listener (before it starts). */
 int worker_add_listener(struct worker *w, const struct listener *l);
 int worker_start(struct worker *w);
-/* Ask the worker to drain and exit (safe from any thread). */
-void worker_request_drain(struct worker *w);
+/* Ask the worker to drain and exit, or (cut) to close everything now. Any thread. */
+void worker_request_drain(struct worker *w, int cut);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
 

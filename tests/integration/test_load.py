@@ -253,6 +253,19 @@ def shutdown_waits_for_a_half_received_message_then_cuts_at_the_timeout():
         t.check(code == 0 and 0.9 < took < 2.5, "cut after --shutdown-timeout, exit 0",
                 (code, took))
         c.close()
+    with Server("frame", check_exit=False, extra=["--shutdown-timeout", "30s"]) as s:
+        c = s.connect("frame")
+        c.sendall(frame(b"hello")[:5])
+        time.sleep(0.2)
+        s.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        s.signal(signal.SIGTERM)
+        code = s.wait(10)
+        t.check(code == 0 and time.monotonic() - t0 < 1.0, "a second SIGTERM cuts at once",
+                (code, time.monotonic() - t0))
+        t.check("closing every connection now" in s.log(), "and says so")
+        c.close()
 
 
 @t.test
