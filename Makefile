@@ -68,7 +68,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 
 # ---- Debian packages -------------------------------------------------------
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev
-TEST_PKGS  := curl python3 iproute2 procps
+TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
 deps:

@@ -205,6 +205,26 @@ const char *dispatch_name(enum dispatch d)
     return d == DISPATCH_RR ? "rr" : d == DISPATCH_REUSEPORT ? "reuseport" : "least";
 }
 
+/* Print text word-wrapped to width columns, every line indented by indent spaces. */
+static void print_wrapped(const char *text, int indent, int width)
+{
+    const char *p = text;
+    while (*p) {
+        int room = width - indent, n = (int)strlen(p);
+        if (n > room) {
+            n = room;
+            while (n > 0 && p[n] != ' ')
+                n--;
+            if (n == 0)
+                n = room;
+        }
+        printf("%*s%.*s\n", indent, "", n, p);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
 static void print_help(void)
 {
     printf("Usage: wharfd [OPTION]...\n"
@@ -217,10 +237,11 @@ static void print_help(void)
                               : snprintf(head, sizeof head, "      --%s", o->name);
         if (o->metavar)
             snprintf(head + n, sizeof head - (size_t)n, " %s", o->metavar);
-        printf("%s\n        %s", head, o->help);
-        if (o->defval)
-            printf(" [default: %s]", o->defval);
-        printf("\n");
+        char text[512];
+        snprintf(text, sizeof text, "%s%s%s%s", o->help, o->defval ? " [default: " : "",
+                 o->defval ? o->defval : "", o->defval ? "]" : "");
+        printf("%s\n", head);
+        print_wrapped(text, 8, 80);
     }
     printf("\nSizes take K, M, G suffixes; durations take ms, s, m, h (a bare number is "
            "seconds).\nSignals: SIGTERM/SIGINT drain and exit 0; SIGHUP is logged.\n");

@@ -84,6 +84,14 @@ def wharf_send_each_protocol_from_a_pipe():
 
 
 @t.test
+def netcat_half_close_gets_the_reply():
+    # The README's raw example: nc -N shuts down its sending side at EOF.
+    with Server("raw") as s:
+        r = run(["nc", "-N", "127.0.0.1", str(s.port["raw"])], input="hello", timeout=10)
+        t.check(r.stdout == "HELLO", "nc gets the reply", (r.stdout, r.stderr))
+
+
+@t.test
 def wharf_send_prompts_on_a_terminal():
     # Under a pseudo-terminal the tutorial's ">>> " prompt appears.
     import pty
