@@ -12,6 +12,9 @@ endif
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 SANITIZE ?=
 
 CSTD     := -std=gnu11
@@ -68,7 +71,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 
 # ---- Debian packages -------------------------------------------------------
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev
-TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd
+TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
 deps:
@@ -84,10 +87,21 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
 
+# The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing
+# configuration file is never overwritten.
 install: all
-	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(BUILD)/wharfd $(DESTDIR)$(BINDIR)/wharfd
-	install -m 0755 $(BUILD)/wharf $(DESTDIR)$(BINDIR)/wharf
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/wharf
+	install -m 0755 $(BUILD)/wharfd $(BUILD)/wharf $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/bin/wharfd|$(BINDIR)/wharfd|' \
+	    -e 's|/etc/wharf/wharfd.conf|$(SYSCONFDIR)/wharf/wharfd.conf|' \
+	    server/systemd/wharfd.service > $(DESTDIR)$(SYSTEMD_UNITDIR)/wharfd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/wharfd.service
+	install -m 0644 server/systemd/wharfd.socket $(DESTDIR)$(SYSTEMD_UNITDIR)/
+	install -m 0644 server/wharfd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 client/wharf.1 $(DESTDIR)$(MANDIR)/man1/
+	test -e $(DESTDIR)$(SYSCONFDIR)/wharf/wharfd.conf || \
+	    install -m 0644 server/systemd/wharfd.conf $(DESTDIR)$(SYSCONFDIR)/wharf/wharfd.conf
 
 clean:
 	rm -rf build

@@ -22,7 +22,7 @@ void accept_ctx_init(struct accept_ctx *a, uint64_t max_conns)
 {
     memset(&a->stats, 0, sizeof a->stats);
     a->n_listeners = 0;
-    a->max_conns = max_conns;
+    atomic_store_explicit(&a->max_conns, max_conns, memory_order_relaxed);
     a->reserve_fd = open_reserve();
     a->paused_until_ms = 0;
     a->last_shed_log_ms = 0;
@@ -93,11 +93,12 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
         a->paused_until_ms = 0;
     }
     uint64_t live = live_connections();
+    uint64_t max_conns = atomic_load_explicit(&a->max_conns, memory_order_relaxed);
     for (;;) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             counter_add(&a->stats.accepted, 1);
-            if (a->max_conns && live >= a->max_conns) {
+            if (max_conns && live >= max_conns) {
                 /* Accept and close rather than leave it to time out in the backlog. */
                 close(fd);
                 counter_add(&a->stats.rejected_max_conns, 1);
@@ -220,7 +221,7 @@ int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct li
                   int n, struct worker *workers, int n_workers)
 {
     memset(ac, 0, sizeof *ac);
-    accept_ctx_init(&ac->ctx, cfg->max_conns);
+    accept_ctx_init(&ac->ctx, cfg->set.max_conns);
     ac->workers = workers;
     ac->n_workers = n_workers;
     ac->dispatch = cfg->dispatch;

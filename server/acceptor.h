@@ -8,6 +8,7 @@
 #define WHARF_ACCEPTOR_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -19,7 +20,7 @@ struct accept_ctx {
     struct acceptor_stats stats;
     struct listener listeners[MAX_LISTENERS];
     int n_listeners;
-    uint64_t max_conns;
+    _Atomic uint64_t max_conns; /* changed by the main thread on reload */
     int reserve_fd;           /* /dev/null, given up to shed a connection on EMFILE */
     uint64_t paused_until_ms; /* accepting paused (out of memory or files): retry then */
     uint64_t last_shed_log_ms;

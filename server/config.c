@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static int set_dispatch(struct config *cfg, const char *v, char *err, size_t err
 
 static int set_mode(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return mode_parse(v, &cfg->mode) < 0 ? ERR("expected echo or upper, got '%s'", v) : 0;
+    return mode_parse(v, &cfg->set.mode) < 0 ? ERR("expected echo or upper, got '%s'", v) : 0;
 }
 
 static int set_size_in(uint64_t *dst, uint64_t min, uint64_t max, const char *v, char *err,
@@ -79,21 +80,21 @@ static int set_size_in(uint64_t *dst, uint64_t min, uint64_t max, const char *v,
 
 static int set_max_message(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_size_in(&cfg->max_message, 1, 1ull << 30, v, err, errlen);
+    return set_size_in(&cfg->set.max_message, 1, 1ull << 30, v, err, errlen);
 }
 
 static int set_max_output(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_size_in(&cfg->max_output, 4096, 1ull << 30, v, err, errlen);
+    return set_size_in(&cfg->set.max_output, 4096, 1ull << 30, v, err, errlen);
 }
 
 static int set_max_conns(struct config *cfg, const char *v, char *err, size_t errlen)
 {
     if (strcmp(v, "auto") == 0) {
-        cfg->max_conns = 0;
+        cfg->set.max_conns = 0;
         return 0;
     }
-    return parse_uint(v, 1, 100000000, &cfg->max_conns) < 0
+    return parse_uint(v, 1, 100000000, &cfg->set.max_conns) < 0
                ? ERR("expected 'auto' or an integer 1-100000000, got '%s'", v)
                : 0;
 }
@@ -112,22 +113,22 @@ static int set_duration(uint64_t *dst, const char *v, char *err, size_t errlen)
 
 static int set_idle_timeout(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_duration(&cfg->idle_timeout_ms, v, err, errlen);
+    return set_duration(&cfg->set.idle_timeout_ms, v, err, errlen);
 }
 
 static int set_header_timeout(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_duration(&cfg->header_timeout_ms, v, err, errlen);
+    return set_duration(&cfg->set.header_timeout_ms, v, err, errlen);
 }
 
 static int set_shutdown_timeout(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_duration(&cfg->shutdown_timeout_ms, v, err, errlen);
+    return set_duration(&cfg->set.shutdown_timeout_ms, v, err, errlen);
 }
 
 static int set_stats_interval(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_duration(&cfg->stats_interval_ms, v, err, errlen);
+    return set_duration(&cfg->set.stats_interval_ms, v, err, errlen);
 }
 
 static int set_backlog(struct config *cfg, const char *v, char *err, size_t errlen)
@@ -152,12 +153,83 @@ static int set_on_off(int *dst, const char *v, char *err, size_t errlen)
 
 static int set_nodelay(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return set_on_off(&cfg->nodelay, v, err, errlen);
+    return set_on_off(&cfg->sock.nodelay, v, err, errlen);
+}
+
+static int set_int_in(int *dst, uint64_t min, uint64_t max, const char *v, char *err,
+                      size_t errlen)
+{
+    uint64_t n;
+    if (parse_uint(v, min, max, &n) < 0)
+        return ERR("expected an integer %llu-%llu, got '%s'", (unsigned long long)min,
+                   (unsigned long long)max, v);
+    *dst = (int)n;
+    return 0;
+}
+
+static int set_defer_accept(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    uint64_t ms;
+    if (parse_duration_ms(v, &ms) < 0 || ms > 3600 * 1000)
+        return ERR("expected a duration up to 1h, got '%s'", v);
+    cfg->sock.defer_accept_s = (int)((ms + 999) / 1000);
+    return 0;
+}
+
+static int set_fastopen(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    return set_int_in(&cfg->sock.fastopen_qlen, 0, 1 << 20, v, err, errlen);
+}
+
+static int set_sockbuf(int *dst, const char *v, char *err, size_t errlen)
+{
+    uint64_t n;
+    if (parse_size(v, &n) < 0 || n > (1u << 30))
+        return ERR("expected a size up to 1G (0: the kernel's default), got '%s'", v);
+    *dst = (int)n;
+    return 0;
+}
+
+static int set_rcvbuf(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    return set_sockbuf(&cfg->sock.rcvbuf, v, err, errlen);
+}
+
+static int set_sndbuf(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    return set_sockbuf(&cfg->sock.sndbuf, v, err, errlen);
+}
+
+static int set_busy_poll(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    return set_int_in(&cfg->sock.busy_poll_us, 0, 1000000, v, err, errlen);
+}
+
+static int set_cpu_affinity(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    return set_on_off(&cfg->cpu_affinity, v, err, errlen);
+}
+
+/* Strings below point into argv or into the file's lines, which live until exit. */
+static int set_config_file(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    cfg->config_file = v;
+    return 0;
+}
+
+static int set_user(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    if (!*v)
+        return ERR("expected a user name");
+    cfg->user = v;
+    return 0;
 }
 
 static int set_log_level(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    return log_level_parse(v, &cfg->log_level) < 0
+    return log_level_parse(v, &cfg->set.log_level) < 0
                ? ERR("expected debug, info, warn, error or off, got '%s'", v)
                : 0;
 }
@@ -191,6 +263,22 @@ static const struct option_def options[] = {
     {"backlog", 0, "N", "4096", set_backlog,
      "listen() backlog (the kernel caps it at net.core.somaxconn)"},
     {"nodelay", 0, "on|off", "on", set_nodelay, "TCP_NODELAY on accepted connections"},
+    {"defer-accept", 0, "DURATION", "0", set_defer_accept,
+     "TCP_DEFER_ACCEPT: wake the acceptor only when data has arrived, waiting up to this long "
+     "(0: off)"},
+    {"fastopen", 0, "QLEN", "0", set_fastopen,
+     "TCP_FASTOPEN queue length on listeners (0: off; the kernel's net.ipv4.tcp_fastopen "
+     "must allow it)"},
+    {"rcvbuf", 0, "BYTES", "0", set_rcvbuf, "SO_RCVBUF of accepted sockets (0: the kernel's)"},
+    {"sndbuf", 0, "BYTES", "0", set_sndbuf, "SO_SNDBUF of accepted sockets (0: the kernel's)"},
+    {"busy-poll", 0, "USEC", "0", set_busy_poll, "SO_BUSY_POLL on accepted sockets (0: off)"},
+    {"cpu-affinity", 0, "on|off", "off", set_cpu_affinity,
+     "pin worker i to CPU i mod (number of CPUs this process may use)"},
+    {"config", 'c', "FILE", NULL, set_config_file,
+     "read settings from FILE: one 'name = value' per line, names as the long flags "
+     "(listen may repeat); flags override it; SIGHUP re-reads it"},
+    {"user", 'u', "NAME", NULL, set_user,
+     "switch to this user (and its groups) after binding the listeners"},
     {"stats-interval", 0, "DURATION", "0", set_stats_interval,
      "log a one-line summary this often (0: never)"},
     {"log-level", 0, "LEVEL", "info", set_log_level, "debug, info, warn, error or off"},
@@ -244,7 +332,8 @@ static void print_help(void)
         print_wrapped(text, 8, 80);
     }
     printf("\nSizes take K, M, G suffixes; durations take ms, s, m, h (a bare number is "
-           "seconds).\nSignals: SIGTERM/SIGINT drain and exit 0; SIGHUP is logged.\n");
+           "seconds).\nSignals: SIGTERM/SIGINT drain and exit 0 (a second one cuts at once); "
+           "SIGHUP re-reads --config\nand applies mode, limits, timeouts and log level.\n");
 }
 
 static void apply_defaults(struct config *cfg)
@@ -256,68 +345,172 @@ static void apply_defaults(struct config *cfg)
             abort(); /* a default the setter rejects is a bug in this table */
 }
 
-static int add_default_listeners(struct config *cfg)
+static const struct option_def *find_option(const char *name, size_t len)
 {
-    char err[256];
-    if (set_listen(cfg, "raw://127.0.0.1:9000", err, sizeof err) < 0 ||
-        set_listen(cfg, "http://127.0.0.1:8080", err, sizeof err) < 0) {
-        fprintf(stderr, "wharfd: %s\n", err);
-        return 2;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int is_meta_option(const struct option_def *o)
+{
+    return !o->set || o->set == set_config_file;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* The file's text is kept for the process's life: settings such as --user point
+ * into it. A reload reads a new copy (a few hundred bytes per SIGHUP). */
+static int load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return ERR("cannot read %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *p = trim(line);
+        if (*p == '\0' || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            rc = ERR("%s:%d: expected 'name = value'", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(p), *value = strdup(trim(eq + 1));
+        const struct option_def *o = find_option(name, strlen(name));
+        char why[256];
+        if (!value)
+            rc = ERR("out of memory");
+        else if (!o || is_meta_option(o))
+            rc = ERR("%s:%d: unknown setting '%s' (see wharfd --help)", path, lineno, name);
+        else if (o->set(cfg, value, why, sizeof why) < 0)
+            rc = ERR("%s:%d: %s: %s", path, lineno, name, why);
     }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+struct getopt_tables {
+    struct option longopts[N_OPTIONS + 1];
+    char shortopts[2 * N_OPTIONS + 2];
+};
+
+static void build_getopt_tables(struct getopt_tables *t)
+{
+    size_t ns = 0;
+    t->shortopts[ns++] = ':';
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        t->longopts[i] = (struct option){options[i].name,
+                                         options[i].metavar ? required_argument : no_argument,
+                                         NULL, (int)(256 + i)};
+        if (options[i].short_name) {
+            t->shortopts[ns++] = (char)options[i].short_name;
+            if (options[i].metavar)
+                t->shortopts[ns++] = ':';
+        }
+    }
+    t->longopts[N_OPTIONS] = (struct option){0};
+    t->shortopts[ns] = '\0';
+}
+
+static const struct option_def *option_for(int c)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (c == (int)(256 + i) || (options[i].short_name && c == options[i].short_name))
+            return &options[i];
+    return NULL;
+}
+
+/* Apply the flags in argv over cfg. pass 0 only looks for --help, --version and
+ * --config; pass 1 applies every other flag. Returns 0, 1 (help/version printed) or
+ * -1 with err set. */
+static int apply_flags(struct config *cfg, int argc, char **argv, int pass, char *err,
+                       size_t errlen)
+{
+    struct getopt_tables t;
+    build_getopt_tables(&t);
+    int c, listen_seen = 0;
+    optind = 0; /* 0, not 1: glibc re-initialises its state for a new scan */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, t.shortopts, t.longopts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return ERR("%s: %s (see wharfd --help)", argv[optind - 1],
+                       c == '?' ? "unknown option" : "missing value");
+        const struct option_def *o = option_for(c);
+        if (pass == 0) {
+            if (strcmp(o->name, "help") == 0) {
+                print_help();
+                return 1;
+            }
+            if (strcmp(o->name, "version") == 0) {
+                printf("wharfd %s (backends: %s)\n", WHARF_VERSION, WHARF_BACKENDS);
+                return 1;
+            }
+            if (o->set == set_config_file)
+                cfg->config_file = optarg;
+            continue;
+        }
+        if (is_meta_option(o))
+            continue;
+        /* --listen on the command line replaces the file's listeners, not adds to them */
+        if (o->set == set_listen && !listen_seen++)
+            cfg->n_listen = 0;
+        char why[256];
+        if (o->set(cfg, optarg, why, sizeof why) < 0)
+            return ERR("--%s: %s", o->name, why);
+    }
+    if (optind < argc)
+        return ERR("unexpected argument '%s' (see wharfd --help)", argv[optind]);
+    return 0;
+}
+
+static int build(struct config *cfg, int argc, char **argv, const char *file, char *err,
+                 size_t errlen)
+{
+    apply_defaults(cfg);
+    cfg->argc = argc;
+    cfg->argv = argv;
+    cfg->config_file = file;
+    if (file && load_file(cfg, file, err, errlen) < 0)
+        return -1;
+    if (apply_flags(cfg, argc, argv, 1, err, errlen) < 0)
+        return -1;
+    if (cfg->n_listen == 0 &&
+        (set_listen(cfg, "raw://127.0.0.1:9000", err, errlen) < 0 ||
+         set_listen(cfg, "http://127.0.0.1:8080", err, errlen) < 0))
+        return -1;
     return 0;
 }
 
 int config_parse(struct config *cfg, int argc, char **argv)
 {
-    apply_defaults(cfg);
-    struct option longopts[N_OPTIONS + 1];
-    char shortopts[2 * N_OPTIONS + 2] = ":";
-    size_t ns = 1;
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        longopts[i] = (struct option){options[i].name, options[i].metavar ? required_argument
-                                                                           : no_argument,
-                                      NULL, (int)(256 + i)};
-        if (options[i].short_name) {
-            shortopts[ns++] = (char)options[i].short_name;
-            if (options[i].metavar)
-                shortopts[ns++] = ':';
-        }
-    }
-    longopts[N_OPTIONS] = (struct option){0};
-    shortopts[ns] = '\0';
-
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        if (c == '?' || c == ':') {
-            const char *what = argv[optind - 1];
-            fprintf(stderr, "wharfd: %s: %s (see wharfd --help)\n", what,
-                    c == '?' ? "unknown option" : "missing value");
-            return 2;
-        }
-        const struct option_def *o = NULL;
-        for (size_t i = 0; i < N_OPTIONS; i++)
-            if (c == (int)(256 + i) || (options[i].short_name && c == options[i].short_name))
-                o = &options[i];
-        if (strcmp(o->name, "help") == 0) {
-            print_help();
-            return 1;
-        }
-        if (strcmp(o->name, "version") == 0) {
-            printf("wharfd %s (backends: %s)\n", WHARF_VERSION, WHARF_BACKENDS);
-            return 1;
-        }
-        char err[256];
-        if (o->set(cfg, optarg, err, sizeof err) < 0) {
-            fprintf(stderr, "wharfd: --%s: %s\n", o->name, err);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "wharfd: unexpected argument '%s' (see wharfd --help)\n", argv[optind]);
+    char err[512];
+    struct config probe = {0};
+    int rc = apply_flags(&probe, argc, argv, 0, err, sizeof err);
+    if (rc == 0)
+        rc = build(cfg, argc, argv, probe.config_file, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "wharfd: %s\n", err);
         return 2;
     }
-    if (cfg->n_listen == 0)
-        return add_default_listeners(cfg);
-    return 0;
+    return rc;
+}
+
+int config_reload(const struct config *cur, struct config *next, char *err, size_t errlen)
+{
+    return build(next, cur->argc, cur->argv, cur->config_file, err, errlen);
 }

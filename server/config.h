@@ -1,8 +1,9 @@
 /* config: every setting of wharfd, its flag, its default and its help line.
  *
  * One table (config.c) drives --help, getopt_long, the defaults (each default is
- * applied through the same setter a flag uses, so --help cannot lie) and, later,
- * the configuration file. Only main and config read flags. */
+ * applied through the same setter a flag uses, so --help cannot lie) and the
+ * configuration file, whose lines are "name = value" with the long flags' names.
+ * Precedence: defaults, then the file, then the flags. Only main and config read flags. */
 #ifndef WHARF_CONFIG_H
 #define WHARF_CONFIG_H
 
@@ -18,12 +19,11 @@
 
 enum dispatch { DISPATCH_LEAST, DISPATCH_RR, DISPATCH_REUSEPORT };
 
-struct config {
-    struct endpoint listen[MAX_LISTENERS];
-    int n_listen;
-    int workers;                  /* 0 until resolved: the CPUs this process may run on */
-    enum dispatch dispatch;
+/* What SIGHUP can change while connections stay up. Each worker keeps its own copy,
+ * updated through its handoff (see handoff.h), so no thread reads another's. */
+struct settings {
     enum mode mode;
+    enum log_level log_level;
     uint64_t max_message;
     uint64_t max_output;
     uint64_t max_conns;           /* 0: as many as the file limit allows */
@@ -31,14 +31,42 @@ struct config {
     uint64_t header_timeout_ms;   /* 0: off */
     uint64_t shutdown_timeout_ms;
     uint64_t stats_interval_ms;   /* 0: off */
-    int backlog;
-    int nodelay;
-    enum log_level log_level;
 };
 
-/* Parse argv into cfg (defaults first). Returns 0 to run, 1 when --help or --version
- * was printed, or 2 after printing one error line. */
+/* Socket options set on each listener; Linux copies them to every accepted socket,
+ * so they cost no system call per connection. 0 means "leave the kernel's default". */
+struct sockopts {
+    int nodelay;
+    int defer_accept_s;
+    int fastopen_qlen;
+    int rcvbuf, sndbuf;
+    int busy_poll_us;
+};
+
+struct config {
+    struct endpoint listen[MAX_LISTENERS];
+    int n_listen;
+    int workers;                  /* 0 until resolved: the CPUs this process may run on */
+    enum dispatch dispatch;
+    int backlog;
+    int cpu_affinity;
+    struct sockopts sock;
+    struct settings set;
+    const char *config_file;      /* NULL: none */
+    const char *user;             /* NULL: keep the user we started as */
+    int test_hooks;               /* $WHARFD_TEST_HOOKS=1: routes that exist for tests only */
+    /* the command line, kept to re-apply the flags over the file on reload */
+    int argc;
+    char **argv;
+};
+
+/* Parse the file (if --config) and argv into cfg. Returns 0 to run, 1 when --help
+ * or --version was printed, or 2 after printing one error line. */
 int config_parse(struct config *cfg, int argc, char **argv);
+
+/* Build the configuration SIGHUP asks for: defaults, the file as it is now, then the
+ * original flags. Returns 0, or -1 with a one-line reason in err. */
+int config_reload(const struct config *cur, struct config *next, char *err, size_t errlen);
 
 const char *dispatch_name(enum dispatch d);
 

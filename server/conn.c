@@ -267,7 +267,7 @@ static void conn_read(struct worker *w, struct conn *c)
             conn_flush(w, c);
         if (c->flags & CONN_CLOSED)
             return;
-        if (buf_len(&c->out) > w->cfg->max_output) {
+        if (buf_len(&c->out) > w->set.max_output) {
             c->flags |= CONN_READ_PAUSED;
             counter_add(&w->stats.output_paused, 1);
             return;
@@ -288,7 +288,7 @@ static void conn_settle(struct worker *w, struct conn *c)
     if (c->flags & (CONN_CLOSED | CONN_LINGER))
         return;
     size_t out = buf_len(&c->out);
-    if ((c->flags & CONN_READ_PAUSED) && out <= w->cfg->max_output / 2) {
+    if ((c->flags & CONN_READ_PAUSED) && out <= w->set.max_output / 2) {
         c->flags &= ~CONN_READ_PAUSED;
         worker_mark_ready(w, c); /* data may wait in the socket with no new edge coming */
     }

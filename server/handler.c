@@ -1,7 +1,9 @@
 #include "handler.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/http_parse.h"
 
@@ -128,10 +130,11 @@ static int reply_echo(const struct handler_env *env, struct buf *out, const char
 }
 
 static int reply_rendered(const struct handler_env *env, struct buf *out,
-                          int (*render)(struct buf *), const char *ctype, unsigned flags)
+                          int (*render)(struct buf *, const struct settings *),
+                          const char *ctype, unsigned flags)
 {
     struct buf doc = {0};
-    int rc = render(&doc);
+    int rc = render(&doc, env->settings);
     if (rc == 0)
         rc = http_reply(out, env->http, 200, ctype, buf_head(&doc), buf_len(&doc), flags, NULL);
     buf_release(&doc);
@@ -145,6 +148,19 @@ static int reply_status(const struct handler_env *env, struct buf *out, int stat
     int n = snprintf(body, sizeof body, "%d %s\n", status, http_status_text(status));
     count_status(env->stats, status);
     return http_reply(out, env->http, status, "text/plain", body, (size_t)n, flags, allow);
+}
+
+/* Tests of the watchdog need a worker that stops turning its loop: this blocks the
+ * calling worker for ?ms=N milliseconds. Only with $WHARFD_TEST_HOOKS=1. */
+static int test_stall(const struct handler_env *env, struct buf *out,
+                      const struct http_request *req, unsigned flags)
+{
+    const char *q = memchr(req->target, '=', req->target_len);
+    long ms = q ? strtol(q + 1, NULL, 10) : 0;
+    if (ms > 0 && ms <= 60000)
+        usleep((useconds_t)ms * 1000);
+    counter_add(&env->stats->http_2xx, 1);
+    return http_reply(out, env->http, 200, "text/plain", "stalled\n", 8, flags, NULL);
 }
 
 static int method_is(const struct http_request *req, const char *m)
@@ -186,6 +202,8 @@ static int route(const struct handler_env *env, struct buf *out, const char *msg
                      : reply_rendered(env, out, stats_render_prometheus,
                                       "text/plain; version=0.0.4", flags);
     }
+    if (env->test_hooks && path_is(path, plen, "/__test/stall"))
+        return test_stall(env, out, req, flags);
     return reply_status(env, out, 404, flags, NULL);
 }
 

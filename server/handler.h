@@ -12,13 +12,16 @@
 #include "../common/buf.h"
 #include "../common/codec.h"
 #include "../common/mode.h"
+#include "config.h"
 #include "http_reply.h"
 #include "stats.h"
 
 struct handler_env {
+    const struct settings *settings; /* the worker's own copy (for /stats) */
     enum mode mode;
     size_t max_message;
     int draining;                /* answer, then close (HTTP says "Connection: close") */
+    int test_hooks;              /* serve GET /__test/stall?ms=N (blocks this worker) */
     const struct http_cache *http;
     struct worker_stats *stats;  /* the calling worker's own counters */
 };

@@ -75,3 +75,23 @@ size_t handoff_take(struct handoff *h, struct handoff_item **items)
     pthread_mutex_unlock(&h->lock);
     return n;
 }
+
+void handoff_push_settings(struct handoff *h, const struct settings *s)
+{
+    pthread_mutex_lock(&h->lock);
+    h->settings = *s;
+    h->settings_pending = 1;
+    pthread_mutex_unlock(&h->lock);
+    handoff_wake(h);
+}
+
+int handoff_take_settings(struct handoff *h, struct settings *out)
+{
+    pthread_mutex_lock(&h->lock);
+    int pending = h->settings_pending;
+    if (pending)
+        *out = h->settings;
+    h->settings_pending = 0;
+    pthread_mutex_unlock(&h->lock);
+    return pending;
+}

@@ -5,13 +5,16 @@
  * queue was empty before its push, because a non-empty queue means the worker has a
  * wake-up pending and will take the new items in the same swap. The worker reads the
  * eventfd, then swaps the whole queue out under the lock and handles it unlocked.
- * The same eventfd carries the "drain now" signal (the drain flag is read after wake). */
+ * The same eventfd carries the "drain now" signal (the drain flag is read after wake)
+ * and new settings after a reload (copied under the same lock). */
 #ifndef WHARF_HANDOFF_H
 #define WHARF_HANDOFF_H
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "config.h"
 
 struct handoff_item {
     int fd;
@@ -23,6 +26,8 @@ struct handoff {
     struct handoff_item *items;
     size_t n, cap;
     int efd; /* eventfd, EFD_NONBLOCK|EFD_CLOEXEC */
+    struct settings settings; /* valid when settings_pending */
+    int settings_pending;
 };
 
 int handoff_init(struct handoff *h);
@@ -34,6 +39,12 @@ int handoff_push(struct handoff *h, const struct handoff_item *items, size_t n);
 
 /* Wake the worker without queueing anything (used to announce draining). */
 void handoff_wake(struct handoff *h);
+
+/* Main thread: hand the worker new settings (applied at its next wake-up). */
+void handoff_push_settings(struct handoff *h, const struct settings *s);
+
+/* Worker side: take new settings if any were pushed. Returns 1 and fills *out, or 0. */
+int handoff_take_settings(struct handoff *h, struct settings *out);
 
 /* Worker side: consume the wake-up and take every queued item. *items is replaced by
  * the queue's array (the caller frees it with free()); returns the count. */

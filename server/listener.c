@@ -51,11 +51,12 @@ int listener_open(struct listener *l, const struct endpoint *ep, const struct li
     /* SO_REUSEADDR: a restart binds at once although old connections sit in TIME_WAIT. */
     if (set_int_opt(l->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
         (o->reuseport && set_int_opt(l->fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
-        (ep->sa.ss_family == AF_INET6 && set_int_opt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0) ||
-        (o->nodelay && set_int_opt(l->fd, IPPROTO_TCP, TCP_NODELAY, 1) < 0)) {
+        (ep->sa.ss_family == AF_INET6 && set_int_opt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0)) {
         snprintf(err, errlen, "setsockopt on %s: %s", text, strerror(errno));
         goto fail;
     }
+    if (listener_apply_sockopts(l->fd, o->sock, err, errlen) < 0)
+        goto fail;
     if (bind(l->fd, (const struct sockaddr *)&ep->sa, ep->sa_len) < 0) {
         snprintf(err, errlen, "cannot bind %s: %s%s", text, strerror(errno),
                  errno == EADDRINUSE ? " (another process listens there)" : "");
@@ -76,6 +77,30 @@ fail:
     close(l->fd);
     l->fd = -1;
     return -1;
+}
+
+int listener_apply_sockopts(int fd, const struct sockopts *so, char *err, size_t errlen)
+{
+    static const char *const names[] = {"TCP_NODELAY", "TCP_DEFER_ACCEPT", "TCP_FASTOPEN",
+                                        "SO_RCVBUF", "SO_SNDBUF", "SO_BUSY_POLL"};
+    const struct {
+        int on, level, name, value;
+    } opts[] = {
+        {so->nodelay, IPPROTO_TCP, TCP_NODELAY, 1},
+        {so->defer_accept_s > 0, IPPROTO_TCP, TCP_DEFER_ACCEPT, so->defer_accept_s},
+        {so->fastopen_qlen > 0, IPPROTO_TCP, TCP_FASTOPEN, so->fastopen_qlen},
+        {so->rcvbuf > 0, SOL_SOCKET, SO_RCVBUF, so->rcvbuf},
+        {so->sndbuf > 0, SOL_SOCKET, SO_SNDBUF, so->sndbuf},
+        {so->busy_poll_us > 0, SOL_SOCKET, SO_BUSY_POLL, so->busy_poll_us},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        if (opts[i].on && set_int_opt(fd, opts[i].level, opts[i].name, opts[i].value) < 0) {
+            snprintf(err, errlen, "setsockopt %s=%d: %s", names[i], opts[i].value,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void listener_close(struct listener *l)

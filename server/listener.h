@@ -3,6 +3,7 @@
 #define WHARF_LISTENER_H
 
 #include "../common/addr.h"
+#include "config.h"
 
 struct listener {
     int fd;
@@ -12,13 +13,18 @@ struct listener {
 struct listen_opts {
     int backlog;
     int reuseport; /* SO_REUSEPORT, for one listener per worker */
-    int nodelay;   /* TCP_NODELAY: Linux copies it to every accepted socket */
+    const struct sockopts *sock;
 };
 
 /* Create, bind and listen. Returns 0, or -1 with a one-line reason in err. */
 int listener_open(struct listener *l, const struct endpoint *ep, const struct listen_opts *o,
                   char *err, size_t errlen);
 void listener_close(struct listener *l);
+
+/* Set the per-socket knobs (TCP_NODELAY, TCP_DEFER_ACCEPT, TCP_FASTOPEN, SO_RCVBUF,
+ * SO_SNDBUF, SO_BUSY_POLL) on a listener, bound here or inherited from systemd. Linux
+ * copies them to every accepted socket. 0, or -1 with a reason in err. */
+int listener_apply_sockopts(int fd, const struct sockopts *so, char *err, size_t errlen);
 
 /* The backlog the kernel will really use (net.core.somaxconn caps it); logs once when
  * the requested one is cut. */

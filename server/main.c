@@ -1,7 +1,9 @@
-/* wharfd: start-up, signals and shutdown. The threads do the serving:
- * acceptor.c takes connections in, worker.c/conn.c serve them. */
+/* wharfd: start-up, signals, systemd, reload and shutdown. The threads do the
+ * serving: acceptor.c takes connections in, worker.c/conn.c serve them. */
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,8 +19,28 @@
 #include "acceptor.h"
 #include "config.h"
 #include "listener.h"
+#include "sd.h"
 #include "stats.h"
 #include "worker.h"
+
+#define STATUS_INTERVAL_MS 5000 /* how often systemd's STATUS= line is refreshed */
+
+struct server {
+    struct config cfg;
+    struct worker *workers;
+    struct listener listeners[MAX_LISTENERS * MAX_WORKERS];
+    int n_listeners;
+    int inherited;                /* listeners came from systemd */
+    struct acceptor acceptor;
+    int use_acceptor;
+    struct stats_registry registry;
+    uint64_t capacity;
+    uint64_t watchdog_ms;         /* ping interval; 0: no watchdog */
+    uint64_t last_heartbeat[MAX_WORKERS];
+    uint8_t stuck[MAX_WORKERS];
+    struct stats_totals last_totals;
+    uint64_t last_totals_ms;
+};
 
 /* Descriptors that are not connections: epoll and eventfds per thread, listeners,
  * stdio, the EMFILE reserves, and some slack for logging and /proc reads. */
@@ -37,8 +59,8 @@ static int cpus_allowed(void)
     return n > 0 ? (int)n : 1;
 }
 
-/* Raise the soft file limit to the hard one and size --max-conns by it. */
-static uint64_t apply_file_limit(struct config *cfg)
+/* Raise the soft file limit to the hard one; returns the connections it leaves room for. */
+static uint64_t raise_file_limit(const struct config *cfg)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -58,55 +80,75 @@ static uint64_t apply_file_limit(struct config *cfg)
     uint64_t capacity = limit > reserve ? limit - reserve : 1;
     log_info("file limit %llu: room for %llu connections", (unsigned long long)limit,
              (unsigned long long)capacity);
-    if (cfg->max_conns == 0) {
-        cfg->max_conns = capacity;
-    } else if (cfg->max_conns > capacity) {
-        log_warn("--max-conns %llu is more than the file limit allows; using %llu (raise "
-                 "'ulimit -n')",
-                 (unsigned long long)cfg->max_conns, (unsigned long long)capacity);
-        cfg->max_conns = capacity;
-    }
     return capacity;
 }
 
-static int block_signals(sigset_t *set)
+/* --max-conns auto means the capacity; more than the capacity is clamped. */
+static void resolve_max_conns(struct settings *set, uint64_t capacity)
 {
-    sigemptyset(set);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGQUIT);
-    /* Blocked before any thread starts, so every thread inherits the mask and the
-     * signals reach only the main thread's signalfd. */
-    if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
-        return -1;
-    signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, never a crash */
-    return signalfd(-1, set, SFD_CLOEXEC);
+    if (set->max_conns == 0) {
+        set->max_conns = capacity;
+    } else if (set->max_conns > capacity) {
+        log_warn("--max-conns %llu is more than the file limit allows; using %llu (raise "
+                 "'ulimit -n')",
+                 (unsigned long long)set->max_conns, (unsigned long long)capacity);
+        set->max_conns = capacity;
+    }
 }
 
-struct server {
-    struct config cfg;
-    struct worker *workers;
-    struct listener listeners[MAX_LISTENERS * MAX_WORKERS];
-    int n_listeners;
-    struct acceptor acceptor;
-    int use_acceptor;
-    struct stats_registry registry;
-};
+static int block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    /* Blocked before any thread starts, so every thread inherits the mask and the
+     * signals reach only the main thread's signalfd. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, never a crash */
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
 
 static int open_listeners(struct server *s)
 {
-    const struct config *cfg = &s->cfg;
+    struct config *cfg = &s->cfg;
+    char err[256];
+    int n = sd_listen_fds(s->listeners, MAX_LISTENERS, err, sizeof err);
+    if (n < 0) {
+        log_error("socket activation: %s", err);
+        return -1;
+    }
+    if (n > 0) {
+        s->inherited = 1;
+        s->n_listeners = n;
+        cfg->n_listen = n;
+        for (int i = 0; i < n; i++) {
+            cfg->listen[i] = s->listeners[i].ep;
+            if (listener_apply_sockopts(s->listeners[i].fd, &cfg->sock, err, sizeof err) < 0) {
+                log_error("inherited socket: %s", err);
+                return -1;
+            }
+        }
+        if (cfg->dispatch == DISPATCH_REUSEPORT) {
+            log_warn("--dispatch reuseport needs a listener per worker; with sockets from "
+                     "systemd, using least");
+            cfg->dispatch = DISPATCH_LEAST;
+        }
+        log_info("using %d listening socket%s from systemd", n, n == 1 ? "" : "s");
+        return 0;
+    }
     struct listen_opts o = {
         .backlog = listener_effective_backlog(cfg->backlog),
         .reuseport = cfg->dispatch == DISPATCH_REUSEPORT,
-        .nodelay = cfg->nodelay,
+        .sock = &cfg->sock,
     };
     int copies = o.reuseport ? cfg->workers : 1;
     for (int i = 0; i < cfg->n_listen; i++) {
         struct endpoint ep = cfg->listen[i];
         for (int k = 0; k < copies; k++) {
-            char err[256];
             struct listener *l = &s->listeners[s->n_listeners];
             if (listener_open(l, &ep, &o, err, sizeof err) < 0) {
                 log_error("%s", err);
@@ -115,16 +157,60 @@ static int open_listeners(struct server *s)
             ep = l->ep; /* with port 0, the other copies join the port the first one got */
             s->n_listeners++;
         }
-        s->cfg.listen[i] = ep;
+        cfg->listen[i] = ep;
     }
     return 0;
+}
+
+/* --user: give up root once the listeners are bound, before any thread starts. */
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        log_error("--user %s: no such user", user);
+        return -1;
+    }
+    if (geteuid() == pw->pw_uid)
+        return 0;
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        log_error("--user %s: cannot switch user: %s%s", user, strerror(errno),
+                  errno == EPERM ? " (only root can)" : "");
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        log_error("--user %s: root privileges could be regained; refusing to run", user);
+        return -1;
+    }
+    log_info("running as user %s (uid %d)", user, (int)pw->pw_uid);
+    return 0;
+}
+
+static void pin_workers(struct server *s)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) < 0)
+        return;
+    int cpus[CPU_SETSIZE], n = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed))
+            cpus[n++] = c;
+    for (int i = 0; i < s->cfg.workers && n > 0; i++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[i % n], &one);
+        int rc = pthread_setaffinity_np(s->workers[i].thread, sizeof one, &one);
+        if (rc != 0)
+            log_warn("--cpu-affinity: worker %d: %s", i, strerror(rc));
+    }
 }
 
 static int start_threads(struct server *s)
 {
     struct config *cfg = &s->cfg;
+    uint32_t max_sleep = (uint32_t)(s->watchdog_ms / 2);
     for (int i = 0; i < cfg->workers; i++) {
-        if (worker_init(&s->workers[i], i, cfg) < 0)
+        if (worker_init(&s->workers[i], i, cfg, max_sleep) < 0)
             return -1;
         s->registry.workers[i] = &s->workers[i].stats;
     }
@@ -148,12 +234,24 @@ static int start_threads(struct server *s)
     for (int i = 0; i < cfg->workers; i++)
         if (worker_start(&s->workers[i]) < 0)
             return -1;
+    if (cfg->cpu_affinity)
+        pin_workers(s);
     if (cfg->dispatch != DISPATCH_REUSEPORT) {
         if (acceptor_start(&s->acceptor) < 0)
             return -1;
         s->use_acceptor = 1;
     }
     return 0;
+}
+
+/* READY=1 promises every worker runs: wait for each loop's first heartbeat. */
+static void wait_workers_running(const struct server *s)
+{
+    uint64_t deadline = clock_ms() + 5000;
+    for (int i = 0; i < s->cfg.workers && clock_ms() < deadline; i++)
+        while (!atomic_load_explicit(&s->workers[i].heartbeat, memory_order_relaxed) &&
+               clock_ms() < deadline)
+            usleep(1000);
 }
 
 static void log_ready(const struct server *s)
@@ -167,29 +265,152 @@ static void log_ready(const struct server *s)
     }
     log_info("wharfd %s ready: %s; %d worker%s, dispatch %s, mode %s, max %llu connections",
              WHARF_VERSION, list, s->cfg.workers, s->cfg.workers == 1 ? "" : "s",
-             dispatch_name(s->cfg.dispatch), mode_name(s->cfg.mode),
-             (unsigned long long)s->cfg.max_conns);
+             dispatch_name(s->cfg.dispatch), mode_name(s->cfg.set.mode),
+             (unsigned long long)s->cfg.set.max_conns);
 }
 
-/* Wait for SIGTERM/SIGINT/SIGQUIT, logging stats every --stats-interval. */
-static void wait_for_stop(int sfd, const struct config *cfg)
+static void notify_status(struct server *s)
 {
-    uint64_t next_stats = cfg->stats_interval_ms ? clock_ms() + cfg->stats_interval_ms : 0;
+    if (!sd_notify_enabled())
+        return;
+    struct stats_totals t;
+    stats_totals(&t);
+    uint64_t now = clock_ms();
+    double secs = (double)(now - s->last_totals_ms) / 1000.0;
+    double rps = s->last_totals_ms && secs > 0 ? (double)(t.messages - s->last_totals.messages) / secs
+                                               : 0.0;
+    sd_notify("STATUS=%llu connections, %.0f requests/s, %llu served",
+              (unsigned long long)t.active, rps, (unsigned long long)t.messages);
+    s->last_totals = t;
+    s->last_totals_ms = now;
+}
+
+/* WATCHDOG=1 only while every worker's loop keeps turning: a stuck worker stops the
+ * pings, and systemd restarts the service. */
+static void watchdog_check(struct server *s)
+{
+    int alive = 1;
+    for (int i = 0; i < s->cfg.workers; i++) {
+        uint64_t hb = atomic_load_explicit(&s->workers[i].heartbeat, memory_order_relaxed);
+        int stuck = hb == s->last_heartbeat[i];
+        if (stuck && !s->stuck[i])
+            log_warn("worker %d has not run its loop for %llu ms: withholding the watchdog ping",
+                     i, (unsigned long long)s->watchdog_ms);
+        else if (!stuck && s->stuck[i])
+            log_warn("worker %d runs again", i);
+        s->stuck[i] = (uint8_t)stuck;
+        alive &= !stuck;
+        s->last_heartbeat[i] = hb;
+    }
+    if (alive)
+        sd_notify("WATCHDOG=1");
+}
+
+static int same_listeners(const struct config *a, const struct config *b)
+{
+    if (a->n_listen != b->n_listen)
+        return 0;
+    for (int i = 0; i < a->n_listen; i++) {
+        const struct endpoint *x = &a->listen[i], *y = &b->listen[i];
+        /* port 0 was resolved at bind time: compare with what was asked for */
+        if (x->proto != y->proto || x->sa.ss_family != y->sa.ss_family ||
+            (addr_port((const struct sockaddr *)&y->sa) != 0 &&
+             addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Settings a reload cannot change without dropping connections: reported, not applied. */
+static const char *restart_only_change(const struct server *s, const struct config *next)
+{
+    const struct config *cur = &s->cfg;
+    if (!s->inherited && !same_listeners(cur, next))
+        return "listen";
+    if (next->workers && cur->workers != next->workers)
+        return "workers";
+    if (cur->dispatch != next->dispatch && !s->inherited)
+        return "dispatch";
+    if (cur->backlog != next->backlog)
+        return "backlog";
+    if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
+        return "socket options";
+    if ((cur->user == NULL) != (next->user == NULL) ||
+        (cur->user && strcmp(cur->user, next->user) != 0))
+        return "user";
+    return NULL;
+}
+
+/* SIGHUP: re-read the file, apply what can change live, say what needs a restart. */
+static void reload(struct server *s)
+{
+    sd_notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(clock_ns() / 1000));
+    static struct config next; /* main thread only */
+    char err[512];
+    if (!s->cfg.config_file) {
+        log_info("SIGHUP: no --config file to re-read; nothing changed");
+    } else if (config_reload(&s->cfg, &next, err, sizeof err) < 0) {
+        log_error("reload failed, keeping the running settings: %s", err);
+    } else {
+        const char *what = restart_only_change(s, &next);
+        if (what)
+            log_warn("reload: '%s' changed in %s but needs a restart; not applied", what,
+                     s->cfg.config_file);
+        resolve_max_conns(&next.set, s->capacity);
+        s->cfg.set = next.set;
+        log_set_level(next.set.log_level);
+        if (s->use_acceptor)
+            atomic_store_explicit(&s->acceptor.ctx.max_conns, next.set.max_conns,
+                                  memory_order_relaxed);
+        for (int i = 0; i < s->cfg.workers; i++)
+            handoff_push_settings(&s->workers[i].handoff, &next.set);
+        log_info("reloaded %s: mode %s, max-conns %llu, max-message %llu, max-output %llu, "
+                 "idle-timeout %llu ms, header-timeout %llu ms, log-level %s",
+                 s->cfg.config_file, mode_name(next.set.mode),
+                 (unsigned long long)next.set.max_conns, (unsigned long long)next.set.max_message,
+                 (unsigned long long)next.set.max_output,
+                 (unsigned long long)next.set.idle_timeout_ms,
+                 (unsigned long long)next.set.header_timeout_ms,
+                 log_level_name(next.set.log_level));
+    }
+    sd_notify("READY=1");
+    notify_status(s);
+}
+
+static uint64_t next_tick(uint64_t next, uint64_t candidate)
+{
+    return candidate && (!next || candidate < next) ? candidate : next;
+}
+
+/* Serve until SIGTERM/SIGINT/SIGQUIT: periodic stats, systemd status and watchdog. */
+static void wait_for_stop(struct server *s, int sfd)
+{
+    uint64_t now = clock_ms();
+    uint64_t next_stats = s->cfg.set.stats_interval_ms ? now + s->cfg.set.stats_interval_ms : 0;
+    uint64_t next_status = sd_notify_enabled() ? now + STATUS_INTERVAL_MS : 0;
+    uint64_t next_watchdog = s->watchdog_ms ? now + s->watchdog_ms : 0;
     for (;;) {
-        int timeout = -1;
-        if (next_stats) {
-            uint64_t now = clock_ms();
-            timeout = next_stats > now ? (int)(next_stats - now) : 0;
-        }
+        uint64_t wake = next_tick(next_tick(next_stats, next_status), next_watchdog);
+        now = clock_ms();
+        int timeout = wake ? (wake > now ? (int)(wake - now) : 0) : -1;
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
         int n = poll(&pfd, 1, timeout);
         if (n < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
-        if (next_stats && clock_ms() >= next_stats) {
+        now = clock_ms();
+        if (next_watchdog && now >= next_watchdog) {
+            watchdog_check(s);
+            next_watchdog = now + s->watchdog_ms;
+        }
+        if (next_status && now >= next_status) {
+            notify_status(s);
+            next_status = now + STATUS_INTERVAL_MS;
+        }
+        if (next_stats && now >= next_stats) {
             stats_log_line("stats: ");
-            next_stats += cfg->stats_interval_ms;
+            next_stats = now + s->cfg.set.stats_interval_ms;
         }
         if (n <= 0)
             continue;
@@ -197,12 +418,13 @@ static void wait_for_stop(int sfd, const struct config *cfg)
         if (read(sfd, &si, sizeof si) != sizeof si)
             continue;
         if (si.ssi_signo == SIGHUP) {
-            log_info("SIGHUP: nothing to reload (no --config file)");
+            reload(s);
+            next_stats = s->cfg.set.stats_interval_ms ? now + s->cfg.set.stats_interval_ms : 0;
             continue;
         }
         log_info("%s: shutting down: no new connections, answering what was received "
                  "(up to %.1f s)",
-                 strsignal((int)si.ssi_signo), (double)cfg->shutdown_timeout_ms / 1000.0);
+                 strsignal((int)si.ssi_signo), (double)s->cfg.set.shutdown_timeout_ms / 1000.0);
         return;
     }
 }
@@ -219,6 +441,8 @@ static int all_finished(const struct server *s)
  * remaining connections at once instead of waiting for --shutdown-timeout. */
 static void drain_and_join(struct server *s, int sfd)
 {
+    sd_notify("STOPPING=1\nSTATUS=draining %llu connections",
+              (unsigned long long)stats_active_connections());
     if (s->use_acceptor)
         acceptor_stop(&s->acceptor);
     for (int i = 0; i < s->cfg.workers; i++)
@@ -240,44 +464,69 @@ static void drain_and_join(struct server *s, int sfd)
         worker_join(&s->workers[i]);
 }
 
+static int setup(struct server *s)
+{
+    char err[256];
+    if (sd_notify_open(err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    uint64_t wd_usec = sd_watchdog_usec();
+    s->watchdog_ms = wd_usec / 2000; /* ping at half the interval systemd expects */
+    if (wd_usec && s->watchdog_ms == 0)
+        s->watchdog_ms = 1;
+    s->capacity = raise_file_limit(&s->cfg);
+    resolve_max_conns(&s->cfg.set, s->capacity);
+    s->registry.cfg = &s->cfg;
+    s->registry.start_ms = clock_ms();
+    s->registry.backend = "epoll";
+    s->registry.capacity = s->capacity;
+    if (posix_memalign((void **)&s->workers, 64, (size_t)s->cfg.workers * sizeof *s->workers)) {
+        log_error("out of memory");
+        return -1;
+    }
+    memset(s->workers, 0, (size_t)s->cfg.workers * sizeof *s->workers);
+    if (open_listeners(s) < 0)
+        return -1;
+    if (s->cfg.user && drop_privileges(s->cfg.user) < 0)
+        return -1;
+    return start_threads(s);
+}
+
 int main(int argc, char **argv)
 {
     static struct server s;
     int rc = config_parse(&s.cfg, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
-    log_init("wharfd", s.cfg.log_level);
+    log_init("wharfd", s.cfg.set.log_level);
+    const char *hooks = getenv("WHARFD_TEST_HOOKS");
+    s.cfg.test_hooks = hooks && strcmp(hooks, "1") == 0;
     if (s.cfg.workers == 0)
         s.cfg.workers = cpus_allowed();
     if (s.cfg.workers > MAX_WORKERS)
         s.cfg.workers = MAX_WORKERS;
-
-    s.registry.cfg = &s.cfg;
-    s.registry.start_ms = clock_ms();
-    s.registry.backend = "epoll";
-    s.registry.capacity = apply_file_limit(&s.cfg);
-
-    sigset_t set;
-    int sfd = block_signals(&set);
+    int sfd = block_signals();
     if (sfd < 0) {
         log_error("signalfd: %s", strerror(errno));
         return 1;
     }
-    if (posix_memalign((void **)&s.workers, 64, (size_t)s.cfg.workers * sizeof *s.workers) != 0) {
-        log_error("out of memory");
+    if (setup(&s) < 0) {
+        sd_notify("STATUS=failed to start, see the log");
         return 1;
     }
-    memset(s.workers, 0, (size_t)s.cfg.workers * sizeof *s.workers);
-    if (open_listeners(&s) < 0 || start_threads(&s) < 0)
-        return 1;
+    wait_workers_running(&s);
     log_ready(&s);
+    sd_notify("READY=1\nMAINPID=%d", (int)getpid());
+    notify_status(&s);
 
-    wait_for_stop(sfd, &s.cfg);
+    wait_for_stop(&s, sfd);
     drain_and_join(&s, sfd);
     stats_log_line("exit: ");
     for (int i = 0; i < s.cfg.workers; i++)
         worker_destroy(&s.workers[i]);
     free(s.workers);
+    sd_notify_close();
     close(sfd);
     return 0;
 }

@@ -55,19 +55,24 @@ uint64_t stats_active_connections(void)
     return active;
 }
 
-static int render_config_json(struct buf *out)
+static int render_config_json(struct buf *out, const struct settings *set)
 {
     const struct config *c = registry->cfg;
+    const struct sockopts *so = &c->sock;
     int rc = buf_printf(out,
                         "\"config\":{\"workers\":%d,\"dispatch\":\"%s\",\"mode\":\"%s\","
                         "\"max_message\":%" PRIu64 ",\"max_output\":%" PRIu64
                         ",\"max_conns\":%" PRIu64 ",\"idle_timeout_ms\":%" PRIu64
                         ",\"header_timeout_ms\":%" PRIu64 ",\"shutdown_timeout_ms\":%" PRIu64
-                        ",\"backlog\":%d,\"nodelay\":%s,\"listen\":[",
-                        c->workers, dispatch_name(c->dispatch), mode_name(c->mode),
-                        c->max_message, c->max_output, c->max_conns, c->idle_timeout_ms,
-                        c->header_timeout_ms, c->shutdown_timeout_ms, c->backlog,
-                        c->nodelay ? "true" : "false");
+                        ",\"backlog\":%d,\"cpu_affinity\":%s,\"nodelay\":%s,\"defer_accept_s\":%d"
+                        ",\"fastopen\":%d,\"rcvbuf\":%d,\"sndbuf\":%d,\"busy_poll_us\":%d"
+                        ",\"listen\":[",
+                        c->workers, dispatch_name(c->dispatch), mode_name(set->mode),
+                        set->max_message, set->max_output, set->max_conns, set->idle_timeout_ms,
+                        set->header_timeout_ms, set->shutdown_timeout_ms, c->backlog,
+                        c->cpu_affinity ? "true" : "false", so->nodelay ? "true" : "false",
+                        so->defer_accept_s, so->fastopen_qlen, so->rcvbuf, so->sndbuf,
+                        so->busy_poll_us);
     for (int i = 0; i < c->n_listen && rc == 0; i++) {
         char text[ADDR_TEXT_MAX + 16];
         endpoint_format(&c->listen[i], text, sizeof text);
@@ -101,7 +106,7 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
     rc |= buf_printf(out, "%s\"" #name "\":%" PRIu64, first ? "" : ",", ACCEPTOR_SUM(name));   \
     first = 0;
 
-int stats_render_json(struct buf *out)
+int stats_render_json(struct buf *out, const struct settings *set)
 {
     int rc = 0, first = 1;
     uint64_t now = clock_ms();
@@ -110,7 +115,7 @@ int stats_render_json(struct buf *out)
                      "\"uptime_ms\":%" PRIu64 ",\"capacity\":%" PRIu64 ",",
                      WHARF_VERSION, registry->backend, now - registry->start_ms,
                      registry->capacity);
-    rc |= render_config_json(out);
+    rc |= render_config_json(out, set);
     rc |= buf_printf(out, ",\"totals\":{\"active\":%" PRIu64, stats_active_connections());
     WORKER_COUNTERS(JSON_TOTAL)
     rc |= buf_printf(out, "},\"acceptor\":{");
@@ -137,8 +142,9 @@ int stats_render_json(struct buf *out)
                      "_total " type "\nwharf_acceptor_" #name "_total %" PRIu64 "\n",         \
                      ACCEPTOR_SUM(name));
 
-int stats_render_prometheus(struct buf *out)
+int stats_render_prometheus(struct buf *out, const struct settings *set)
 {
+    (void)set;
     int rc = 0;
     rc |= buf_printf(out, "# HELP wharf_connections_active connections open now\n"
                           "# TYPE wharf_connections_active gauge\n");

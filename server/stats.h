@@ -88,8 +88,10 @@ void stats_totals(struct stats_totals *t);
 uint64_t stats_active_connections(void);
 
 /* Append the /stats JSON document or the /metrics Prometheus text. 0 or -1 (no memory). */
-int stats_render_json(struct buf *out);
-int stats_render_prometheus(struct buf *out);
+struct settings;
+/* set: the reloadable settings as the rendering worker sees them. */
+int stats_render_json(struct buf *out, const struct settings *set);
+int stats_render_prometheus(struct buf *out, const struct settings *set);
 
 /* One line for --stats-interval and for the exit summary. */
 void stats_log_line(const char *prefix);

@@ -24,9 +24,10 @@ void worker_timer_set(struct worker *w, struct conn *c, int list)
 
 void worker_timer_touch(struct worker *w, struct conn *c)
 {
-    struct tlist *idle = &w->timers[TIMER_IDLE];
-    if (c->timer.list == TIMER_IDLE && idle->timeout_ms)
-        tlist_touch(idle, &c->timer, w->now);
+    /* Touched even with the idle timeout off, so a reload that turns it on finds
+     * deadlines that follow the last activity. */
+    if (c->timer.list == TIMER_IDLE)
+        tlist_touch(&w->timers[TIMER_IDLE], &c->timer, w->now);
 }
 
 void worker_mark_ready(struct worker *w, struct conn *c)
@@ -38,10 +39,12 @@ void worker_mark_ready(struct worker *w, struct conn *c)
     w->ready = c;
 }
 
-int worker_init(struct worker *w, int id, const struct config *cfg)
+int worker_init(struct worker *w, int id, const struct config *cfg, uint32_t max_sleep_ms)
 {
     w->id = id;
     w->cfg = cfg;
+    w->set = cfg->set;
+    w->max_sleep_ms = max_sleep_ms;
     w->epfd = -1;
     if (handoff_init(&w->handoff) < 0) {
         log_error("worker %d: cannot create its handoff queue: %s", id, strerror(errno));
@@ -60,16 +63,18 @@ int worker_init(struct worker *w, int id, const struct config *cfg)
         log_error("worker %d: epoll_ctl: %s", id, strerror(errno));
         return -1;
     }
-    w->timers[TIMER_IDLE] = (struct tlist){.timeout_ms = (uint32_t)cfg->idle_timeout_ms, .id = TIMER_IDLE};
-    w->timers[TIMER_HEADER] = (struct tlist){.timeout_ms = (uint32_t)cfg->header_timeout_ms, .id = TIMER_HEADER};
+    w->timers[TIMER_IDLE] = (struct tlist){.timeout_ms = (uint32_t)w->set.idle_timeout_ms, .id = TIMER_IDLE};
+    w->timers[TIMER_HEADER] = (struct tlist){.timeout_ms = (uint32_t)w->set.header_timeout_ms, .id = TIMER_HEADER};
     w->timers[TIMER_LINGER] = (struct tlist){.timeout_ms = LINGER_MS, .id = TIMER_LINGER};
     w->env = (struct handler_env){
-        .mode = cfg->mode,
-        .max_message = cfg->max_message,
+        .mode = w->set.mode,
+        .max_message = w->set.max_message,
+        .settings = &w->set,
+        .test_hooks = cfg->test_hooks,
         .http = &w->http,
         .stats = &w->stats,
     };
-    accept_ctx_init(&w->accept, cfg->max_conns);
+    accept_ctx_init(&w->accept, w->set.max_conns);
     return 0;
 }
 
@@ -108,6 +113,26 @@ static void accept_own(struct worker *w)
 
 static void start_drain(struct worker *w);
 
+/* A new timeout applies to connections already waiting too: shifting every deadline
+ * by the difference keeps the list in order (all moved alike). */
+static void retime(struct tlist *list, uint64_t timeout_ms)
+{
+    uint32_t delta = (uint32_t)timeout_ms - list->timeout_ms;
+    for (struct tnode *t = list->head; t; t = t->next)
+        t->deadline += delta;
+    list->timeout_ms = (uint32_t)timeout_ms;
+}
+
+static void apply_settings(struct worker *w, const struct settings *s)
+{
+    retime(&w->timers[TIMER_IDLE], s->idle_timeout_ms);
+    retime(&w->timers[TIMER_HEADER], s->header_timeout_ms);
+    w->set = *s;
+    w->env.mode = s->mode;
+    w->env.max_message = s->max_message;
+    atomic_store_explicit(&w->accept.max_conns, s->max_conns, memory_order_relaxed);
+}
+
 static void take_handoff(struct worker *w)
 {
     struct handoff_item *items;
@@ -115,6 +140,9 @@ static void take_handoff(struct worker *w)
     for (size_t i = 0; i < n; i++)
         conn_open(w, items[i].fd, items[i].proto);
     free(items);
+    struct settings set;
+    if (handoff_take_settings(&w->handoff, &set))
+        apply_settings(w, &set);
     int req = atomic_load_explicit(&w->drain_requested, memory_order_acquire);
     if (req && !w->draining)
         start_drain(w);
@@ -140,7 +168,7 @@ static void start_drain(struct worker *w)
 {
     w->draining = 1;
     w->env.draining = 1;
-    w->drain_deadline_ms = clock_ms() + w->cfg->shutdown_timeout_ms;
+    w->drain_deadline_ms = clock_ms() + w->set.shutdown_timeout_ms;
     accept_ctx_close(&w->accept);
     size_t n = 0;
     struct conn **all = snapshot_conns(w, &n);
@@ -231,6 +259,8 @@ static int next_timeout_ms(const struct worker *w)
     int pause = accept_pause_left_ms(&w->accept);
     if (pause && (best < 0 || pause < best))
         best = pause;
+    if (w->max_sleep_ms && (best < 0 || best > w->max_sleep_ms))
+        best = w->max_sleep_ms;
     return (int)best;
 }
 

@@ -41,6 +41,8 @@ struct worker {
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */
 
     /* private to the worker thread */
+    struct settings set;        /* this worker's copy; reloads arrive through the handoff */
+    uint32_t max_sleep_ms;      /* wake at least this often (watchdog); 0: sleep freely */
     int epfd;
     uint64_t epoch_ms;          /* deadlines count from here */
     uint32_t now;               /* ms since epoch, updated once per loop iteration */
@@ -56,9 +58,9 @@ struct worker {
     struct handler_env env;
 };
 
-/* Allocate what the loop needs (epoll, eventfd, buffers). 0, or -1 with errno-style
- * message logged. */
-int worker_init(struct worker *w, int id, const struct config *cfg);
+/* Allocate what the loop needs (epoll, eventfd, buffers). 0, or -1 with a message
+ * logged. max_sleep_ms: longest epoll_wait, so the heartbeat shows a live loop. */
+int worker_init(struct worker *w, int id, const struct config *cfg, uint32_t max_sleep_ms);
 /* --dispatch reuseport: give this worker its own listener (before it starts). */
 int worker_add_listener(struct worker *w, const struct listener *l);
 int worker_start(struct worker *w);
