@@ -80,7 +80,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf_tail(b), buf_room(b), fmt, ap);
+    /* No room may mean no memory yet: data + end would be NULL + 0. */
+    int n = vsnprintf(buf_room(b) ? buf_tail(b) : NULL, buf_room(b), fmt, ap);
     va_end(ap);
     if (n < 0)
         return -1;

@@ -77,8 +77,10 @@ int codec_decode(enum proto proto, const char *p, size_t len, size_t max, struct
     case PROTO_LINE:
         return codec_line_decode(p, len, max, st, m);
     case PROTO_RAW:
-        if (len == 0)
+        if (len == 0) {
+            m->frame_len = 0;
             return CODEC_NEED_MORE;
+        }
         m->payload = p;
         m->payload_len = len;
         m->frame_len = len;

@@ -66,20 +66,6 @@ static int next_line(const char *p, const char *end, const char **eol, const cha
     return 1;
 }
 
-/* Is there an empty line (the end of a header block) in p[from, len)? */
-static int has_header_end(const char *p, size_t from, size_t len)
-{
-    const char *q = p + from, *end = p + len;
-    while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
-        q++;
-        if (q < end && *q == '\n')
-            return 1;
-        if (q + 1 < end && q[0] == '\r' && q[1] == '\n')
-            return 1;
-    }
-    return 0;
-}
-
 static int parse_version(const char *p, const char *eol, int *minor)
 {
     if (eol - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.')
@@ -331,6 +317,9 @@ static int parse_chunk_size(const char *p, const char *eol, uint64_t limit, uint
         unsigned d = hex_digit(*q);
         if (d == 16)
             break;
+        /* Checked before the shift: a wrapped size could read as the last chunk. */
+        if (n > limit >> 4)
+            return HTTP_ERR_TOO_LARGE;
         n = n * 16 + d;
         if (n > limit)
             return HTTP_ERR_TOO_LARGE;
@@ -354,14 +343,17 @@ static int parse_chunk_size(const char *p, const char *eol, uint64_t limit, uint
 /* The trailer section after the last chunk: field lines, then an empty line. */
 static int scan_trailers(const char *p, size_t pos, size_t len, size_t *out_end)
 {
+    /* Like a header block, the whole section must fit in HTTP_MAX_HEADER_BYTES. Lines are
+     * looked for only inside that window, so that a line crossing its end gets the same
+     * answer however the bytes were cut into reads. */
     size_t start = pos;
+    const char *end = p + (len - start < HTTP_MAX_HEADER_BYTES ? len
+                                                               : start + HTTP_MAX_HEADER_BYTES);
     for (;;) {
-        size_t avail = len - pos;
         const char *eol, *next;
-        const char *end = p + pos + (avail < HTTP_MAX_HEADER_BYTES ? avail : HTTP_MAX_HEADER_BYTES);
         if (!next_line(p + pos, end, &eol, &next))
-            return (pos - start + avail >= HTTP_MAX_HEADER_BYTES) ? HTTP_ERR_HEADERS_TOO_LARGE
-                                                                  : HTTP_NEED_MORE;
+            return len - start >= HTTP_MAX_HEADER_BYTES ? HTTP_ERR_HEADERS_TOO_LARGE
+                                                        : HTTP_NEED_MORE;
         if (eol == p + pos) {
             *out_end = (size_t)(next - p);
             return HTTP_MESSAGE;
@@ -370,8 +362,6 @@ static int scan_trailers(const char *p, size_t pos, size_t len, size_t *out_end)
         if (parse_field(p + pos, eol, &h) < 0)
             return HTTP_ERR_BAD_REQUEST;
         pos = (size_t)(next - p);
-        if (pos - start > HTTP_MAX_HEADER_BYTES)
-            return HTTP_ERR_HEADERS_TOO_LARGE;
     }
 }
 
@@ -419,8 +409,11 @@ static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec
             return HTTP_ERR_BAD_REQUEST;
         pos = after + 1;
         decoded += size;
-        st->aux1 = (uint32_t)pos;
-        st->aux2 = (uint32_t)decoded;
+        /* Hints are 32 bits: past that, keep the last boundary that fits (decoded <= pos). */
+        if (pos <= UINT32_MAX) {
+            st->aux1 = (uint32_t)pos;
+            st->aux2 = (uint32_t)decoded;
+        }
     }
 }
 
@@ -430,12 +423,17 @@ int http_parse_request(const char *p, size_t len, size_t max_body, struct codec_
     req->flags = 0;
     req->n_headers = 0;
     req->body_len = 0;
-    /* Until an empty line has arrived there is nothing to parse: look only at what is
-     * new since the last call (3 bytes back, for a terminator split across reads). */
+    /* NEED_MORE's size hint is 0 unless this call learns the total (codec.h). */
+    req->header_len = 0;
+    req->frame_len = 0;
+    /* Until another line has ended there is nothing new to parse: look only at what is
+     * new since the last call. (Not only for the empty line that ends the header block:
+     * a bad line must be refused as soon as it is complete, with the same status
+     * however the request was cut into reads.) */
     if (st->scanned) {
-        size_t from = st->scanned > 3 ? st->scanned - 3 : 0;
+        size_t from = st->scanned;
         size_t upto = len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES;
-        if (from >= upto || !has_header_end(p, from, upto)) {
+        if (from >= upto || !memchr(p + from, '\n', upto - from)) {
             if (len >= HTTP_MAX_HEADER_BYTES)
                 return HTTP_ERR_HEADERS_TOO_LARGE;
             st->scanned = (uint32_t)(upto > 0 ? upto : 1);
