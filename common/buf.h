@@ -21,8 +21,9 @@ struct buf {
 #define BUF_MAX_CAP (1u << 31)
 
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
-static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
-static inline char *buf_tail(const struct buf *b) { return b->data + b->end; }
+/* (An unallocated buffer has data == NULL: no offset is added to it, not even 0.) */
+static inline char *buf_head(const struct buf *b) { return b->start ? b->data + b->start : b->data; }
+static inline char *buf_tail(const struct buf *b) { return b->end ? b->data + b->end : b->data; }
 static inline size_t buf_room(const struct buf *b) { return b->cap - b->end; }
 
 /* Make room for at least n more bytes after end. Returns 0, or -1 when out of memory
