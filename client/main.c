@@ -1,8 +1,12 @@
-/* wharf: the client. Subcommands: send (interactive), and the load generators. */
+/* wharf: the client. Subcommands: send (interactive), and the load generators
+ * bench, churn and hold. */
 #include <stdio.h>
 #include <string.h>
 
 #include "../common/version.h"
+#include "bench.h"
+#include "churn.h"
+#include "hold.h"
 #include "send.h"
 
 static void usage(FILE *f)
@@ -10,6 +14,9 @@ static void usage(FILE *f)
     fprintf(f, "Usage: wharf COMMAND [OPTION]... [ADDRESS]\n"
                "Commands:\n"
                "  send    interactive client: type a line, see the reply (raw, line, frame)\n"
+               "  bench   load generator: throughput and latency (like wrk/wrk2)\n"
+               "  churn   load generator: connections per second (connect, ask, close)\n"
+               "  hold    load generator: many idle connections, held and verified\n"
                "Run 'wharf COMMAND --help' for a command's options.\n");
 }
 
@@ -30,6 +37,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "send") == 0)
         return send_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return bench_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "churn") == 0)
+        return churn_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "hold") == 0)
+        return hold_main(argc - 1, argv + 1);
     fprintf(stderr, "wharf: unknown command '%s' (see wharf --help)\n", cmd);
     return 2;
 }

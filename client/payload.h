@@ -1,0 +1,56 @@
+/* payload: the request bytes a load generator sends, computed once, and the check of
+ * every reply against what the server's --mode must return. */
+#ifndef WHARF_PAYLOAD_H
+#define WHARF_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/codec.h"
+#include "../common/mode.h"
+
+struct payload {
+    enum proto proto;
+    enum mode expect;
+    size_t size;         /* payload bytes */
+    char *req;           /* one request as sent on the wire */
+    size_t req_len;
+    char *reqs;          /* `copies` requests back to back: a pipeline is one write */
+    size_t copies;
+    char *exp;           /* raw/line/frame: the exact reply expected on the wire */
+    size_t reply_len;
+    size_t exp_off;      /* where the reply's payload starts in exp */
+    size_t exp_payload_len;
+    size_t max_reply;    /* replies longer than this are garbled */
+};
+
+/* Build the request and the expected reply. http (churn only) sends GET / with
+ * 'Connection: close' when http_close. Returns 0 or -1 (no memory). */
+int payload_init(struct payload *p, enum proto proto, enum mode expect, size_t size,
+                 size_t copies, const char *host, int http_close);
+void payload_free(struct payload *p);
+
+/* Reply parsing state of one connection: a partial reply, when a read ends inside one. */
+struct reply_rx {
+    struct buf in;
+    struct codec_state cs;
+    uint32_t raw_got; /* raw: bytes of the current reply seen */
+    uint8_t raw_bad;
+};
+
+enum {
+    RX_GARBLED = -1,  /* not a reply at all: the stream cannot be trusted any more */
+    RX_NEED_MORE = 0,
+    RX_OK = 1,
+    RX_MISMATCH = 2,  /* a well-formed reply with the wrong content (or HTTP status) */
+};
+
+/* Take the next reply from (*data, *len) (advanced past what was used; bytes of a partial
+ * reply are kept in rx). Call until it returns RX_NEED_MORE or RX_GARBLED. */
+int reply_next(const struct payload *p, struct reply_rx *rx, const char **data, size_t *len);
+
+/* Forget any partial reply (the connection is gone); keeps the memory unless release. */
+void reply_rx_reset(struct reply_rx *rx, int release);
+
+#endif
