@@ -69,9 +69,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
+include tests/fuzz/fuzz.mk
+
 # ---- Debian packages -------------------------------------------------------
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev
-TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base
+TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
+              libhttp-parser-dev
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
 deps:
@@ -84,7 +87,7 @@ run: deps
 	exec $(BUILD)/wharfd
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
 	@WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
 
 # The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing

@@ -14,9 +14,15 @@ static const unsigned char vchar[256] = {
     ['\t'] = 1, [' ' ... '~'] = 1, [0x80 ... 0xff] = 1,
 };
 
-/* request-target: visible ASCII only (no spaces, no controls, no raw 8-bit bytes). */
+/* request-target (RFC 9112 3.2, RFC 3986): unreserved, "%", sub-delims, ":" "@" "/" "?"
+ * and the "[" "]" of IP literals. No fragment "#", no space, control or 8-bit byte, none
+ * of the characters URIs never hold raw ('"' "<" ">" "\\" "^" "`" "{" "|" "}"). */
 static const unsigned char target_char[256] = {
-    ['!' ... '~'] = 1,
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['%'] = 1,
+    ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1,
+    ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
+    [':'] = 1, ['@'] = 1, ['/'] = 1, ['?'] = 1, ['['] = 1, [']'] = 1,
 };
 
 static inline unsigned char lower(unsigned char c)
@@ -79,6 +85,28 @@ static int parse_version(const char *p, const char *eol, int *minor)
     return 0;
 }
 
+/* One of the forms of RFC 9112 3.2: origin-form "/...", absolute-form "scheme:..." (for
+ * http and https with a host, RFC 9110 4.2), asterisk-form "*" (meant for OPTIONS, also
+ * used by SSDP's M-SEARCH), or for CONNECT the authority-form (its characters were
+ * checked). */
+static int target_form_ok(const char *t, size_t n, const struct http_request *req)
+{
+    if (t[0] == '/' || (n == 1 && t[0] == '*'))
+        return 1;
+    if (req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0)
+        return 1;
+    size_t i = 0; /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+    while (i < n && ((lower((unsigned char)t[i]) >= 'a' && lower((unsigned char)t[i]) <= 'z') ||
+                     (i > 0 && ((t[i] >= '0' && t[i] <= '9') || strchr("+-.", t[i])))))
+        i++;
+    if (i == 0 || i == n || t[i] != ':')
+        return 0;
+    if (!http_token_eq(t, i, "http") && !http_token_eq(t, i, "https"))
+        return 1;
+    /* "http://" then a host that is not empty */
+    return n - i > 3 && t[i + 1] == '/' && t[i + 2] == '/' && !strchr("/?:", t[i + 3]);
+}
+
 static int parse_request_line(const char *p, const char *eol, struct http_request *req)
 {
     const char *q = p;
@@ -89,9 +117,10 @@ static int parse_request_line(const char *p, const char *eol, struct http_reques
     req->method = p;
     req->method_len = (uint32_t)(q - p);
     const char *t = ++q;
-    while (q < eol && target_char[(unsigned char)*q])
-        q++;
-    if (q == t || q == eol || *q != ' ')
+    for (; q < eol && target_char[(unsigned char)*q]; q++)
+        if (*q == '%' && (eol - q < 3 || hex_digit(q[1]) == 16 || hex_digit(q[2]) == 16))
+            return HTTP_ERR_BAD_REQUEST;
+    if (q == t || q == eol || *q != ' ' || !target_form_ok(t, (size_t)(q - t), req))
         return HTTP_ERR_BAD_REQUEST;
     req->target = t;
     req->target_len = (uint32_t)(q - t);
@@ -197,8 +226,14 @@ static int note_field(const struct http_header *h, struct fields_seen *fs)
 {
     switch (h->name_len) {
     case 4:
-        if (http_token_eq(h->name, 4, "host"))
+        if (http_token_eq(h->name, 4, "host")) {
             fs->hosts++;
+            /* Host = uri-host [":" port] (RFC 9112 3.2: an invalid one is a 400, a MUST):
+             * the characters of a reg-name or IP literal, and ":" */
+            for (uint32_t i = 0; i < h->value_len; i++)
+                if (!target_char[(unsigned char)h->value[i]] || strchr("/?@", h->value[i]))
+                    return HTTP_ERR_BAD_REQUEST;
+        }
         break;
     case 6:
         if (http_token_eq(h->name, 6, "expect")) {
@@ -242,7 +277,11 @@ static int apply_fields(const struct fields_seen *fs, size_t max_body, struct ht
             return HTTP_ERR_BAD_REQUEST;
         if (fs->te.count == 0)
             return HTTP_ERR_BAD_REQUEST;
-        if (fs->te.count != 1 || !fs->te.chunked_last)
+        /* chunked not last: the length cannot be known, a 400 (RFC 9112 6.3, a MUST);
+         * chunked after codings we do not implement: 501 (6.1). */
+        if (!fs->te.chunked_last)
+            return HTTP_ERR_BAD_REQUEST;
+        if (fs->te.count != 1)
             return HTTP_ERR_NOT_IMPLEMENTED;
         req->flags |= HTTP_F_CHUNKED;
     } else {
@@ -381,6 +420,11 @@ static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec
         const char *eol, *next;
         if (!next_line(p + pos, p + pos + window, &eol, &next))
             return avail >= HTTP_MAX_CHUNK_LINE ? HTTP_ERR_BAD_REQUEST : HTTP_NEED_MORE;
+        /* The chunk framing ends its lines with CRLF (RFC 9112 7.1): the bare LF that 2.2
+         * allows ends only the start-line and fields, and parsers that disagree on where
+         * a chunk line ends are how requests get smuggled past a proxy. */
+        if (eol == next - 1)
+            return HTTP_ERR_BAD_REQUEST;
         uint64_t size;
         int rc = parse_chunk_size(p + pos, eol, max_body - decoded, &size);
         if (rc < 0)
@@ -400,14 +444,13 @@ static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec
         if (len < data + size + 1)
             return HTTP_NEED_MORE;
         size_t after = data + (size_t)size;
-        if (p[after] == '\r') {
-            if (len < after + 2)
-                return HTTP_NEED_MORE;
-            after++;
-        }
-        if (p[after] != '\n')
+        if (p[after] != '\r')
             return HTTP_ERR_BAD_REQUEST;
-        pos = after + 1;
+        if (len < after + 2)
+            return HTTP_NEED_MORE;
+        if (p[after + 1] != '\n')
+            return HTTP_ERR_BAD_REQUEST;
+        pos = after + 2;
         decoded += size;
         /* Hints are 32 bits: past that, keep the last boundary that fits (decoded <= pos). */
         if (pos <= UINT32_MAX) {

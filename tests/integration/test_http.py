@@ -210,7 +210,12 @@ def strict_parser_statuses():
             (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc", 400, "CL list"),
             (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "CL with TE (smuggling)"),
-            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "gzip TE"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+             "gzip TE"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
+             "chunked not last"),
+            (b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "fragment in target"),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "bad Host"),
             (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413,
              "body over --max-message"),
             (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 431, "9 KiB header"),
