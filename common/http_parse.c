@@ -17,17 +17,28 @@ static const unsigned char vchar[256] = {
 /* request-target (RFC 9112 3.2, RFC 3986): unreserved, "%", sub-delims, ":" "@" "/" "?"
  * and the "[" "]" of IP literals. No fragment "#", no space, control or 8-bit byte, none
  * of the characters URIs never hold raw ('"' "<" ">" "\\" "^" "`" "{" "|" "}"). */
+#define PCT 2 /* "%": must start a %XX escape */
 static const unsigned char target_char[256] = {
     ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
-    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['%'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['%'] = PCT,
     ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1,
     ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
     [':'] = 1, ['@'] = 1, ['/'] = 1, ['?'] = 1, ['['] = 1, [']'] = 1,
 };
 
+/* Host = uri-host [":" port] (RFC 9112 3.2): a reg-name or IP literal, and ":". The
+ * target's characters without "/", "?" and "@". */
+static const unsigned char host_char[256] = {
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['%'] = 1,
+    ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1,
+    ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
+    [':'] = 1, ['['] = 1, [']'] = 1,
+};
+
 static inline unsigned char lower(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+    return (unsigned char)(c | (((unsigned)(c - 'A') < 26u) << 5)); /* branch-free */
 }
 
 /* 0-15 for a hex digit, 16 for anything else. */
@@ -117,14 +128,40 @@ static int parse_request_line(const char *p, const char *eol, struct http_reques
     req->method = p;
     req->method_len = (uint32_t)(q - p);
     const char *t = ++q;
-    for (; q < eol && target_char[(unsigned char)*q]; q++)
-        if (*q == '%' && (eol - q < 3 || hex_digit(q[1]) == 16 || hex_digit(q[2]) == 16))
+    for (unsigned k; q < eol && (k = target_char[(unsigned char)*q]) != 0; q++)
+        if (k == PCT && (eol - q < 3 || hex_digit(q[1]) == 16 || hex_digit(q[2]) == 16))
             return HTTP_ERR_BAD_REQUEST;
     if (q == t || q == eol || *q != ' ' || !target_form_ok(t, (size_t)(q - t), req))
         return HTTP_ERR_BAD_REQUEST;
     req->target = t;
     req->target_len = (uint32_t)(q - t);
     return parse_version(q + 1, eol, &req->minor_version);
+}
+
+/* Does [p, end) hold field-value characters only? Eight bytes at a time: a word is
+ * clean when no byte is below 0x20 and none is 0x7f (bytes of 0x80 and above are
+ * obs-text, allowed); a word that is not (usually one holding a tab) is checked byte by
+ * byte. The words are read with memcpy, so alignment does not matter. */
+static int value_chars_ok(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+        uint64_t y = x ^ (ones * 0x7f);
+        uint64_t is_del = (y - ones) & ~y & highs;
+        if (below_space | is_del) {
+            for (int i = 0; i < 8; i++)
+                if (!vchar[(unsigned char)p[i]])
+                    return 0;
+        }
+        p += 8;
+    }
+    for (; p < end; p++)
+        if (!vchar[(unsigned char)*p])
+            return 0;
+    return 1;
 }
 
 /* A field line "name: value" with optional whitespace around the value. */
@@ -143,9 +180,9 @@ static int parse_field(const char *p, const char *eol, struct http_header *h)
     while (q < eol && (*q == ' ' || *q == '\t'))
         q++;
     const char *v = q;
-    for (; q < eol; q++)
-        if (!vchar[(unsigned char)*q])
-            return HTTP_ERR_BAD_REQUEST;
+    if (!value_chars_ok(v, eol))
+        return HTTP_ERR_BAD_REQUEST;
+    q = eol;
     while (q > v && (q[-1] == ' ' || q[-1] == '\t'))
         q--;
     h->value = v;
@@ -228,11 +265,12 @@ static int note_field(const struct http_header *h, struct fields_seen *fs)
     case 4:
         if (http_token_eq(h->name, 4, "host")) {
             fs->hosts++;
-            /* Host = uri-host [":" port] (RFC 9112 3.2: an invalid one is a 400, a MUST):
-             * the characters of a reg-name or IP literal, and ":" */
-            for (uint32_t i = 0; i < h->value_len; i++)
-                if (!target_char[(unsigned char)h->value[i]] || strchr("/?@", h->value[i]))
-                    return HTTP_ERR_BAD_REQUEST;
+            /* an invalid Host is a 400 (RFC 9112 3.2, a MUST) */
+            const unsigned char *c = (const unsigned char *)h->value, *e = c + h->value_len;
+            while (c < e && host_char[*c])
+                c++;
+            if (c != e)
+                return HTTP_ERR_BAD_REQUEST;
         }
         break;
     case 6:
