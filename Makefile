@@ -50,7 +50,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Server objects a unit test may link (everything but main).
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 
-.PHONY: all run test unit integration deps install clean
+.PHONY: all run test unit integration deps install clean bench
 all: $(BUILD)/wharfd $(BUILD)/wharf
 
 $(BUILD)/obj/%.o: %.c
@@ -75,7 +75,9 @@ include tests/fuzz/fuzz.mk
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev
-DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
+# bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles
+BENCH_PKGS := wrk nginx-light gnuplot-nox linux-perf valgrind
+DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
 
 deps:
 	@tests/deps.sh $(DEPS_PKGS)
@@ -89,6 +91,11 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
 	@WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
+
+# The standard benchmark set (bench/README.md): at most 10 minutes.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	WHARF_BUILD=$(BUILD) bench/run-standard
 
 # The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing
 # configuration file is never overwritten.

@@ -1,0 +1,589 @@
+"""Shared pieces of the bench/ harnesses (python3 standard library only).
+
+Servers (wharfd and its peers) are started pinned to one CPU, their process ids
+are recorded, and every one of them is stopped when the harness ends, however it
+ends (normal exit, an exception, Ctrl-C, SIGTERM, or the harness's own deadline).
+Load generators run pinned to the other CPU. Nothing is ever killed by name.
+"""
+
+import atexit
+import csv
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(BENCH)
+LUA = os.path.join(BENCH, "lua")
+PEERS = os.path.join(BENCH, "peers")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+SERVER_CPU = 0  # the server's core
+LOAD_CPU = 1    # the load generator's core
+
+
+def log(msg, end="\n"):
+    sys.stderr.write(msg + end)
+    sys.stderr.flush()
+
+
+def die(msg, code=2):
+    log(f"{os.path.basename(sys.argv[0])}: {msg}")
+    sys.exit(code)
+
+
+# ---- process bookkeeping -----------------------------------------------------
+
+_procs = []      # Popen objects we started and must stop
+_tmpdirs = []
+
+
+def _cleanup():
+    for p in reversed(_procs):
+        stop_process(p, grace=3)
+    _procs.clear()
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+    _tmpdirs.clear()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(f"signal {signum}")
+
+
+def install_cleanup(deadline_s=None):
+    """Stop everything we started on exit, signals, or when deadline_s passes."""
+    atexit.register(_cleanup)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    if deadline_s:
+        def on_alarm(signum, frame):
+            raise Interrupted(f"the harness's own deadline ({deadline_s:.0f} s) passed")
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(int(deadline_s) + 1)
+
+
+def tmpdir(prefix="wharf-bench-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
+
+
+def spawn(args, **kw):
+    """Start a process in a session of its own and remember it for cleanup."""
+    p = subprocess.Popen(args, start_new_session=True, **kw)
+    _procs.append(p)
+    return p
+
+
+def stop_process(p, grace=12):
+    """SIGTERM the process (by its id), wait, then SIGKILL its process group."""
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        except ProcessLookupError:
+            pass
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # the group we created for it, by id
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    # Children left behind in its group (an nginx worker whose master died).
+    try:
+        os.killpg(p.pid, 0)
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if p in _procs:
+        _procs.remove(p)
+
+
+def taskset(cpu, args):
+    if cpu is None or not shutil.which("taskset"):
+        return list(args)
+    return ["taskset", "-c", str(cpu)] + list(args)
+
+
+# ---- /proc readings ------------------------------------------------------------
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    return s[s.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+
+
+def children_of(pid):
+    """All descendants of pid (by scanning /proc for parent ids)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                parent[int(d)] = int(_stat_fields(d)[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def cpu_seconds(pids):
+    """utime+stime of the processes (all their threads, live and exited), seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            f = _stat_fields(pid)
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
+def core_busy_seconds(cpu):
+    """Non-idle time of one CPU from /proc/stat (everything that ran there)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                idle = v[3] + (v[4] if len(v) > 4 else 0)
+                return (sum(v[:8]) - idle) / CLK_TCK
+    return 0.0
+
+
+def memory_kib(pids):
+    """(sum of VmRSS, sum of Pss) over the processes, in KiB."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+        except OSError:
+            pass
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+# ---- ports and servers ------------------------------------------------------------
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path="/", timeout=2.0, host="127.0.0.1"):
+    """(status, headers dict lower-case, body) of one GET, or None."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+                      .encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        return None
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body
+
+
+class Server:
+    """A server under test: name, port, the Popen of its main process, and the
+    process ids whose CPU and memory count as the server's."""
+
+    name = "server"
+    version = ""
+
+    def __init__(self):
+        self.proc = None
+        self.port = None
+        self.pids = []
+        self.workdir = None
+        self.log_path = None
+
+    # subclasses: command(port) -> argv; expect_server_header
+    expect_header = None
+
+    def start(self, cpu=SERVER_CPU, tries=5, timeout=15):
+        last = ""
+        for _ in range(tries):
+            self.port = free_port()
+            self.prepare()
+            logf = open(self.log_path, "ab")
+            self.proc = spawn(taskset(cpu, self.command()), stdout=logf, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+            logf.close()
+            deadline = time.monotonic() + timeout
+            ok = False
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                r = http_get(self.port, timeout=1)
+                if r:
+                    hdr = r[1].get("server", "")
+                    ok = r[0] == 200 and (not self.expect_header or
+                                          hdr.lower().startswith(self.expect_header))
+                    if not ok:
+                        last = f"port {self.port} answered as '{hdr}' with {r[0]}"
+                    break
+                time.sleep(0.05)
+            if ok and self.proc.poll() is None:
+                time.sleep(0.2)  # let the worker processes settle
+                self.pids = [self.proc.pid] + children_of(self.proc.pid)
+                return self
+            last = last or self.log_tail()
+            stop_process(self.proc)
+        raise RuntimeError(f"{self.name} did not start: {last}")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def refresh_pids(self):
+        if self.alive():
+            self.pids = [self.proc.pid] + children_of(self.proc.pid)
+        return self.pids
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc)
+            self.proc = None
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def prepare(self):
+        if not self.workdir:
+            self.workdir = tmpdir(f"wharf-bench-{self.name}-")
+        self.log_path = os.path.join(self.workdir, "server.log")
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def build_dir():
+    b = os.environ.get("WHARF_BUILD", "build")
+    return b if os.path.isabs(b) else os.path.join(ROOT, b)
+
+
+def snapshot(binary):
+    """A private copy of a binary, so a concurrent rebuild cannot swap it mid-run."""
+    if not os.path.exists(binary):
+        die(f"{binary} not found: run 'make' first (or set WHARF_BUILD)")
+    d = tmpdir("wharf-bench-bin-")
+    dst = os.path.join(d, os.path.basename(binary))
+    shutil.copy2(binary, dst)
+    return dst
+
+
+class Wharfd(Server):
+    name = "wharfd"
+    expect_header = "wharf"
+
+    def __init__(self, binary, workers=1, protos=("http",), extra=()):
+        super().__init__()
+        self.binary = binary
+        self.workers = workers
+        self.protos = protos
+        self.extra = list(extra)
+        self.ports = {}
+        try:
+            out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+            self.version = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+        except (OSError, subprocess.TimeoutExpired):
+            self.version = ""
+
+    def prepare(self):
+        super().prepare()
+        self.ports = {"http": self.port}
+        for p in self.protos:
+            if p != "http":
+                self.ports[p] = free_port()
+
+    def backend(self):
+        """The event loop the running wharfd chose (from GET /stats), or ''."""
+        r = http_get(self.ports.get("http", self.port), "/stats")
+        if not r:
+            return ""
+        try:
+            return json.loads(r[2]).get("backend", "")
+        except ValueError:
+            return ""
+
+    def supports(self, flag):
+        try:
+            out = subprocess.run([self.binary, "--help"], capture_output=True, text=True,
+                                 timeout=10)
+            return flag in out.stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    def command(self):
+        args = [self.binary, "--workers", str(self.workers), "--log-level", "warn"]
+        for p, port in self.ports.items():
+            args += ["--listen", f"{p}://127.0.0.1:{port}"]
+        return args + self.extra
+
+
+def nginx_version():
+    try:
+        out = subprocess.run([NGINX, "-v"], capture_output=True, text=True, timeout=10)
+        return (out.stderr or out.stdout).strip().replace("nginx version: ", "")
+    except OSError:
+        return ""
+
+
+class Nginx(Server):
+    name = "nginx"
+    expect_header = "nginx"
+
+    def __init__(self, conns=20000, master=True):
+        super().__init__()
+        self.conns = conns
+        self.master = master
+        self.version = nginx_version()
+
+    @staticmethod
+    def available():
+        return os.access(NGINX, os.X_OK)
+
+    def prepare(self):
+        super().prepare()
+        nofile = 20000
+        try:
+            import resource
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            nofile = hard if hard != resource.RLIM_INFINITY else 1048576
+        except (ImportError, ValueError):
+            pass
+        with open(os.path.join(PEERS, "nginx.conf")) as f:
+            conf = f.read()
+        user = "user root;" if os.geteuid() == 0 else ""
+        conns = min(self.conns, nofile)
+        conf = (conf.replace("@PORT@", str(self.port)).replace("@PREFIX@", self.workdir)
+                .replace("@CONNS@", str(conns)).replace("@NOFILE@", str(nofile))
+                .replace("@USER@", user))
+        self.conf = os.path.join(self.workdir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def command(self):
+        g = "daemon off;" + ("" if self.master else " master_process off;")
+        return [NGINX, "-p", self.workdir + "/", "-c", self.conf, "-g", g, "-e",
+                os.path.join(self.workdir, "error.log")]
+
+    def log_tail(self, n=2000):
+        out = super().log_tail(n)
+        try:
+            with open(os.path.join(self.workdir, "error.log"), "rb") as f:
+                out += f.read()[-n:].decode(errors="replace")
+        except OSError:
+            pass
+        return out
+
+
+# ---- wrk -----------------------------------------------------------------------------
+
+def wrk_version():
+    try:
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def run_wrk(url, script, script_args=(), conns=100, threads=1, duration=5.0, cpu=LOAD_CPU,
+            timeout_s=2, raw_path=None):
+    """Run wrk once; returns the dict from json.lua's line (plus 'wrk_text')."""
+    d = max(1, int(round(duration)))
+    args = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{d}s",
+            "--timeout", f"{timeout_s}s", "-s", os.path.join(LUA, script), url]
+    if script_args:
+        args += ["--"] + [str(a) for a in script_args]
+    env = dict(os.environ, WRK_CONNECTIONS=str(conns))
+    p = subprocess.Popen(taskset(cpu, args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=env, start_new_session=True)
+    _procs.append(p)
+    try:
+        out, _ = p.communicate(timeout=d + 30 + conns / 1000)
+    except subprocess.TimeoutExpired:
+        stop_process(p, grace=2)
+        raise RuntimeError(f"wrk did not stop within {d + 30} s")
+    finally:
+        if p in _procs:
+            _procs.remove(p)
+    text = out.decode(errors="replace")
+    if raw_path:
+        with open(raw_path, "w") as f:
+            f.write(" ".join(args) + "\n" + text)
+    for line in reversed(text.splitlines()):
+        if line.startswith('{"wrk":'):
+            r = json.loads(line)["wrk"]
+            r["wrk_text"] = text
+            return r
+    raise RuntimeError(f"wrk printed no JSON line (exit {p.returncode}): {text[-800:]}")
+
+
+# ---- results ---------------------------------------------------------------------------
+
+def default_out(kind):
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S")
+    return os.path.join(BENCH, "results", f"{stamp}-{kind}")
+
+
+def cmd_out(args, timeout=10):
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _binary_note(path):
+    """The binary's path and build time: the work tree may have moved on since."""
+    try:
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(path)).astimezone()
+        return f"{path} (built {built.isoformat(timespec='seconds')})"
+    except OSError:
+        return f"{path} (missing)"
+
+
+def write_meta(out_dir, argv, extra=None):
+    commit = cmd_out(["git", "rev-parse", "HEAD"])
+    dirty = cmd_out(["git", "status", "--porcelain", "--untracked-files=no"])
+    gcc = cmd_out(["gcc", "--version"]).splitlines()
+    lines = [
+        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"command: {' '.join(argv)}",
+        f"cpu: {cpu_model()} ({os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU})",
+        f"kernel: {platform.release()}",
+        f"os: {cmd_out(['sh', '-c', '. /etc/os-release; echo $PRETTY_NAME'])}",
+        f"git commit: {commit}{' (work tree modified)' if dirty else ''}",
+        f"wharfd: {_binary_note(os.path.join(build_dir(), 'wharfd'))}",
+        f"wrk: {wrk_version()}",
+        f"nginx: {nginx_version()}",
+        f"gcc: {gcc[0] if gcc else ''}",
+        f"perf: {cmd_out(['perf', '--version'])}",
+        f"valgrind: {cmd_out(['valgrind', '--version'])}",
+        f"loadavg at start: {open('/proc/loadavg').read().strip()}",
+    ]
+    for k, v in (extra or {}).items():
+        lines.append(f"{k}: {v}")
+    with open(os.path.join(out_dir, "meta.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_csv(path, rows, fields):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_num(v, digits=3):
+    """Human figure: 3 significant digits, k/M for large numbers."""
+    if v is None:
+        return "—"
+    if isinstance(v, int) and abs(v) < 1000:
+        return str(v)
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    if a == 0:
+        return "0"
+    return f"{v:.3f}"
+
+
+def gnuplot_available():
+    return shutil.which("gnuplot") is not None
+
+
+def run_gnuplot(script, cwd):
+    try:
+        r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, cwd=cwd,
+                           timeout=60)
+        if r.returncode != 0:
+            log(f"gnuplot failed: {r.stderr.strip()[-500:]}")
+            return False
+        return True
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log(f"gnuplot failed: {e}")
+        return False
+
+
+def check_tools(names):
+    missing = [n for n in names if not shutil.which(n) and not (n == "nginx" and Nginx.available())]
+    if missing:
+        die("missing: " + ", ".join(missing) +
+            " (Debian: apt-get install wrk nginx-light gnuplot-nox linux-perf valgrind)")

@@ -1,0 +1,95 @@
+"""Checks for tests/bench/test_bench_smoke.sh: is a harness's output sane?
+
+    python3 check_outputs.py KIND PATH    (KIND: echo-json, http, profile-syscalls,
+                                           profile-callgrind, csv)
+Prints the problems found, one per line; nothing when all is well.
+"""
+import csv
+import json
+import sys
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def rows_of(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def echo_json(path):
+    line = [ln for ln in open(path) if ln.startswith('{"wrk":')]
+    if not line:
+        return ["wrk printed no JSON line"]
+    r = json.loads(line[-1])["wrk"]
+    p = []
+    if r.get("checked", 0) <= 0:
+        p.append("no reply checked")
+    if r.get("bad_replies"):
+        p.append("%d bad replies" % r["bad_replies"])
+    if r["errors"]["total"]:
+        p.append("%d errors" % r["errors"]["total"])
+    if not r.get("latency_raw"):
+        p.append("wrk's latency correction was not undone")
+    return p
+
+
+def http(path):
+    rows = rows_of(path)
+    p = []
+    for w in ("keepalive", "pipeline", "close"):
+        for s in ("wharfd", "nginx"):
+            if not any(r["workload"] == w and r["server"] == s for r in rows):
+                p.append("no %s run for %s" % (w, s))
+    for r in rows:
+        tag = "%s/%s" % (r["workload"], r["server"])
+        if num(r["requests"]) <= 0:
+            p.append(tag + ": no requests")
+        if r["server"] == "wharfd" and num(r["errors"]) > 0:
+            p.append("%s: %s errors" % (tag, r["errors"]))
+        if num(r["cpu_us"]) <= 0:
+            p.append(tag + ": no server CPU time measured")
+        if r["server_alive"] != "1":
+            p.append(tag + ": the server died")
+    return p
+
+
+def profile_syscalls(path):
+    rows = rows_of(path)
+    p = [] if rows else ["no rows"]
+    for r in rows:
+        if not 0 < num(r["syscalls_per_req"]) < 100:
+            p.append("%s: %s syscalls/request" % (r["workload"], r["syscalls_per_req"]))
+        if num(r["errors"]) > 0:
+            p.append("%s: %s errors" % (r["workload"], r["errors"]))
+    return p
+
+
+def profile_callgrind(path):
+    rows = rows_of(path)
+    p = [] if rows else ["no rows"]
+    for r in rows:
+        if not 10 < num(r["ir_per_req"]) < 1e7:
+            p.append("%s: %s instructions/request" % (r["workload"], r["ir_per_req"]))
+    return p
+
+
+def any_csv(path):
+    rows = rows_of(path)
+    return [] if rows else ["no rows"]
+
+
+KINDS = {"echo-json": echo_json, "http": http, "profile-syscalls": profile_syscalls,
+         "profile-callgrind": profile_callgrind, "csv": any_csv}
+
+if __name__ == "__main__":
+    kind, path = sys.argv[1], sys.argv[2]
+    try:
+        problems = KINDS[kind](path)
+    except Exception as e:  # a missing or broken file is a failure too
+        problems = ["%s: %s" % (type(e).__name__, e)]
+    print("; ".join(problems))
