@@ -240,7 +240,7 @@ static void connection_item(const char *tok, size_t len, void *arg)
 }
 
 struct te_codings {
-    int count, chunked_last;
+    int count, chunked, chunked_last;
 };
 
 static void te_item(const char *tok, size_t len, void *arg)
@@ -248,6 +248,7 @@ static void te_item(const char *tok, size_t len, void *arg)
     struct te_codings *te = arg;
     te->count++;
     te->chunked_last = http_token_eq(tok, len, "chunked");
+    te->chunked += te->chunked_last;
 }
 
 /* What the framing-relevant fields say, gathered while the fields are parsed. */
@@ -318,6 +319,9 @@ static int apply_fields(const struct fields_seen *fs, size_t max_body, struct ht
         /* chunked not last: the length cannot be known, a 400 (RFC 9112 6.3, a MUST);
          * chunked after codings we do not implement: 501 (6.1). */
         if (!fs->te.chunked_last)
+            return HTTP_ERR_BAD_REQUEST;
+        /* chunked twice: a sender MUST NOT (RFC 9112 7), so the framing is broken */
+        if (fs->te.chunked > 1)
             return HTTP_ERR_BAD_REQUEST;
         if (fs->te.count != 1)
             return HTTP_ERR_NOT_IMPLEMENTED;

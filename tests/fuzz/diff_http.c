@@ -303,6 +303,7 @@ static struct klass classes[] = {
     {"te-and-cl", 400},
     {"te-empty", 400},
     {"te-chunked-not-last", 400},
+    {"te-chunked-twice", 400},
     {"te-unsupported", 501},
     {"body-too-large", 413},
     {"expect-unsupported", 417},
@@ -485,7 +486,7 @@ static const char *field_reason(const struct line *l, const char **v, size_t *vl
 }
 
 struct head {
-    int minor, hosts, lengths, encodings, te_items, chunked_last, expect_other;
+    int minor, hosts, lengths, encodings, te_items, chunked, chunked_last, expect_other;
     uint64_t cl;
 };
 
@@ -521,6 +522,7 @@ static const char *note_reason(const struct line *l, const char *v, size_t vlen,
             if (e > b) {
                 h->te_items++;
                 h->chunked_last = ieq(v + b, e - b, "chunked");
+                h->chunked += h->chunked_last;
             }
         }
     } else if (ieq(l->s, nlen, "expect") && !ieq(v, vlen, "100-continue")) {
@@ -627,6 +629,8 @@ static const char *refusal_reason(const char *p, size_t n)
             return "te-empty";
         if (!h.chunked_last)
             return "te-chunked-not-last";
+        if (h.chunked > 1)
+            return "te-chunked-twice";
         if (h.te_items != 1)
             return "te-unsupported";
     } else if (h.cl > MAX_BODY) {

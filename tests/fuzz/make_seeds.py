@@ -224,7 +224,7 @@ HTTP = {
     "400-te-gzip-only": req(b"POST /echo HTTP/1.1", b"Host: a", b"Transfer-Encoding: gzip"),
     "501-te-gzip-chunked": req(b"POST /echo HTTP/1.1", b"Host: a",
                                b"Transfer-Encoding: gzip, chunked", body=b"0\r\n\r\n"),
-    "501-te-two-fields": req(b"POST /echo HTTP/1.1", b"Host: a", b"Transfer-Encoding: chunked",
+    "400-te-chunked-twice": req(b"POST /echo HTTP/1.1", b"Host: a", b"Transfer-Encoding: chunked",
                              b"Transfer-Encoding: chunked", body=b"0\r\n\r\n"),
     "505-http20": req(b"GET / HTTP/2.0", b"Host: a"),
     "505-http09": req(b"GET / HTTP/0.9"),

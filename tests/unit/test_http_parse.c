@@ -1043,7 +1043,7 @@ static const struct bad_case bad_cases[] = {
     {"TE identity", "POST / HTTP/1.1\r\n" H11 "Transfer-Encoding: identity\r\n\r\n", 0,
      MAX_BODY, -400},
     {"TE chunked twice", "POST / HTTP/1.1\r\n" H11 "Transfer-Encoding: chunked, chunked\r\n\r\n",
-     0, MAX_BODY, -501},
+     0, MAX_BODY, -400},
     {"TE in two fields",
      "POST / HTTP/1.1\r\n" H11 "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 0,
      MAX_BODY, -501},
