@@ -5,6 +5,9 @@
 #   make SANITIZE=thread test  TSan build (in build/tsan/)
 #   make CC=clang              any C11 compiler with gcc-style flags
 #   make install PREFIX=/usr/local DESTDIR=/tmp/x
+#   make bench                 the standard benchmark set (bench/, <= 10 min)
+#   make torture               hostile clients, faults, floods (tests/torture/, <= 10 min, root)
+#   make fuzz                  libFuzzer on every codec (tests/fuzz/, FUZZ_TIME seconds each)
 
 ifeq ($(origin CC),default)
   CC     := gcc
@@ -50,7 +53,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Server objects a unit test may link (everything but main).
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 
-.PHONY: all run test unit integration deps install clean bench
+.PHONY: all run test unit integration deps install clean bench torture
 all: $(BUILD)/wharfd $(BUILD)/wharf
 
 $(BUILD)/obj/%.o: %.c
@@ -96,6 +99,14 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	WHARF_BUILD=$(BUILD) bench/run-standard
+
+# Every scenario of tests/torture/ against $(BUILD); prints the table, exits 1 on any
+# FAIL. Its <= 2 minute subset runs inside make test (tests/torture/test_torture_quick.py).
+#   make torture TORTURE_ARGS='--quick'    make torture TORTURE_ARGS='slowloris conn_flood'
+TORTURE_ARGS ?=
+torture: deps
+	@$(MAKE) --no-print-directory all
+	@WHARF_BUILD=$(BUILD) tests/torture/run $(TORTURE_ARGS)
 
 # The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing
 # configuration file is never overwritten.
