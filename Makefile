@@ -4,6 +4,7 @@
 #   make SANITIZE=1 test       ASan+UBSan build (in build/asan/), whole suite
 #   make SANITIZE=thread test  TSan build (in build/tsan/)
 #   make CC=clang              any C11 compiler with gcc-style flags
+#   make URING=0               epoll only, even where liburing is installed
 #   make install PREFIX=/usr/local DESTDIR=/tmp/x
 #   make bench                 the standard benchmark set (bench/, <= 10 min)
 #   make torture               hostile clients, faults, floods (tests/torture/, <= 10 min, root)
@@ -38,10 +39,53 @@ else
   BUILD  := build
 endif
 
+# ---- io_uring backend (optional) -------------------------------------------------
+# Built when pkg-config finds liburing and what server/uring.c needs compiles and
+# links (liburing >= 2.3: multishot receive, buffer rings); io_uring_setup_buf_ring
+# (liburing >= 2.4) is used when present. URING=0 leaves it out; URING=1 insists.
+URING ?= auto
+URING_PROBE = $(shell printf '%b' '$(1)' | $(CC) $(CSTD) -D_GNU_SOURCE \
+    -Werror=implicit-function-declaration $(URING_CFLAGS) -x c - -o /dev/null \
+    $(URING_LIBS) >/dev/null 2>&1 && echo yes)
+URING_NEEDS := \#include <liburing.h>\nint main(void) { struct io_uring r; \
+    struct io_uring_sqe s; struct io_uring_buf_reg g = {0}; \
+    io_uring_prep_recv_multishot(&s, 0, 0, 0, 0); io_uring_prep_multishot_accept(&s, 0, 0, 0, 0); \
+    io_uring_prep_poll_multishot(&s, 0, 1); io_uring_prep_cancel64(&s, 0, 0); \
+    io_uring_buf_ring_add(0, 0, 0, 0, 0, 0); io_uring_submit_and_get_events(&r); \
+    return io_uring_register_buf_ring(&r, &g, 0) + io_uring_submit_and_wait_timeout(&r, 0, 1, 0, 0); }\n
+URING_SETUP_BUF_RING := \#include <liburing.h>\nint main(void) { struct io_uring r; int e; \
+    return io_uring_setup_buf_ring(&r, 8, 0, 0, &e) != 0; }\n
+ifneq ($(URING),0)
+  URING_CFLAGS := $(shell pkg-config --cflags liburing 2>/dev/null)
+  URING_LIBS   := $(shell pkg-config --libs liburing 2>/dev/null)
+  ifneq ($(shell pkg-config --exists liburing 2>/dev/null && echo yes),)
+    HAVE_URING := $(call URING_PROBE,$(URING_NEEDS))
+  endif
+  ifeq ($(URING)$(HAVE_URING),1)
+    $(error URING=1, but liburing >= 2.3 was not found or does not compile (Debian: liburing-dev))
+  endif
+endif
+SERVER_SRC := $(wildcard server/*.c)
+ifeq ($(HAVE_URING),yes)
+  CPPFLAGS += -DWHARF_URING=1 '-DWHARF_BACKENDS="epoll, io_uring"' $(URING_CFLAGS)
+  CPPFLAGS += $(if $(call URING_PROBE,$(URING_SETUP_BUF_RING)),-DHAVE_IO_URING_SETUP_BUF_RING=1)
+  SERVER_LIBS += $(URING_LIBS)  # wharfd (and the unit tests linking its objects) only
+else
+  SERVER_SRC := $(filter-out server/uring.c,$(SERVER_SRC))
+endif
+
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 
+# Objects depend on the flags they were built with: switching URING (or CFLAGS)
+# rebuilds them instead of linking stale ones.
+FLAGS_FILE := $(BUILD)/flags
+FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS) $(SERVER_LIBS)
+ifneq ($(file <$(FLAGS_FILE)),$(FLAGS_NOW))
+  $(shell mkdir -p $(BUILD))
+  $(file >$(FLAGS_FILE),$(FLAGS_NOW))
+endif
+
 COMMON_SRC := $(wildcard common/*.c)
-SERVER_SRC := $(wildcard server/*.c)
 CLIENT_SRC := $(wildcard client/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
@@ -56,19 +100,19 @@ SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 .PHONY: all run test unit integration deps install clean bench torture
 all: $(BUILD)/wharfd $(BUILD)/wharf
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/wharfd: $(SERVER_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 $(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 

@@ -14,6 +14,9 @@
 #include "worker.h"
 
 #define BATCH_MAX 64           /* connections handed over per push */
+/* Accepted per listener before the loop serves others: a flood of connects on a
+ * reuseport worker's listener must not starve the connections it already has. */
+#define ACCEPT_BATCH 64
 #define PAUSE_MS 100           /* back-off when accept cannot get memory or a descriptor */
 
 static int open_reserve(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
@@ -34,6 +37,7 @@ void accept_ctx_close(struct accept_ctx *a)
     for (int i = 0; i < a->n_listeners; i++)
         listener_close(&a->listeners[i]);
     a->n_listeners = 0;
+    a->pending = 0;
     if (a->reserve_fd >= 0)
         close(a->reserve_fd);
     a->reserve_fd = -1;
@@ -94,7 +98,13 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
     }
     uint64_t live = live_connections();
     uint64_t max_conns = atomic_load_explicit(&a->max_conns, memory_order_relaxed);
-    for (;;) {
+    uint32_t bit = 1u << (l - a->listeners);
+    a->pending &= ~bit;
+    for (int taken = 0;; taken++) {
+        if (taken == ACCEPT_BATCH) {
+            a->pending |= bit;
+            return 0;
+        }
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             counter_add(&a->stats.accepted, 1);
@@ -134,6 +144,14 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
             return 0;
         }
     }
+}
+
+void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg)
+{
+    uint32_t pending = a->pending;
+    for (int i = 0; i < a->n_listeners; i++)
+        if (pending & (1u << i))
+            accept_drain(a, &a->listeners[i], deliver, arg);
 }
 
 /* ---- the acceptor thread ---- */
@@ -193,7 +211,13 @@ static void *acceptor_main(void *arg)
     struct acceptor *ac = arg;
     struct epoll_event ev[MAX_LISTENERS + 1];
     for (;;) {
-        int timeout = ac->ctx.paused_until_ms ? accept_pause_left_ms(&ac->ctx) : -1;
+        if (ac->ctx.pending) {
+            accept_pending(&ac->ctx, deal, ac);
+            for (int i = 0; i < ac->n_workers; i++)
+                flush_batch(ac, (unsigned)i);
+        }
+        int timeout = ac->ctx.pending ? 0
+                      : ac->ctx.paused_until_ms ? accept_pause_left_ms(&ac->ctx) : -1;
         int n = epoll_wait(ac->epfd, ev, MAX_LISTENERS + 1, timeout);
         if (n < 0 && errno != EINTR) {
             log_error("acceptor: epoll_wait: %s", strerror(errno));

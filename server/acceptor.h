@@ -23,6 +23,7 @@ struct accept_ctx {
     _Atomic uint64_t max_conns; /* changed by the main thread on reload */
     int reserve_fd;           /* /dev/null, given up to shed a connection on EMFILE */
     uint64_t paused_until_ms; /* accepting paused (out of memory or files): retry then */
+    uint32_t pending;         /* bit i: listener i stopped at ACCEPT_BATCH with more queued */
     uint64_t last_shed_log_ms;
     uint64_t shed_since_log;
 };
@@ -33,10 +34,14 @@ typedef void (*accept_deliver_fn)(void *arg, int fd, uint8_t proto);
 void accept_ctx_init(struct accept_ctx *a, uint64_t max_conns);
 void accept_ctx_close(struct accept_ctx *a);
 
-/* Accept on l until the kernel's queue is empty (or accepting must pause).
- * Returns 1 if it stopped early because accepting is paused, else 0. */
+/* Accept on l until the kernel's queue is empty, accepting must pause, or ACCEPT_BATCH
+ * connections were taken (then l's bit in a->pending is set: the listener is
+ * edge-triggered, so the caller must come back with accept_pending after serving
+ * others). Returns 1 if it stopped early because accepting is paused, else 0. */
 int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
                  void *arg);
+/* One more batch from every listener that stopped at ACCEPT_BATCH. */
+void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
 
 /* Milliseconds until a pause ends (0 when not paused). */
 int accept_pause_left_ms(const struct accept_ctx *a);

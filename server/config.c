@@ -62,6 +62,24 @@ static int set_dispatch(struct config *cfg, const char *v, char *err, size_t err
     return 0;
 }
 
+static int set_backend(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "auto") == 0)
+        cfg->backend = BACKEND_AUTO;
+    else if (strcmp(v, "epoll") == 0)
+        cfg->backend = BACKEND_EPOLL;
+    else if (strcmp(v, "io_uring") == 0 || strcmp(v, "io-uring") == 0)
+        cfg->backend = BACKEND_IO_URING;
+    else
+        return ERR("expected auto, epoll or io_uring, got '%s'", v);
+#ifndef WHARF_URING
+    if (cfg->backend == BACKEND_IO_URING)
+        return ERR("io_uring is not built into this wharfd (it was built without liburing; "
+                   "backends: %s)", WHARF_BACKENDS);
+#endif
+    return 0;
+}
+
 static int set_mode(struct config *cfg, const char *v, char *err, size_t errlen)
 {
     return mode_parse(v, &cfg->set.mode) < 0 ? ERR("expected echo or upper, got '%s'", v) : 0;
@@ -240,10 +258,14 @@ static const struct option_def options[] = {
      "127.0.0.1, [::1] for IPv6, * for all IPv4 addresses; port 0 picks a free port. "
      "Default: raw://127.0.0.1:9000 and http://127.0.0.1:8080"},
     {"workers", 'w', "N", "auto", set_workers,
-     "worker threads, each with its own epoll loop ('auto': the CPUs this process may run on)"},
+     "worker threads, each with its own event loop ('auto': the CPUs this process may run on)"},
     {"dispatch", 0, "least|rr|reuseport", "least", set_dispatch,
      "how new connections reach workers: least live connections, round-robin, or one "
      "SO_REUSEPORT listener per worker (the kernel picks)"},
+    {"backend", 0, "auto|epoll|io_uring", "auto", set_backend,
+     "event loop of the workers: io_uring (one ring per worker, multishot receives into "
+     "provided buffers, batched sends) or epoll; auto uses io_uring where it is built in and "
+     "the kernel allows it, else epoll, and logs which and why"},
     {"mode", 'm', "echo|upper", "upper", set_mode,
      "what raw, line, frame and POST /echo do to a payload"},
     {"max-message", 0, "BYTES", "1M", set_max_message,
@@ -316,8 +338,8 @@ static void print_wrapped(const char *text, int indent, int width)
 static void print_help(void)
 {
     printf("Usage: wharfd [OPTION]...\n"
-           "A high-concurrency TCP server: raw, line, frame and HTTP/1.1 on one epoll loop per "
-           "worker.\n\nOptions:\n");
+           "A high-concurrency TCP server: raw, line, frame and HTTP/1.1 on one event loop "
+           "(epoll or io_uring) per worker.\n\nOptions:\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option_def *o = &options[i];
         char head[80];
@@ -368,8 +390,26 @@ static char *trim(char *s)
     return s;
 }
 
-/* The file's text is kept for the process's life: settings such as --user point
- * into it. A reload reads a new copy (a few hundred bytes per SIGHUP). */
+/* The file's values are kept for the process's life: settings such as --user point
+ * into them. A reload reads a new copy (a few hundred bytes per SIGHUP). They stay
+ * reachable from this list, so a leak checker sees them as kept rather than lost. */
+static struct kept_value {
+    struct kept_value *next;
+    char text[];
+} *kept_values;
+
+static char *keep_value(const char *v)
+{
+    size_t n = strlen(v) + 1;
+    struct kept_value *k = malloc(sizeof *k + n);
+    if (!k)
+        return NULL;
+    memcpy(k->text, v, n);
+    k->next = kept_values;
+    kept_values = k;
+    return k->text;
+}
+
 static int load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
@@ -389,7 +429,7 @@ static int load_file(struct config *cfg, const char *path, char *err, size_t err
             break;
         }
         *eq = '\0';
-        char *name = trim(p), *value = strdup(trim(eq + 1));
+        char *name = trim(p), *value = keep_value(trim(eq + 1));
         const struct option_def *o = find_option(name, strlen(name));
         char why[256];
         if (!value)

@@ -19,6 +19,10 @@
 
 enum dispatch { DISPATCH_LEAST, DISPATCH_RR, DISPATCH_REUSEPORT };
 
+/* Which event loop serves connections: auto picks io_uring where it is built in and
+ * usable (see backend.h), epoll otherwise. */
+enum backend_kind { BACKEND_AUTO, BACKEND_EPOLL, BACKEND_IO_URING };
+
 /* What SIGHUP can change while connections stay up. Each worker keeps its own copy,
  * updated through its handoff (see handoff.h), so no thread reads another's. */
 struct settings {
@@ -48,6 +52,7 @@ struct config {
     int n_listen;
     int workers;                  /* 0 until resolved: the CPUs this process may run on */
     enum dispatch dispatch;
+    enum backend_kind backend;
     int backlog;
     int cpu_affinity;
     struct sockopts sock;

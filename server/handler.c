@@ -197,10 +197,11 @@ static int route(const struct handler_env *env, struct buf *out, const char *msg
     if (stats || metrics) {
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
-        counter_add(&env->stats->http_2xx, 1);
-        return stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
-                     : reply_rendered(env, out, stats_render_prometheus,
-                                      "text/plain; version=0.0.4", flags);
+        int r = stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
+                      : reply_rendered(env, out, stats_render_prometheus,
+                                       "text/plain; version=0.0.4", flags);
+        counter_add(&env->stats->http_2xx, 1); /* after: the page shows the requests before it */
+        return r;
     }
     if (env->test_hooks && path_is(path, plen, "/__test/stall"))
         return test_stall(env, out, req, flags);

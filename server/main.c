@@ -17,6 +17,7 @@
 #include "../common/log.h"
 #include "../common/version.h"
 #include "acceptor.h"
+#include "backend.h"
 #include "config.h"
 #include "listener.h"
 #include "sd.h"
@@ -34,6 +35,7 @@ struct server {
     struct acceptor acceptor;
     int use_acceptor;
     struct stats_registry registry;
+    const struct backend *io;
     uint64_t capacity;
     uint64_t watchdog_ms;         /* ping interval; 0: no watchdog */
     uint64_t last_heartbeat[MAX_WORKERS];
@@ -210,7 +212,7 @@ static int start_threads(struct server *s)
     struct config *cfg = &s->cfg;
     uint32_t max_sleep = (uint32_t)(s->watchdog_ms / 2);
     for (int i = 0; i < cfg->workers; i++) {
-        if (worker_init(&s->workers[i], i, cfg, max_sleep) < 0)
+        if (worker_init(&s->workers[i], i, cfg, s->io, max_sleep) < 0)
             return -1;
         s->registry.workers[i] = &s->workers[i].stats;
     }
@@ -263,10 +265,10 @@ static void log_ready(const struct server *s)
         endpoint_format(&s->cfg.listen[i], text, sizeof text);
         off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? " " : "", text);
     }
-    log_info("wharfd %s ready: %s; %d worker%s, dispatch %s, mode %s, max %llu connections",
-             WHARF_VERSION, list, s->cfg.workers, s->cfg.workers == 1 ? "" : "s",
-             dispatch_name(s->cfg.dispatch), mode_name(s->cfg.set.mode),
-             (unsigned long long)s->cfg.set.max_conns);
+    log_info("wharfd %s ready: %s; %d worker%s (%s), dispatch %s, mode %s, "
+             "max %llu connections", WHARF_VERSION, list, s->cfg.workers,
+             s->cfg.workers == 1 ? "" : "s", s->io->name, dispatch_name(s->cfg.dispatch),
+             mode_name(s->cfg.set.mode), (unsigned long long)s->cfg.set.max_conns);
 }
 
 static void notify_status(struct server *s)
@@ -333,6 +335,8 @@ static const char *restart_only_change(const struct server *s, const struct conf
         return "dispatch";
     if (cur->backlog != next->backlog)
         return "backlog";
+    if (cur->backend != next->backend)
+        return "backend";
     if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
         return "socket options";
     if ((cur->user == NULL) != (next->user == NULL) ||
@@ -464,6 +468,25 @@ static void drain_and_join(struct server *s, int sfd)
         worker_join(&s->workers[i]);
 }
 
+/* After dropping privileges: what the kernel lets this user do decides. */
+static int choose_backend(struct server *s)
+{
+    char why[256];
+    s->io = backend_choose(s->cfg.backend, why, sizeof why);
+    if (!s->io) {
+        log_error("--backend io_uring: io_uring cannot run here: %s", why);
+        return -1;
+    }
+    if (s->cfg.backend == BACKEND_AUTO) {
+        if (why[0])
+            log_info("backend %s (auto; io_uring not used: %s)", s->io->name, why);
+        else
+            log_info("backend %s (auto)", s->io->name);
+    }
+    s->registry.backend = s->io->name;
+    return 0;
+}
+
 static int setup(struct server *s)
 {
     char err[256];
@@ -479,7 +502,6 @@ static int setup(struct server *s)
     resolve_max_conns(&s->cfg.set, s->capacity);
     s->registry.cfg = &s->cfg;
     s->registry.start_ms = clock_ms();
-    s->registry.backend = "epoll";
     s->registry.capacity = s->capacity;
     if (posix_memalign((void **)&s->workers, 64, (size_t)s->cfg.workers * sizeof *s->workers)) {
         log_error("out of memory");
@@ -489,6 +511,8 @@ static int setup(struct server *s)
     if (open_listeners(s) < 0)
         return -1;
     if (s->cfg.user && drop_privileges(s->cfg.user) < 0)
+        return -1;
+    if (choose_backend(s) < 0)
         return -1;
     return start_threads(s);
 }

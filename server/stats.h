@@ -44,7 +44,13 @@ static inline uint64_t counter_get(const counter_t *c)
     X(alloc_failures, "counter", "connections closed because memory ran out")                \
     X(http_2xx, "counter", "HTTP responses with a 2xx status")                               \
     X(http_4xx, "counter", "HTTP responses with a 4xx status")                               \
-    X(http_5xx, "counter", "HTTP responses with a 5xx status")
+    X(http_5xx, "counter", "HTTP responses with a 5xx status")                               \
+    X(loop_waits, "counter", "times the event loop waited (epoll_wait, io_uring_enter)")     \
+    X(uring_cq_overflows, "counter", "io_uring turns that found completions past a full ring") \
+    X(uring_cq_dropped, "counter", "io_uring completions the kernel dropped")                \
+    X(uring_recv_rearms, "counter", "io_uring multishot receives armed again after they ended") \
+    X(uring_enobufs, "counter", "io_uring receives that found no provided buffer (ENOBUFS)")  \
+    X(uring_sq_full, "counter", "io_uring submissions forced early by a full submission queue")
 
 #define ACCEPTOR_COUNTERS(X)                                                                 \
     X(accepted, "counter", "connections accepted")                                           \

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,9 +10,9 @@
 #include "../common/log.h"
 #include "conn.h"
 
-#define MAX_EVENTS 512
 #define LINGER_MS 2000          /* how long a lingering close waits for the peer's EOF */
-#define OUT_KEEP (256 * 1024)   /* scratch output kept between connections */
+#define INIT_WAIT_MS 10000      /* how long worker_start waits for the loop to be set up */
+#define DRAIN_GRACE_MS 1000     /* a never-used connection's wait for its first bytes */
 
 void worker_timer_set(struct worker *w, struct conn *c, int list)
 {
@@ -30,37 +29,26 @@ void worker_timer_touch(struct worker *w, struct conn *c)
         tlist_touch(&w->timers[TIMER_IDLE], &c->timer, w->now);
 }
 
-void worker_mark_ready(struct worker *w, struct conn *c)
+void worker_mark_todo(struct worker *w, struct conn *c)
 {
-    if (c->flags & CONN_READY)
+    if (c->flags & CONN_TODO)
         return;
-    c->flags |= CONN_READY;
-    c->ready_next = w->ready;
-    w->ready = c;
+    c->flags |= CONN_TODO;
+    c->todo_next = w->todo;
+    w->todo = c;
 }
 
-int worker_init(struct worker *w, int id, const struct config *cfg, uint32_t max_sleep_ms)
+int worker_init(struct worker *w, int id, const struct config *cfg, const struct backend *io,
+                uint32_t max_sleep_ms)
 {
     w->id = id;
     w->cfg = cfg;
+    w->io = io;
     w->set = cfg->set;
     w->max_sleep_ms = max_sleep_ms;
     w->epfd = -1;
     if (handoff_init(&w->handoff) < 0) {
         log_error("worker %d: cannot create its handoff queue: %s", id, strerror(errno));
-        return -1;
-    }
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->rbuf = malloc(WORKER_RBUF_SIZE);
-    if (w->epfd < 0 || !w->rbuf) {
-        log_error("worker %d: %s", id, strerror(errno));
-        return -1;
-    }
-    /* data.ptr == &w->handoff marks the handoff eventfd; listeners point into
-     * w->accept.listeners; everything else is a connection. */
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->handoff};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->handoff.efd, &ev) < 0) {
-        log_error("worker %d: epoll_ctl: %s", id, strerror(errno));
         return -1;
     }
     w->timers[TIMER_IDLE] = (struct tlist){.timeout_ms = (uint32_t)w->set.idle_timeout_ms, .id = TIMER_IDLE};
@@ -78,37 +66,23 @@ int worker_init(struct worker *w, int id, const struct config *cfg, uint32_t max
     return 0;
 }
 
-/* --dispatch reuseport: this worker's own listener, watched by its own epoll. */
+/* --dispatch reuseport: this worker's own listener, watched by its own loop (the
+ * backend registers it when the thread sets the loop up). */
 int worker_add_listener(struct worker *w, const struct listener *l)
 {
-    struct listener *mine = &w->accept.listeners[w->accept.n_listeners];
-    *mine = *l;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = mine};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
-        log_error("worker %d: epoll_ctl on a listener: %s", w->id, strerror(errno));
+    if (w->accept.n_listeners == MAX_LISTENERS) {
+        log_error("worker %d: too many listeners", w->id);
         return -1;
     }
-    w->accept.n_listeners++;
+    w->accept.listeners[w->accept.n_listeners++] = *l;
     return 0;
 }
 
-static int is_listener(const struct worker *w, const void *p)
-{
-    const struct listener *l = p;
-    return l >= w->accept.listeners && l < w->accept.listeners + MAX_LISTENERS;
-}
-
-static void deliver_own(void *arg, int fd, uint8_t proto)
+void worker_deliver_own(void *arg, int fd, uint8_t proto)
 {
     struct worker *w = arg;
     counter_add(&w->stats.accepted, 1);
     conn_open(w, fd, proto);
-}
-
-static void accept_own(struct worker *w)
-{
-    for (int i = 0; i < w->accept.n_listeners; i++)
-        accept_drain(&w->accept, &w->accept.listeners[i], deliver_own, w);
 }
 
 static void start_drain(struct worker *w);
@@ -133,7 +107,7 @@ static void apply_settings(struct worker *w, const struct settings *s)
     atomic_store_explicit(&w->accept.max_conns, s->max_conns, memory_order_relaxed);
 }
 
-static void take_handoff(struct worker *w)
+void worker_take_handoff(struct worker *w)
 {
     struct handoff_item *items;
     size_t n = handoff_take(&w->handoff, &items);
@@ -164,12 +138,9 @@ static struct conn **snapshot_conns(struct worker *w, size_t *count)
     return all;
 }
 
-static void start_drain(struct worker *w)
+/* Let every connection see the new drain state (conn_settle closes the idle ones). */
+static void revisit_all(struct worker *w)
 {
-    w->draining = 1;
-    w->env.draining = 1;
-    w->drain_deadline_ms = clock_ms() + w->set.shutdown_timeout_ms;
-    accept_ctx_close(&w->accept);
     size_t n = 0;
     struct conn **all = snapshot_conns(w, &n);
     if (!all) {
@@ -180,6 +151,28 @@ static void start_drain(struct worker *w)
     for (size_t i = 0; i < n; i++)
         conn_drain(w, all[i]);
     free(all);
+}
+
+static void start_drain(struct worker *w)
+{
+    w->draining = 1;
+    w->env.draining = 1;
+    w->drain_deadline_ms = clock_ms() + w->set.shutdown_timeout_ms;
+    uint32_t grace = w->set.shutdown_timeout_ms < DRAIN_GRACE_MS ? w->set.shutdown_timeout_ms
+                                                                 : DRAIN_GRACE_MS;
+    w->drain_grace_ms = clock_ms() + grace;
+    if (w->accept.n_listeners)
+        w->io->accept_stop(w);
+    accept_ctx_close(&w->accept);
+    revisit_all(w);
+}
+
+/* The grace of never-used connections is over: close those still idle. */
+static void end_drain_grace(struct worker *w)
+{
+    w->drain_grace_ms = 0;
+    w->drain_grace_over = 1;
+    revisit_all(w);
 }
 
 static void cut_all(struct worker *w)
@@ -193,14 +186,14 @@ static void cut_all(struct worker *w)
     }
 }
 
-static void run_ready(struct worker *w)
+void worker_run_todo(struct worker *w)
 {
-    struct conn *c = w->ready;
-    w->ready = NULL;
+    struct conn *c = w->todo;
+    w->todo = NULL;
     while (c) {
-        struct conn *next = c->ready_next;
-        c->flags &= ~CONN_READY;
-        conn_resume_read(w, c);
+        struct conn *next = c->todo_next;
+        c->flags &= ~CONN_TODO;
+        w->io->revisit(w, c);
         c = next;
     }
 }
@@ -216,28 +209,41 @@ static void expire_timers(struct worker *w)
     }
 }
 
-/* Free what was closed during this batch; a connection still on the ready list waits
- * one more round (run_ready will unlink it first). */
+/* Free what was closed; a connection still on the to-do list waits one more round
+ * (run_todo will unlink it first), one with operations in flight until their last
+ * completion has arrived. */
 static void free_closed(struct worker *w)
 {
     struct conn *c = w->closed, *keep = NULL;
     w->closed = NULL;
     while (c) {
         struct conn *next = (struct conn *)c->timer.next;
-        if (c->flags & CONN_READY) {
+        if ((c->flags & CONN_TODO) || c->inflight) {
             c->timer.next = (struct tnode *)keep;
             keep = c;
         } else {
-            free(c);
+            conn_free(c);
         }
         c = next;
     }
     w->closed = keep;
 }
 
-static int next_timeout_ms(const struct worker *w)
+void worker_free_closed_all(struct worker *w)
 {
-    if (w->ready)
+    struct conn *c = w->closed;
+    w->closed = NULL;
+    while (c) {
+        struct conn *next = (struct conn *)c->timer.next;
+        conn_free(c);
+        c = next;
+    }
+    w->todo = NULL;
+}
+
+int worker_next_timeout_ms(const struct worker *w)
+{
+    if (w->todo || w->accept.pending)
         return 0;
     int64_t best = -1;
     for (int l = 0; l < TIMER_LISTS; l++) {
@@ -252,7 +258,9 @@ static int next_timeout_ms(const struct worker *w)
     }
     if (w->draining) {
         uint64_t now = clock_ms();
-        int64_t left = w->drain_deadline_ms > now ? (int64_t)(w->drain_deadline_ms - now) : 0;
+        uint64_t until = w->drain_grace_ms && w->drain_grace_ms < w->drain_deadline_ms
+                             ? w->drain_grace_ms : w->drain_deadline_ms;
+        int64_t left = until > now ? (int64_t)(until - now) : 0;
         if (best < 0 || left < best)
             best = left;
     }
@@ -264,51 +272,44 @@ static int next_timeout_ms(const struct worker *w)
     return (int)best;
 }
 
-static void update_clock(struct worker *w)
+void worker_update_clock(struct worker *w)
 {
     w->now = (uint32_t)(clock_ms_coarse() - w->epoch_ms);
     http_cache_refresh(&w->http, time(NULL));
 }
 
-static void dispatch_events(struct worker *w, struct epoll_event *ev, int n)
+int worker_turn_end(struct worker *w)
 {
-    for (int i = 0; i < n; i++) {
-        void *p = ev[i].data.ptr;
-        if (p == &w->handoff)
-            take_handoff(w);
-        else if (is_listener(w, p))
-            accept_drain(&w->accept, p, deliver_own, w);
-        else
-            conn_on_event(w, p, ev[i].events);
+    worker_run_todo(w);
+    expire_timers(w);
+    if (w->accept.paused_until_ms && accept_pause_left_ms(&w->accept) == 0)
+        w->io->accept_resume(w);
+    if (w->draining && w->drain_grace_ms && clock_ms() >= w->drain_grace_ms)
+        end_drain_grace(w);
+    if (w->draining && (w->n_conns == 0 || clock_ms() >= w->drain_deadline_ms)) {
+        cut_all(w);
+        free_closed(w);
+        return 1;
     }
+    free_closed(w);
+    return 0;
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct epoll_event ev[MAX_EVENTS];
     w->epoch_ms = clock_ms_coarse();
-    update_clock(w);
-    for (;;) {
-        atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
-        int n = epoll_wait(w->epfd, ev, MAX_EVENTS, next_timeout_ms(w));
-        if (n < 0 && errno != EINTR) {
-            log_error("worker %d: epoll_wait: %s", w->id, strerror(errno));
-            break;
-        }
-        update_clock(w);
-        dispatch_events(w, ev, n > 0 ? n : 0);
-        run_ready(w);
-        expire_timers(w);
-        if (w->accept.paused_until_ms && accept_pause_left_ms(&w->accept) == 0)
-            accept_own(w);
-        if (w->draining && (w->n_conns == 0 || clock_ms() >= w->drain_deadline_ms)) {
-            cut_all(w);
-            free_closed(w);
-            break;
-        }
-        free_closed(w);
+    worker_update_clock(w);
+    if (w->io->init(w) < 0) {
+        w->io->fini(w);
+        atomic_store_explicit(&w->init_state, -1, memory_order_release);
+        atomic_store_explicit(&w->finished, 1, memory_order_release);
+        return NULL;
     }
+    atomic_store_explicit(&w->init_state, 1, memory_order_release);
+    w->io->run(w);
+    w->io->fini(w);
+    worker_free_closed_all(w);
     atomic_store_explicit(&w->finished, 1, memory_order_release);
     return NULL;
 }
@@ -318,6 +319,17 @@ int worker_start(struct worker *w)
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
     if (rc != 0) {
         log_error("cannot start worker %d: %s", w->id, strerror(rc));
+        return -1;
+    }
+    uint64_t deadline = clock_ms() + INIT_WAIT_MS;
+    int state;
+    while ((state = atomic_load_explicit(&w->init_state, memory_order_acquire)) == 0 &&
+           clock_ms() < deadline)
+        usleep(200);
+    if (state != 1) {
+        if (state == 0)
+            log_error("worker %d: its %s loop was not ready after %d ms", w->id, w->io->name,
+                      INIT_WAIT_MS);
         return -1;
     }
     return 0;
@@ -335,9 +347,4 @@ void worker_destroy(struct worker *w)
 {
     accept_ctx_close(&w->accept);
     handoff_destroy(&w->handoff);
-    if (w->epfd >= 0)
-        close(w->epfd);
-    free(w->rbuf);
-    buf_release(&w->out);
-    (void)OUT_KEEP;
 }

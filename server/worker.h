@@ -1,8 +1,11 @@
-/* worker: one thread, one edge-triggered epoll loop, the connections it owns.
+/* worker: one thread, one event loop (its backend: epoll or io_uring), the
+ * connections it owns, their timers, the handoff and the drain.
  *
  * Cross-thread surface, and nothing else: the handoff queue (connections in, the
- * drain signal), the stats counters (read by anyone), and the heartbeat (read by the
- * main thread's watchdog). Every other field belongs to the worker thread. */
+ * drain signal), the stats counters (read by anyone), the heartbeat (read by the
+ * main thread's watchdog) and init_state. Every other field belongs to the worker
+ * thread. The backend runs the loop and calls back into the worker_* functions below
+ * for everything that is the same whatever waits for events. */
 #ifndef WHARF_WORKER_H
 #define WHARF_WORKER_H
 
@@ -12,6 +15,7 @@
 
 #include "../common/buf.h"
 #include "acceptor.h"
+#include "backend.h"
 #include "config.h"
 #include "handler.h"
 #include "handoff.h"
@@ -25,6 +29,7 @@
 enum { TIMER_IDLE, TIMER_HEADER, TIMER_LINGER, TIMER_LISTS };
 
 struct conn;
+struct uring_loop;
 
 struct worker {
     /* shared */
@@ -33,45 +38,80 @@ struct worker {
     _Atomic int drain_requested; /* 1: drain gracefully; 2: cut every connection now */
     _Atomic int finished;        /* the loop has ended; joining will not block */
     _Atomic uint64_t heartbeat; /* bumped every loop iteration */
+    _Atomic int init_state;     /* 0: starting; 1: the loop runs; -1: its backend failed */
 
     /* set before the thread starts */
     int id;
     pthread_t thread;
     const struct config *cfg;
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */
+    const struct backend *io;
 
     /* private to the worker thread */
     struct settings set;        /* this worker's copy; reloads arrive through the handoff */
     uint32_t max_sleep_ms;      /* wake at least this often (watchdog); 0: sleep freely */
-    int epfd;
+    int epfd;                   /* epoll backend */
+    struct uring_loop *uring;   /* io_uring backend */
     uint64_t epoch_ms;          /* deadlines count from here */
     uint32_t now;               /* ms since epoch, updated once per loop iteration */
-    char *rbuf;                 /* WORKER_RBUF_SIZE bytes of read scratch */
-    struct buf out;             /* replies of the connection being served */
+    char *rbuf;                 /* epoll: WORKER_RBUF_SIZE bytes of read scratch */
+    struct buf out;             /* epoll: replies of the connection being served */
     struct tlist timers[TIMER_LISTS];
-    struct conn *ready;         /* connections to read again before sleeping */
-    struct conn *closed;        /* closed during this batch; freed after it */
+    struct conn *todo;          /* connections to revisit before sleeping (backend.h) */
+    struct conn *closed;        /* closed; freed after the batch and their last completion */
     uint64_t n_conns;
     int draining;
     uint64_t drain_deadline_ms;
+    /* A connection accepted just before draining began has had no chance to send its
+     * request (in a rolling restart, its client sees the new listener too late): it
+     * gets this long before draining closes it unanswered. */
+    uint64_t drain_grace_ms;    /* when the grace ends; 0 once it has */
+    int drain_grace_over;
     struct http_cache http;
     struct handler_env env;
 };
 
-/* Allocate what the loop needs (epoll, eventfd, buffers). 0, or -1 with a message
- * logged. max_sleep_ms: longest epoll_wait, so the heartbeat shows a live loop. */
-int worker_init(struct worker *w, int id, const struct config *cfg, uint32_t max_sleep_ms);
+/* Prepare the worker (its handoff queue; the backend's loop is set up by the thread
+ * itself). 0, or -1 with a message logged. max_sleep_ms: longest wait, so the
+ * heartbeat shows a live loop. */
+int worker_init(struct worker *w, int id, const struct config *cfg, const struct backend *io,
+                uint32_t max_sleep_ms);
 /* --dispatch reuseport: give this worker its own listener (before it starts). */
 int worker_add_listener(struct worker *w, const struct listener *l);
+/* Start the thread and wait until its backend is set up: 0, or -1 when it failed. */
 int worker_start(struct worker *w);
 /* Ask the worker to drain and exit, or (cut) to close everything now. Any thread. */
 void worker_request_drain(struct worker *w, int cut);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
 
-/* Used by conn.c: */
+/* Used by conn.c and the backends: */
 void worker_timer_set(struct worker *w, struct conn *c, int list);
 void worker_timer_touch(struct worker *w, struct conn *c);
-void worker_mark_ready(struct worker *w, struct conn *c);
+/* Revisit c before the loop sleeps again (the backend's revisit hook). */
+void worker_mark_todo(struct worker *w, struct conn *c);
+
+/* Used by the backends' loops: */
+static inline void worker_heartbeat(struct worker *w)
+{
+    atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
+}
+/* Refresh the loop's clock (once per wake-up). */
+void worker_update_clock(struct worker *w);
+/* How long the loop may sleep: -1 forever, else milliseconds. */
+int worker_next_timeout_ms(const struct worker *w);
+/* The handoff woke us: take new connections, new settings, the drain request. */
+void worker_take_handoff(struct worker *w);
+/* Revisit the to-do list now (worker_turn_end does it too). */
+void worker_run_todo(struct worker *w);
+/* --dispatch reuseport: a connection this worker accepted itself. */
+void worker_deliver_own(void *arg, int fd, uint8_t proto);
+/* After the events of one wake-up: revisit the to-do list, expire timers, resume a
+ * paused accept, free what was closed; returns 1 when the worker has drained and its
+ * loop must end. */
+int worker_turn_end(struct worker *w);
+/* After the loop: free the closed connections still waiting for completions (the
+ * backend has made sure none will come). */
+void worker_free_closed_all(struct worker *w);
 
 #endif

@@ -33,6 +33,9 @@ BUILD = os.path.join(ROOT, os.environ.get("WHARF_BUILD", "build"))
 WHARFD = os.path.join(BUILD, "wharfd")
 WHARF = os.path.join(BUILD, "wharf")
 SANITIZED = "asan" in BUILD or "tsan" in BUILD
+# The event loop every Server gets (tests/run-all runs the suites once per backend):
+# "epoll" (the default), "io_uring", or "auto" (no --backend flag: wharfd's own choice).
+BACKEND = os.environ.get("WHARF_BACKEND", "epoll")
 
 
 class CheckFailed(Exception):
@@ -79,6 +82,8 @@ class Server:
             self.args += ["--mode", mode]
         if workers:
             self.args += ["--workers", str(workers)]
+        if BACKEND != "auto" and "--backend" not in extra:
+            self.args += ["--backend", BACKEND]
         self.args += list(extra)
         self.env = dict(os.environ, **(env or {}))
         self.preexec = preexec

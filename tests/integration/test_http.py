@@ -5,7 +5,7 @@ import json
 import socket
 import time
 
-from harness import Server, Suite, recv_until_close, run
+from harness import BACKEND, SANITIZED, Server, Suite, recv_until_close, run
 
 t = Suite(__file__)
 
@@ -102,7 +102,8 @@ def curl_stats_and_metrics():
         curl(s.url("/"))
         r = curl(s.url("/stats"))
         st = json.loads(r.stdout)
-        t.check(st["server"] == "wharfd" and st["backend"] == "epoll", "identity", st)
+        expected = ("epoll", "io_uring") if BACKEND == "auto" else (BACKEND,)
+        t.check(st["server"] == "wharfd" and st["backend"] in expected, "identity", st)
         t.check(st["totals"]["messages"] >= 1 and st["totals"]["accepted"] >= 2, "counts",
                 st["totals"])
         t.check(len(st["workers"]) == st["config"]["workers"], "per-worker stats")
@@ -239,7 +240,8 @@ def hundred_kib_of_headers_closes_without_buffering():
         data = recv_until_close(c)
         c.close()
         t.check(data.startswith(b"HTTP/1.1 431"), "431", data[:40])
-        t.check(s.rss_kib() - rss0 < 1024, "not buffered", s.rss_kib() - rss0)
+        bound = 8192 if SANITIZED else 1024  # sanitizers' shadow memory grows on first use
+        t.check(s.rss_kib() - rss0 < bound, "not buffered", s.rss_kib() - rss0)
 
 
 @t.test

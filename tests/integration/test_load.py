@@ -269,6 +269,34 @@ def shutdown_waits_for_a_half_received_message_then_cuts_at_the_timeout():
 
 
 @t.test
+def connection_accepted_before_shutdown_gets_a_grace_for_its_first_request():
+    # In a rolling restart a client may connect just before SIGTERM and send its request
+    # just after: it must be answered, not closed unread.
+    with Server("frame", "http", check_exit=False, extra=["--shutdown-timeout", "10s"]) as s:
+        c = s.connect("frame")
+        idle_used = s.connect("frame")
+        idle_used.sendall(frame(b"x"))
+        t.check(read_frame(idle_used) == b"X", "a used connection is answered")
+        unused = s.connect("frame")
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        s.signal(signal.SIGTERM)
+        t.check(recv_until_close(idle_used) == b"" and time.monotonic() - t0 < 0.5,
+                "an idle used connection is closed at once", time.monotonic() - t0)
+        time.sleep(0.3)
+        c.sendall(frame(b"late"))
+        t.check(read_frame(c) == b"LATE", "a request sent 0.3 s into the drain is answered")
+        t.check(recv_until_close(c) == b"", "then the connection is closed")
+        t.check(recv_until_close(unused) == b"", "a never-used connection is closed")
+        took = time.monotonic() - t0
+        t.check(0.8 < took < 2.0, "after about a second, not --shutdown-timeout", took)
+        code = s.wait(10)
+        t.check(code == 0 and time.monotonic() - t0 < 2.5, "exit 0 once drained", code)
+        for x in (c, idle_used, unused):
+            x.close()
+
+
+@t.test
 def restart_on_the_same_port_binds_at_once():
     port = None
     with Server("http") as s:
