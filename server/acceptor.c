@@ -97,7 +97,6 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
         a->paused_until_ms = 0;
     }
     uint64_t live = live_connections();
-    uint64_t max_conns = atomic_load_explicit(&a->max_conns, memory_order_relaxed);
     uint32_t bit = 1u << (l - a->listeners);
     a->pending &= ~bit;
     for (int taken = 0;; taken++) {
@@ -107,16 +106,9 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
         }
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            counter_add(&a->stats.accepted, 1);
-            if (max_conns && live >= max_conns) {
-                /* Accept and close rather than leave it to time out in the backlog. */
-                close(fd);
-                counter_add(&a->stats.rejected_max_conns, 1);
-                live = live_connections();
-                continue;
-            }
-            live++;
-            deliver(arg, fd, (uint8_t)l->ep.proto);
+            uint32_t peer;
+            if (accept_admit(a, fd, &live, &peer))
+                deliver(arg, fd, (uint8_t)l->ep.proto, peer);
             continue;
         }
         switch (errno) {
@@ -144,6 +136,39 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
             return 0;
         }
     }
+}
+
+int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer)
+{
+    counter_add(&a->stats.accepted, 1);
+    *peer = PEER_NONE;
+    uint64_t max_conns = atomic_load_explicit(&a->max_conns, memory_order_relaxed);
+    if (max_conns && *live >= max_conns) {
+        /* Accept and close rather than leave it to time out in the backlog. */
+        close(fd);
+        counter_add(&a->stats.rejected_max_conns, 1);
+        *live = live_connections();
+        return 0;
+    }
+    if (a->peers) {
+        switch (peer_admit(a->peers, fd, peer)) {
+        case PEER_ADMITTED:
+            break;
+        case PEER_OVER:
+            close(fd);
+            counter_add(&a->stats.rejected_per_ip, 1);
+            return 0;
+        case PEER_GONE: /* reset before we got to it: nothing to serve */
+            close(fd);
+            return 0;
+        case PEER_NOMEM:
+            close(fd);
+            counter_add(&a->stats.accept_errors, 1);
+            return 0;
+        }
+    }
+    (*live)++;
+    return 1;
 }
 
 void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg)
@@ -183,19 +208,22 @@ static void flush_batch(struct acceptor *ac, unsigned i)
     if (handoff_push(&ac->workers[i].handoff, ac->batch[i], ac->batch_len[i]) < 0) {
         log_error("handoff to worker %u: out of memory; closing %u connections", i,
                   ac->batch_len[i]);
-        for (uint32_t k = 0; k < ac->batch_len[i]; k++)
+        for (uint32_t k = 0; k < ac->batch_len[i]; k++) {
             close(ac->batch[i][k].fd);
+            if (ac->ctx.peers)
+                peer_release(ac->ctx.peers, ac->batch[i][k].peer);
+        }
         counter_add(&ac->workers[i].stats.closed, ac->batch_len[i]);
     }
     ac->batch_len[i] = 0;
 }
 
-static void deal(void *arg, int fd, uint8_t proto)
+static void deal(void *arg, int fd, uint8_t proto, uint32_t peer)
 {
     struct acceptor *ac = arg;
     unsigned i = pick_worker(ac);
     counter_add(&ac->workers[i].stats.accepted, 1);
-    ac->batch[i][ac->batch_len[i]++] = (struct handoff_item){.fd = fd, .proto = proto};
+    ac->batch[i][ac->batch_len[i]++] = (struct handoff_item){.fd = fd, .proto = proto, .peer = peer};
     if (ac->batch_len[i] == BATCH_MAX)
         flush_batch(ac, i);
 }

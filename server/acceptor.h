@@ -14,6 +14,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "listener.h"
+#include "peer.h"
 #include "stats.h"
 
 struct accept_ctx {
@@ -24,12 +25,14 @@ struct accept_ctx {
     int reserve_fd;           /* /dev/null, given up to shed a connection on EMFILE */
     uint64_t paused_until_ms; /* accepting paused (out of memory or files): retry then */
     uint32_t pending;         /* bit i: listener i stopped at ACCEPT_BATCH with more queued */
+    struct peer_table *peers; /* --max-conns-per-ip (shared, see peer.h); NULL: off */
     uint64_t last_shed_log_ms;
     uint64_t shed_since_log;
 };
 
-/* deliver: takes ownership of an accepted, non-blocking socket. */
-typedef void (*accept_deliver_fn)(void *arg, int fd, uint8_t proto);
+/* deliver: takes ownership of an accepted, non-blocking socket, counted in the peer
+ * table as peer (PEER_NONE when not counted). */
+typedef void (*accept_deliver_fn)(void *arg, int fd, uint8_t proto, uint32_t peer);
 
 void accept_ctx_init(struct accept_ctx *a, uint64_t max_conns);
 void accept_ctx_close(struct accept_ctx *a);
@@ -40,6 +43,9 @@ void accept_ctx_close(struct accept_ctx *a);
  * others). Returns 1 if it stopped early because accepting is paused, else 0. */
 int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
                  void *arg);
+/* --max-conns and --max-conns-per-ip for a socket just accepted: 1 when it may be
+ * served (*peer says where it was counted), 0 when it was closed and counted. */
+int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer);
 /* One more batch from every listener that stopped at ACCEPT_BATCH. */
 void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
 

@@ -117,6 +117,30 @@ static int set_max_conns(struct config *cfg, const char *v, char *err, size_t er
                : 0;
 }
 
+static int set_max_conns_per_ip(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    uint64_t n;
+    if (strcmp(v, "off") == 0) {
+        cfg->max_conns_per_ip = 0;
+        return 0;
+    }
+    if (parse_uint(v, 0, 100000000, &n) < 0)
+        return ERR("expected 'off' or an integer 0-100000000, got '%s'", v);
+    cfg->max_conns_per_ip = (uint32_t)n;
+    return 0;
+}
+
+static int set_stats_allow(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "loopback") == 0)
+        cfg->set.stats_allow_all = 0;
+    else if (strcmp(v, "all") == 0)
+        cfg->set.stats_allow_all = 1;
+    else
+        return ERR("expected 'loopback' or 'all', got '%s'", v);
+    return 0;
+}
+
 /* Timeouts are kept below 24 days: worker deadlines are 32-bit milliseconds. */
 #define MAX_TIMEOUT_MS (86400ull * 1000)
 
@@ -275,6 +299,9 @@ static const struct option_def options[] = {
     {"max-conns", 0, "N", "auto", set_max_conns,
      "live connections at most; more are accepted and closed at once ('auto': what the "
      "file limit allows)"},
+    {"max-conns-per-ip", 0, "N", "off", set_max_conns_per_ip,
+     "live connections from one client address at most (IPv4-mapped IPv6 counts as IPv4); "
+     "more are accepted and closed at once ('off' or 0: no limit; needs a restart to change)"},
     {"idle-timeout", 0, "DURATION", "60s", set_idle_timeout,
      "close a connection after this long without traffic (0: never)"},
     {"header-timeout", 0, "DURATION", "30s", set_header_timeout,
@@ -301,6 +328,9 @@ static const struct option_def options[] = {
      "(listen may repeat); flags override it; SIGHUP re-reads it"},
     {"user", 'u', "NAME", NULL, set_user,
      "switch to this user (and its groups) after binding the listeners"},
+    {"stats-allow", 0, "loopback|all", "loopback", set_stats_allow,
+     "who may read GET /stats and /metrics: clients on loopback addresses only (others get "
+     "403), or everyone"},
     {"stats-interval", 0, "DURATION", "0", set_stats_interval,
      "log a one-line summary this often (0: never)"},
     {"log-level", 0, "LEVEL", "info", set_log_level, "debug, info, warn, error or off"},

@@ -35,6 +35,7 @@ struct settings {
     uint64_t header_timeout_ms;   /* 0: off */
     uint64_t shutdown_timeout_ms;
     uint64_t stats_interval_ms;   /* 0: off */
+    int stats_allow_all;          /* /stats and /metrics for every client, not only loopback */
 };
 
 /* Socket options set on each listener; Linux copies them to every accepted socket,
@@ -55,6 +56,7 @@ struct config {
     enum backend_kind backend;
     int backlog;
     int cpu_affinity;
+    uint32_t max_conns_per_ip;    /* 0: off; set at start only */
     struct sockopts sock;
     struct settings set;
     const char *config_file;      /* NULL: none */

@@ -8,25 +8,36 @@
 
 #include "../common/log.h"
 #include "backend.h"
+#include "peer.h"
 #include "worker.h"
 
 #define FLUSH_AT (64 * 1024)       /* send mid-batch once this much output is waiting */
 #define DIRECT_READ_MIN 4096       /* read straight into a partial message's buffer */
 
-void conn_open(struct worker *w, int fd, uint8_t proto)
+/* Socket closed: its address may have one more connection (--max-conns-per-ip). */
+static void conn_release_peer(struct worker *w, uint32_t peer)
+{
+    if (w->accept.peers)
+        peer_release(w->accept.peers, peer);
+}
+
+void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
+        conn_release_peer(w, peer);
         counter_add(&w->stats.alloc_failures, 1);
         counter_add(&w->stats.closed, 1);
         return;
     }
     c->fd = fd;
     c->proto = proto;
+    c->peer = peer;
     c->timer.list = TIMER_NONE;
     if (w->io->attach(w, c) < 0) {
         close(fd);
+        conn_release_peer(w, peer);
         free(c);
         counter_add(&w->stats.closed, 1);
         return;
@@ -52,6 +63,8 @@ void conn_close(struct worker *w, struct conn *c)
     if (c->timer.list != TIMER_NONE)
         tlist_remove(&w->timers[c->timer.list], &c->timer);
     w->io->detach(w, c);
+    conn_release_peer(w, c->peer);
+    c->peer = PEER_NONE;
     buf_release(&c->in);
     buf_release(&c->out); /* not c->sending: a send in flight may still read it */
     buf_clear(&w->out); /* it only ever holds the replies of the connection being served */
@@ -136,6 +149,7 @@ static void conn_input(struct worker *w, struct conn *c, const char *data, size_
         .cs = &c->cs,
         .out = conn_reply_buf(w, c),
         .state = c->handler_state,
+        .fd = c->fd,
     };
     handler_process(&w->env, &io, data, len);
     c->handler_state = (uint8_t)io.state;

@@ -48,6 +48,7 @@ struct conn {
     uint8_t proto;           /* enum proto */
     uint8_t handler_state;   /* struct handler_io.state, kept between reads */
     uint8_t inflight;        /* io_uring: operations whose last completion is still due */
+    uint32_t peer;           /* its entry in the --max-conns-per-ip table, or PEER_NONE */
 };
 
 static inline struct conn *conn_of_timer(struct tnode *n) { return (struct conn *)n; }
@@ -60,7 +61,7 @@ static inline size_t conn_unsent(const struct conn *c)
 
 /* Take ownership of an accepted socket: allocate, hand it to the backend, and serve
  * it. On failure the socket is closed and counted. */
-void conn_open(struct worker *w, int fd, uint8_t proto);
+void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer);
 
 /* Close now: the backend lets go of the socket; the memory is freed after the event
  * batch, or once the backend's last completion for it has arrived. */

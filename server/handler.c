@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../common/http_parse.h"
+#include "peer.h"
 
 static void handle_raw(const struct handler_env *env, struct handler_io *io, const char *data,
                        size_t len)
@@ -169,7 +170,7 @@ static int method_is(const struct http_request *req, const char *m)
 }
 
 /* Answer one complete request. */
-static int route(const struct handler_env *env, struct buf *out, const char *msg,
+static int route(const struct handler_env *env, struct buf *out, int fd, const char *msg,
                  const struct http_request *req, unsigned flags)
 {
     const char *path;
@@ -197,6 +198,11 @@ static int route(const struct handler_env *env, struct buf *out, const char *msg
     if (stats || metrics) {
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
+        /* Asked for rarely, so the peer's address is looked up only then. */
+        if (!env->settings->stats_allow_all && !peer_is_loopback(fd)) {
+            counter_add(&env->stats->stats_forbidden, 1);
+            return reply_status(env, out, 403, flags, NULL);
+        }
         int r = stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
                       : reply_rendered(env, out, stats_render_prometheus,
                                        "text/plain; version=0.0.4", flags);
@@ -239,7 +245,7 @@ static void handle_http(const struct handler_env *env, struct handler_io *io, co
             flags |= REPLY_CLOSE;
         else if (req.flags & HTTP_F_KEEPALIVE_10)
             flags |= REPLY_KEEPALIVE_10;
-        if (route(env, io->out, data + off, &req, flags) < 0) {
+        if (route(env, io->out, io->fd, data + off, &req, flags) < 0) {
             io->verdict = HANDLER_NOMEM;
             break;
         }

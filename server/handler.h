@@ -1,4 +1,6 @@
-/* handler: what each message gets. Bytes in, bytes out: no sockets, no epoll.
+/* handler: what each message gets. Bytes in, bytes out: no epoll, and no socket call
+ * but one (the peer's address, when a stats page is asked for and --stats-allow says
+ * loopback).
  *
  * handler_process cuts every complete message at the front of the input with the
  * connection's codec, appends every reply to one output buffer (so a pipelined batch
@@ -40,6 +42,7 @@ struct handler_io {
     struct codec_state *cs;  /* the connection's resume hints */
     struct buf *out;         /* replies are appended here */
     unsigned state;          /* HANDLER_CONTINUE_SENT, kept by the connection */
+    int fd;                  /* the connection's socket: only for --stats-allow */
     /* results */
     size_t consumed;         /* input bytes fully handled */
     uint32_t messages;

@@ -19,6 +19,7 @@
 struct handoff_item {
     int fd;
     uint8_t proto;
+    uint32_t peer; /* its entry in the --max-conns-per-ip table (peer.h) */
 };
 
 struct handoff {

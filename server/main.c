@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "config.h"
 #include "listener.h"
+#include "peer.h"
 #include "sd.h"
 #include "stats.h"
 #include "worker.h"
@@ -42,6 +43,7 @@ struct server {
     uint8_t stuck[MAX_WORKERS];
     struct stats_totals last_totals;
     uint64_t last_totals_ms;
+    struct peer_table peers;      /* --max-conns-per-ip; the one table all threads share */
 };
 
 /* Descriptors that are not connections: epoll and eventfds per thread, listeners,
@@ -232,6 +234,15 @@ static int start_threads(struct server *s)
         s->registry.acceptors[0] = &s->acceptor.ctx.stats;
         s->registry.n_acceptors = 1;
     }
+    if (cfg->max_conns_per_ip) {
+        if (peer_table_init(&s->peers, cfg->max_conns_per_ip, (uint32_t)(s->capacity / 4)) < 0) {
+            log_error("--max-conns-per-ip: %s", strerror(errno));
+            return -1;
+        }
+        s->acceptor.ctx.peers = cfg->dispatch == DISPATCH_REUSEPORT ? NULL : &s->peers;
+        for (int i = 0; i < cfg->workers; i++)
+            s->workers[i].accept.peers = &s->peers;
+    }
     stats_register(&s->registry);
     for (int i = 0; i < cfg->workers; i++)
         if (worker_start(&s->workers[i]) < 0)
@@ -337,6 +348,8 @@ static const char *restart_only_change(const struct server *s, const struct conf
         return "backlog";
     if (cur->backend != next->backend)
         return "backend";
+    if (cur->max_conns_per_ip != next->max_conns_per_ip)
+        return "max-conns-per-ip";
     if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
         return "socket options";
     if ((cur->user == NULL) != (next->user == NULL) ||

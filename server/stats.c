@@ -62,13 +62,15 @@ static int render_config_json(struct buf *out, const struct settings *set)
     int rc = buf_printf(out,
                         "\"config\":{\"workers\":%d,\"dispatch\":\"%s\",\"mode\":\"%s\","
                         "\"max_message\":%" PRIu64 ",\"max_output\":%" PRIu64
-                        ",\"max_conns\":%" PRIu64 ",\"idle_timeout_ms\":%" PRIu64
+                        ",\"max_conns\":%" PRIu64 ",\"max_conns_per_ip\":%" PRIu32
+                        ",\"stats_allow\":\"%s\",\"idle_timeout_ms\":%" PRIu64
                         ",\"header_timeout_ms\":%" PRIu64 ",\"shutdown_timeout_ms\":%" PRIu64
                         ",\"backlog\":%d,\"cpu_affinity\":%s,\"nodelay\":%s,\"defer_accept_s\":%d"
                         ",\"fastopen\":%d,\"rcvbuf\":%d,\"sndbuf\":%d,\"busy_poll_us\":%d"
                         ",\"listen\":[",
                         c->workers, dispatch_name(c->dispatch), mode_name(set->mode),
-                        set->max_message, set->max_output, set->max_conns, set->idle_timeout_ms,
+                        set->max_message, set->max_output, set->max_conns, c->max_conns_per_ip,
+                        set->stats_allow_all ? "all" : "loopback", set->idle_timeout_ms,
                         set->header_timeout_ms, set->shutdown_timeout_ms, c->backlog,
                         c->cpu_affinity ? "true" : "false", so->nodelay ? "true" : "false",
                         so->defer_accept_s, so->fastopen_qlen, so->rcvbuf, so->sndbuf,

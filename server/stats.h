@@ -45,6 +45,7 @@ static inline uint64_t counter_get(const counter_t *c)
     X(http_2xx, "counter", "HTTP responses with a 2xx status")                               \
     X(http_4xx, "counter", "HTTP responses with a 4xx status")                               \
     X(http_5xx, "counter", "HTTP responses with a 5xx status")                               \
+    X(stats_forbidden, "counter", "stats pages refused to non-loopback clients (--stats-allow)") \
     X(loop_waits, "counter", "times the event loop waited (epoll_wait, io_uring_enter)")     \
     X(uring_cq_overflows, "counter", "io_uring turns that found completions past a full ring") \
     X(uring_cq_dropped, "counter", "io_uring completions the kernel dropped")                \
@@ -56,6 +57,7 @@ static inline uint64_t counter_get(const counter_t *c)
     X(accepted, "counter", "connections accepted")                                           \
     X(rejected_max_conns, "counter", "connections closed at once because of --max-conns")    \
     X(rejected_no_fd, "counter", "connections shed because the process ran out of files")    \
+    X(rejected_per_ip, "counter", "connections closed at once because of --max-conns-per-ip") \
     X(accept_errors, "counter", "accept calls that failed for other reasons")
 
 #define DECLARE_COUNTER(name, type, help) counter_t name;

@@ -754,15 +754,10 @@ static void ur_arm_accepts(struct worker *w)
 /* A connection the multishot accept took: --max-conns as accept_drain applies it. */
 static void ur_admit(struct worker *w, const struct listener *l, int fd)
 {
-    struct accept_ctx *a = &w->accept;
-    counter_add(&a->stats.accepted, 1);
-    uint64_t max_conns = atomic_load_explicit(&a->max_conns, memory_order_relaxed);
-    if (max_conns && stats_active_connections() >= max_conns) {
-        close(fd); /* rather than leave it to time out */
-        counter_add(&a->stats.rejected_max_conns, 1);
-        return;
-    }
-    worker_deliver_own(w, fd, (uint8_t)l->ep.proto);
+    uint64_t live = stats_active_connections();
+    uint32_t peer;
+    if (accept_admit(&w->accept, fd, &live, &peer))
+        worker_deliver_own(w, fd, (uint8_t)l->ep.proto, peer);
 }
 
 static void ur_on_accept(struct worker *w, const struct listener *l, const struct io_uring_cqe *cqe)

@@ -78,11 +78,11 @@ int worker_add_listener(struct worker *w, const struct listener *l)
     return 0;
 }
 
-void worker_deliver_own(void *arg, int fd, uint8_t proto)
+void worker_deliver_own(void *arg, int fd, uint8_t proto, uint32_t peer)
 {
     struct worker *w = arg;
     counter_add(&w->stats.accepted, 1);
-    conn_open(w, fd, proto);
+    conn_open(w, fd, proto, peer);
 }
 
 static void start_drain(struct worker *w);
@@ -112,7 +112,7 @@ void worker_take_handoff(struct worker *w)
     struct handoff_item *items;
     size_t n = handoff_take(&w->handoff, &items);
     for (size_t i = 0; i < n; i++)
-        conn_open(w, items[i].fd, items[i].proto);
+        conn_open(w, items[i].fd, items[i].proto, items[i].peer);
     free(items);
     struct settings set;
     if (handoff_take_settings(&w->handoff, &set))

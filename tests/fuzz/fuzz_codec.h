@@ -140,7 +140,8 @@ struct handler_run {
 static size_t handler_step(void *ctx, const char *p, size_t len, int *stop)
 {
     struct handler_run *h = ctx;
-    struct handler_io io = {.proto = h->proto, .cs = &h->cs, .out = &h->out, .state = h->state};
+    struct handler_io io = {.proto = h->proto, .cs = &h->cs, .out = &h->out, .state = h->state,
+                            .fd = -1};
     handler_process(&h->env, &io, p, len);
     h->state = io.state;
     FUZZ_CHECK(io.consumed <= len);

@@ -393,6 +393,7 @@ static void fuzz_init_server(void)
     done = 1;
     fuzz_cfg.workers = 1;
     fuzz_settings.max_message = 1u << 20;
+    fuzz_settings.stats_allow_all = 1; /* no socket here: render the stats pages anyway */
     fuzz_cfg.set = fuzz_settings;
     fuzz_registry.cfg = &fuzz_cfg;
     fuzz_registry.workers[0] = &fuzz_worker;
@@ -417,7 +418,8 @@ struct handler_run {
 static size_t handler_step(void *ctx, const char *p, size_t len, int *stop)
 {
     struct handler_run *h = ctx;
-    struct handler_io io = {.proto = PROTO_HTTP, .cs = &h->cs, .out = &h->out, .state = h->state};
+    struct handler_io io = {.proto = PROTO_HTTP, .cs = &h->cs, .out = &h->out, .state = h->state,
+                            .fd = -1};
     handler_process(&h->env, &io, p, len);
     h->state = io.state;
     FUZZ_CHECK(io.consumed <= len);
