@@ -442,7 +442,9 @@ class Wharfd:
         self.lab, self.ns, self.listens = lab, ns, list(listens)
         self.log = lab.tmpfile(f"{name}-{ns.name}.log")
         self.http = next((l.split("://", 1)[1] for l in self.listens if l.startswith("http://")), None)
-        cmd = [lab.wharfd_bin, "--log-level", "warn"]
+        # The experiments read /stats from whatever address the namespace gives the
+        # listener (a veth address, not loopback): allow it.
+        cmd = [lab.wharfd_bin, "--log-level", "warn", "--stats-allow", "all"]
         for l in self.listens:
             cmd += ["-l", l]
         cmd += list(extra)
