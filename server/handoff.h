@@ -27,6 +27,9 @@ struct handoff {
     struct handoff_item *items;
     size_t n, cap;
     int efd; /* eventfd, EFD_NONBLOCK|EFD_CLOEXEC */
+    /* Set by a backend that watches efd edge-triggered (every write is a new edge, so
+     * the counter need never be reset): handoff_take then saves the read. */
+    int efd_edge_triggered;
     struct settings settings; /* valid when settings_pending */
     int settings_pending;
 };
