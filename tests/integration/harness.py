@@ -212,6 +212,24 @@ def read_frame(sock):
     return recv_exact(sock, n)
 
 
+def count_frame_replies(conns, timeout=3):
+    """Send one frame on each connection: (how many were answered, how many were not:
+    closed, reset or silent), as when a server sheds what it cannot take."""
+    served = shed = 0
+    for c in conns:
+        c.settimeout(timeout)
+        try:
+            c.sendall(frame(b"q"))
+            data = c.recv(5)
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            data = b""
+        if data == frame(b"Q"):
+            served += 1
+        else:
+            shed += 1
+    return served, shed
+
+
 def http_get_raw(sock, request):
     """Send raw request bytes; return everything until the server closes."""
     sock.sendall(request)

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from harness import (SANITIZED, Server, Suite, frame, read_frame, recv_exact,
+from harness import (SANITIZED, Server, Suite, count_frame_replies, frame, read_frame, recv_exact,
                      recv_until_close, run, wait_until)
 
 t = Suite(__file__)
@@ -353,21 +353,8 @@ def running_out_of_files_sheds_new_connections_without_spinning():
     with Server("frame", workers=1) as s:
         # Lower the running server's file limit under its --max-conns: accept hits EMFILE.
         resource.prlimit(s.pid, resource.RLIMIT_NOFILE, (48, 48))
-        conns, served, shed = [], 0, 0
-        for _ in range(80):
-            c = s.connect("frame")
-            conns.append(c)
-        for c in conns:
-            c.settimeout(3)
-            try:
-                c.sendall(frame(b"q"))
-                data = c.recv(5)
-            except (ConnectionResetError, BrokenPipeError, socket.timeout):
-                data = b""
-            if data == frame(b"Q"):
-                served += 1
-            else:
-                shed += 1
+        conns = [s.connect("frame") for _ in range(80)]
+        served, shed = count_frame_replies(conns)
         cpu0 = s.cpu_seconds()
         time.sleep(1.5)
         cpu = s.cpu_seconds() - cpu0
