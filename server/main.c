@@ -209,6 +209,14 @@ static void pin_workers(struct server *s)
     }
 }
 
+/* Workers accept on their own listeners with --dispatch reuseport, and when there is only
+ * one worker: an acceptor thread would hand it every connection across a thread switch
+ * and an eventfd, for no choice to make. */
+static int workers_accept(const struct config *cfg)
+{
+    return cfg->dispatch == DISPATCH_REUSEPORT || cfg->workers == 1;
+}
+
 static int start_threads(struct server *s)
 {
     struct config *cfg = &s->cfg;
@@ -219,7 +227,7 @@ static int start_threads(struct server *s)
         s->registry.workers[i] = &s->workers[i].stats;
     }
     s->registry.n_workers = cfg->workers;
-    if (cfg->dispatch == DISPATCH_REUSEPORT) {
+    if (workers_accept(cfg)) {
         /* listeners[] holds, per endpoint, one copy per worker. */
         for (int i = 0; i < s->n_listeners; i++)
             if (worker_add_listener(&s->workers[i % cfg->workers], &s->listeners[i]) < 0)
@@ -239,7 +247,7 @@ static int start_threads(struct server *s)
             log_error("--max-conns-per-ip: %s", strerror(errno));
             return -1;
         }
-        s->acceptor.ctx.peers = cfg->dispatch == DISPATCH_REUSEPORT ? NULL : &s->peers;
+        s->acceptor.ctx.peers = workers_accept(cfg) ? NULL : &s->peers;
         for (int i = 0; i < cfg->workers; i++)
             s->workers[i].accept.peers = &s->peers;
     }
@@ -249,7 +257,7 @@ static int start_threads(struct server *s)
             return -1;
     if (cfg->cpu_affinity)
         pin_workers(s);
-    if (cfg->dispatch != DISPATCH_REUSEPORT) {
+    if (!workers_accept(cfg)) {
         if (acceptor_start(&s->acceptor) < 0)
             return -1;
         s->use_acceptor = 1;
@@ -278,7 +286,9 @@ static void log_ready(const struct server *s)
     }
     log_info("wharfd %s ready: %s; %d worker%s (%s), dispatch %s, mode %s, "
              "max %llu connections", WHARF_VERSION, list, s->cfg.workers,
-             s->cfg.workers == 1 ? "" : "s", s->io->name, dispatch_name(s->cfg.dispatch),
+             s->cfg.workers == 1 ? "" : "s", s->io->name,
+             s->use_acceptor ? dispatch_name(s->cfg.dispatch)
+             : s->cfg.workers == 1 ? "none (the one worker accepts)" : "reuseport",
              mode_name(s->cfg.set.mode), (unsigned long long)s->cfg.set.max_conns);
 }
 

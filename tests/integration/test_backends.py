@@ -11,6 +11,7 @@ import random
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -44,9 +45,11 @@ def uring(*protos, extra=(), env=None, **kw):
     return Server(*protos, extra=["--backend", "io_uring"] + list(extra), env=env, **kw)
 
 
-def frame_round_trips(port, n_conns, rounds, size=64, timeout=60):
+def frame_round_trips(port, n_conns, rounds, size=64, timeout=60, stop_pid=None):
     """n_conns clients, each sending `rounds` frames one at a time and checking every
-    reply; all connected first, so their requests land in the same loop turns."""
+    reply; all connected first, so their requests land in the same loop turns. With
+    stop_pid, that process is stopped while the first requests go out, so that they all
+    wait for it at once (however fast it would have served them one by one)."""
     sel = selectors.DefaultSelector()
     rng = random.Random(7)
     state = {}
@@ -60,8 +63,15 @@ def frame_round_trips(port, n_conns, rounds, size=64, timeout=60):
         st = state[s]
         st["expect"] = frame(payload.upper())
         s.sendall(frame(payload))
-    for s in state:
-        send_next(s)
+    if stop_pid:
+        os.kill(stop_pid, signal.SIGSTOP)
+    try:
+        for s in state:
+            send_next(s)
+        time.sleep(0.1 if stop_pid else 0)
+    finally:
+        if stop_pid:
+            os.kill(stop_pid, signal.SIGCONT)
     remaining, deadline = n_conns, time.monotonic() + timeout
     while remaining and time.monotonic() < deadline:
         for key, _ in sel.select(1.0):
@@ -254,7 +264,7 @@ def tiny_receive_pool_rearms_on_enobufs_and_loses_nothing():
                                           "WHARFD_TEST_URING_BUFS": "2"}),
                       ("incremental", {"WHARFD_TEST_URING_BUFS": "1"})):
         with uring("frame", "http", workers=1, env=dict(HOOKS, **env)) as s:
-            done = frame_round_trips(s.port["frame"], 200, 20, size=1024)
+            done = frame_round_trips(s.port["frame"], 200, 20, size=1024, stop_pid=s.pid)
             st = s.stats()["totals"]
             print(f"# {mode}: {done} round-trips, enobufs={st['uring_enobufs']} "
                   f"rearms={st['uring_recv_rearms']}")
@@ -269,7 +279,7 @@ def tiny_completion_ring_overflows_counted_and_nothing_lost():
     if not USABLE:
         return
     with uring("frame", "http", workers=1, env=dict(HOOKS, WHARFD_TEST_URING_CQ="16")) as s:
-        done = frame_round_trips(s.port["frame"], 300, 20)
+        done = frame_round_trips(s.port["frame"], 300, 20, stop_pid=s.pid)
         st = s.stats()["totals"]
         print(f"# 16-entry CQ: {done} round-trips, cq_overflows={st['uring_cq_overflows']} "
               f"dropped={st['uring_cq_dropped']} sq_full={st['uring_sq_full']} "

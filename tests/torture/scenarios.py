@@ -1213,7 +1213,10 @@ SCENARIOS = [
      lambda r, q: fd_exhaustion(r, q, "ulimit")),
     ("fd_prlimit_emfile", "Descriptor exhaustion: running wharfd's limit lowered (EMFILE)",
      lambda r, q: fd_exhaustion(r, q, "prlimit")),
-    ("conn_flood", "Connection flood: 20,000 connects at once", conn_flood),
+    # Two workers, so that the acceptor thread takes the flood (with one worker, that
+    # worker accepts its own connections, as with reuseport).
+    ("conn_flood", "Connection flood: 20,000 connects at once (acceptor thread, 2 workers)",
+     lambda r, q: conn_flood(r, q, ["--workers", "2"])),
     ("conn_flood_reuseport", "Connection flood, --dispatch reuseport (workers accept)",
      lambda r, q: conn_flood(r, q, ["--dispatch", "reuseport"])),
     ("sigterm_under_load", "Graceful shutdown under load", sigterm_under_load),
