@@ -285,7 +285,8 @@ static const struct option_def options[] = {
      "worker threads, each with its own event loop ('auto': the CPUs this process may run on)"},
     {"dispatch", 0, "least|rr|reuseport", "least", set_dispatch,
      "how new connections reach workers: least live connections, round-robin, or one "
-     "SO_REUSEPORT listener per worker (the kernel picks)"},
+     "SO_REUSEPORT listener per worker (the kernel picks); a single worker always accepts "
+     "its own"},
     {"backend", 0, "auto|epoll|io_uring", "auto", set_backend,
      "event loop of the workers: io_uring (one ring per worker, multishot receives into "
      "provided buffers, batched sends) or epoll; auto uses io_uring where it is built in and "
