@@ -157,14 +157,6 @@ void peer_release(struct peer_table *t, uint32_t slot)
     pthread_mutex_unlock(&t->lock);
 }
 
-uint32_t peer_count(struct peer_table *t, uint32_t slot)
-{
-    pthread_mutex_lock(&t->lock);
-    uint32_t n = slot ? t->entries[slot].count : 0;
-    pthread_mutex_unlock(&t->lock);
-    return n;
-}
-
 int peer_is_loopback(int fd)
 {
     uint8_t a[16];

@@ -48,8 +48,6 @@ enum peer_admit {
 enum peer_admit peer_admit(struct peer_table *t, int fd, uint32_t *slot);
 /* A connection counted with peer_admit has closed. */
 void peer_release(struct peer_table *t, uint32_t slot);
-/* Connections counted for this slot's address now (tests and logging). */
-uint32_t peer_count(struct peer_table *t, uint32_t slot);
 
 /* 1 when the socket's peer is a loopback address (127.0.0.0/8, ::1, or
  * ::ffff:127.0.0.0/104), 0 when it is not or cannot be told. */
