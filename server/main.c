@@ -573,6 +573,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < s.cfg.workers; i++)
         worker_destroy(&s.workers[i]);
     free(s.workers);
+    peer_table_free(&s.peers);
     sd_notify_close();
     close(sfd);
     return 0;
