@@ -346,11 +346,16 @@ def journald_stream_gets_syslog_priorities():
 def user_flag_drops_root_after_binding():
     if os.geteuid() != 0:
         return
+    nobody = int(run(["id", "-u", "nobody"]).stdout)
+
+    def uids(pid):
+        with open(f"/proc/{pid}/status") as f:
+            return [int(u) for u in [x for x in f if x.startswith("Uid:")][0].split()[1:]]
     with Server("raw", extra=["--user", "nobody"]) as s:
-        with open(f"/proc/{s.pid}/status") as f:
-            uids = [x for x in f if x.startswith("Uid:")][0].split()[1:]
-        nobody = int(run(["id", "-u", "nobody"]).stdout)
-        t.check(all(int(u) == nobody for u in uids), "every uid is nobody's", uids)
+        # The port accepts (in the kernel) as soon as it listens, a moment before wharfd
+        # drops root and starts the threads that will serve it: wait for the drop.
+        wait_until(lambda: all(u == nobody for u in uids(s.pid)), 5)
+        t.check(all(u == nobody for u in uids(s.pid)), "every uid is nobody's", uids(s.pid))
         c = s.connect()
         c.sendall(b"still")
         t.check(recv_exact(c, 5) == b"STILL", "serves after dropping")
