@@ -230,6 +230,30 @@ def count_frame_replies(conns, timeout=3):
     return served, shed
 
 
+def check_sheds_then_recovers(t, s, label):
+    """s (a frame server) has just had its file limit lowered to 48: 80 connections must
+    be partly served and partly shed, without a busy loop or a log line per shed one, and
+    a connection after they close must be served again."""
+    conns = [s.connect("frame") for _ in range(80)]
+    served, shed = count_frame_replies(conns)
+    cpu0 = s.cpu_seconds()
+    time.sleep(1.5)
+    cpu = s.cpu_seconds() - cpu0
+    logged = s.log().count("out of file descriptors")
+    print(f"# {label}: {served} served, {shed} shed; CPU while idle {cpu:.2f}s")
+    t.check(served >= 20 and shed >= 20, "some served, the rest shed", (served, shed))
+    t.check(cpu < 0.3, "no busy loop", cpu)
+    t.check(logged <= 2, "logged at most once a second", logged)
+    for c in conns:
+        c.close()
+    time.sleep(0.3)
+    c = s.connect("frame")
+    c.settimeout(5)
+    c.sendall(frame(b"back"))
+    t.check(read_frame(c) == b"BACK", "recovers when connections close")
+    c.close()
+
+
 def http_get_raw(sock, request):
     """Send raw request bytes; return everything until the server closes."""
     sock.sendall(request)
