@@ -1,7 +1,7 @@
 """Checks for tests/bench/test_bench_smoke.sh: is a harness's output sane?
 
     python3 check_outputs.py KIND PATH    (KIND: echo-json, http, profile-syscalls,
-                                           profile-callgrind, csv)
+                                           profile-callgrind, csv, backends)
 Prints the problems found, one per line; nothing when all is well.
 """
 import csv
@@ -83,8 +83,23 @@ def any_csv(path):
     return [] if rows else ["no rows"]
 
 
+def backends(path):
+    """bench/backends: every workload ran on both backends, served, without errors."""
+    rows = rows_of(path)
+    p = [] if rows else ["no rows"]
+    for w in sorted({r["workload"] for r in rows}):
+        got = {r["backend"] for r in rows if r["workload"] == w}
+        if got != {"epoll", "io_uring"}:
+            p.append("%s ran on %s only" % (w, sorted(got)))
+    for r in rows:
+        if num(r["rps"]) <= 0 or num(r["errors"]):
+            p.append("%s %s: %s req/s, %s errors" % (r["backend"], r["workload"], r["rps"],
+                                                     r["errors"]))
+    return p
+
+
 KINDS = {"echo-json": echo_json, "http": http, "profile-syscalls": profile_syscalls,
-         "profile-callgrind": profile_callgrind, "csv": any_csv}
+         "profile-callgrind": profile_callgrind, "csv": any_csv, "backends": backends}
 
 if __name__ == "__main__":
     kind, path = sys.argv[1], sys.argv[2]

@@ -113,6 +113,21 @@ for h in echo memory; do
     fi
 done
 
+# ---- bench/backends (io_uring against epoll; only where io_uring is built in) ----
+if ! "$WHARF_BUILD/wharfd" --version 2>/dev/null | grep -q io_uring; then
+    skipped "bench/backends" "this wharfd has no io_uring backend"
+else
+    rc=0
+    timeout 90 bench/backends --quick --out "$work/backends" >"$work/backends.out" 2>&1 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        check "bench/backends --quick" backends "$work/backends/runs.csv"
+    elif [ "$rc" -eq 3 ]; then
+        skipped "bench/backends" "io_uring is built in but the kernel refuses it here"
+    else
+        bad "bench/backends --quick" "exit $rc: $(tail -c 600 "$work/backends.out")"
+    fi
+fi
+
 # ---- nothing left running ----
 left=$(ps -eo pid,args | grep -F "$work/tmp" | grep -v grep || true)
 if [ -n "$left" ]; then bad "no process left behind" "$left"; else ok "no process left behind"; fi
