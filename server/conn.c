@@ -262,7 +262,7 @@ void conn_settle(struct worker *w, struct conn *c)
         conn_close_when_sent(w, c);
     else if (c->flags & CONN_PEER_EOF)
         conn_close(w, c); /* everything the peer sent is answered */
-    else if (w->draining && !buf_len(&c->in) && ((c->flags & CONN_USED) || w->drain_grace_over))
+    else if (w->draining && !buf_len(&c->in) && ((c->flags & CONN_USED) || !w->drain_grace_ms))
         conn_close(w, c); /* shutting down and nothing half-received */
 }
 

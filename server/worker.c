@@ -171,7 +171,6 @@ static void start_drain(struct worker *w)
 static void end_drain_grace(struct worker *w)
 {
     w->drain_grace_ms = 0;
-    w->drain_grace_over = 1;
     revisit_all(w);
 }
 
@@ -258,8 +257,7 @@ int worker_next_timeout_ms(const struct worker *w)
     }
     if (w->draining) {
         uint64_t now = clock_ms();
-        uint64_t until = w->drain_grace_ms && w->drain_grace_ms < w->drain_deadline_ms
-                             ? w->drain_grace_ms : w->drain_deadline_ms;
+        uint64_t until = w->drain_grace_ms ? w->drain_grace_ms : w->drain_deadline_ms;
         int64_t left = until > now ? (int64_t)(until - now) : 0;
         if (best < 0 || left < best)
             best = left;

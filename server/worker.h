@@ -65,8 +65,7 @@ struct worker {
     /* A connection accepted just before draining began has had no chance to send its
      * request (in a rolling restart, its client sees the new listener too late): it
      * gets this long before draining closes it unanswered. */
-    uint64_t drain_grace_ms;    /* when the grace ends; 0 once it has */
-    int drain_grace_over;
+    uint64_t drain_grace_ms;    /* when the grace ends (never after the deadline); 0 once it has */
     struct http_cache http;
     struct handler_env env;
 };
