@@ -111,31 +111,44 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
                 deliver(arg, fd, (uint8_t)l->ep.proto, peer);
             continue;
         }
-        switch (errno) {
-        case EAGAIN:
+        if (errno == EAGAIN)
             return 0;
-        case EINTR:
-        case ECONNABORTED: /* the client gave up before we got to it */
-        case EPROTO:
-        case EPERM: /* a firewall rule refused it */
+        int err = errno;
+        switch (accept_failed(a, err)) {
+        case ACCEPT_FAIL_RETRY:
             continue;
-        case EMFILE:
-        case ENFILE:
-            if (shed_one(a, l, errno) < 0)
+        case ACCEPT_FAIL_NO_FILES:
+            if (shed_one(a, l, err) < 0)
                 return 1;
             continue;
-        case ENOBUFS:
-        case ENOMEM:
-            counter_add(&a->stats.accept_errors, 1);
-            log_warn("accept: %s; pausing accepts for %d ms", strerror(errno), PAUSE_MS);
-            a->paused_until_ms = clock_ms() + PAUSE_MS;
+        case ACCEPT_FAIL_PAUSED:
             return 1;
-        default:
-            counter_add(&a->stats.accept_errors, 1);
-            log_error("accept: %s", strerror(errno));
-            return 0;
         }
     }
+}
+
+enum accept_fail accept_failed(struct accept_ctx *a, int err)
+{
+    switch (err) {
+    case EINTR:
+    case ECONNABORTED: /* the client gave up before we got to it */
+    case EPROTO:
+    case EPERM: /* a firewall rule refused it */
+        return ACCEPT_FAIL_RETRY;
+    case EMFILE:
+    case ENFILE:
+        return ACCEPT_FAIL_NO_FILES;
+    case ENOBUFS:
+    case ENOMEM:
+        log_warn("accept: %s; pausing accepts for %d ms", strerror(err), PAUSE_MS);
+        break;
+    default:
+        log_error("accept: %s; pausing accepts for %d ms", strerror(err), PAUSE_MS);
+        break;
+    }
+    counter_add(&a->stats.accept_errors, 1);
+    a->paused_until_ms = clock_ms() + PAUSE_MS; /* retrying at once could only spin */
+    return ACCEPT_FAIL_PAUSED;
 }
 
 int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer)

@@ -46,6 +46,14 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
 /* --max-conns and --max-conns-per-ip for a socket just accepted: 1 when it may be
  * served (*peer says where it was counted), 0 when it was closed and counted. */
 int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer);
+/* What a failed accept (err, not EAGAIN) means for the accept loop. Counts and logs
+ * it, and pauses accepting (accept_pause_left_ms) where retrying at once would spin. */
+enum accept_fail {
+    ACCEPT_FAIL_RETRY,    /* that connection is gone (aborted, refused): go on */
+    ACCEPT_FAIL_NO_FILES, /* EMFILE/ENFILE: shed through the reserve descriptor */
+    ACCEPT_FAIL_PAUSED,   /* out of memory, or an unexpected error: paused */
+};
+enum accept_fail accept_failed(struct accept_ctx *a, int err);
 /* One more batch from every listener that stopped at ACCEPT_BATCH. */
 void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
 

@@ -23,7 +23,6 @@
  * turn is served, at the cost of one more io_uring_enter per this many requests. */
 #define FLUSH_EVERY 32
 #define BGID 0                  /* the worker's one buffer group */
-#define ACCEPT_PAUSE_MS 100     /* back-off when accepting fails for want of memory */
 
 /* Linux 6.12's incremental consumption, which liburing 2.3's headers predate. */
 #ifndef IOU_PBUF_RING_INC
@@ -769,19 +768,10 @@ static void ur_on_accept(struct worker *w, const struct listener *l, const struc
     int res = cqe->res;
     if (res >= 0) {
         ur_admit(w, l, res);
-    } else if (res == -EMFILE || res == -ENFILE) {
+    } else if (res != -ECANCELED && accept_failed(a, -res) == ACCEPT_FAIL_NO_FILES) {
         if (!w->draining && a->n_listeners && !(w->uring->accept_armed & (1u << i)))
             ur_listener_drain(w, i);
         return;
-    } else if (res == -ENOMEM || res == -ENOBUFS) {
-        counter_add(&a->stats.accept_errors, 1);
-        log_warn("accept: %s; pausing accepts for %d ms", strerror(-res), ACCEPT_PAUSE_MS);
-        a->paused_until_ms = clock_ms() + ACCEPT_PAUSE_MS;
-    } else if (res != -ECANCELED && res != -ECONNABORTED && res != -EINTR && res != -EPROTO &&
-               res != -EPERM) {
-        counter_add(&a->stats.accept_errors, 1);
-        log_error("accept: %s", strerror(-res));
-        a->paused_until_ms = clock_ms() + ACCEPT_PAUSE_MS; /* never a busy loop */
     }
     if (!w->draining && a->n_listeners && !(w->uring->accept_armed & (1u << i)) &&
         !a->paused_until_ms)
