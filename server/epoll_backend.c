@@ -191,14 +191,13 @@ static int ep_init(struct worker *w)
         log_error("worker %d: %s", w->id, strerror(errno));
         return -1;
     }
-    /* data.ptr == &w->handoff marks the handoff eventfd; listeners point into
-     * w->accept.listeners; everything else is a connection. */
+    /* data.ptr == &w->handoff marks the handoff eventfd (edge-triggered: never read,
+     * see handoff.h); listeners point into w->accept.listeners; else a connection. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &w->handoff};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->handoff.efd, &ev) < 0) {
         log_error("worker %d: epoll_ctl: %s", w->id, strerror(errno));
         return -1;
     }
-    w->handoff.efd_edge_triggered = 1; /* before any push: worker_start waits for init */
     for (int i = 0; i < w->accept.n_listeners; i++) {
         struct listener *l = &w->accept.listeners[i];
         ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.ptr = l};

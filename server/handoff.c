@@ -62,13 +62,6 @@ int handoff_push(struct handoff *h, const struct handoff_item *items, size_t n)
 
 size_t handoff_take(struct handoff *h, struct handoff_item **items)
 {
-    uint64_t count;
-    /* Reset the eventfd before taking the queue: a push after this read either lands
-     * in what we take now, or finds the queue empty and wakes us again. Edge-triggered,
-     * that push's write is a new edge whatever the counter holds (it would take 2^64
-     * writes to fill it). */
-    while (!h->efd_edge_triggered && read(h->efd, &count, sizeof count) < 0 && errno == EINTR)
-        ;
     pthread_mutex_lock(&h->lock);
     *items = h->items;
     size_t n = h->n;

@@ -3,8 +3,11 @@
  * The acceptor pushes accepted sockets into a worker's queue under a mutex and wakes
  * the worker through an eventfd, once per batch: it writes the eventfd only when the
  * queue was empty before its push, because a non-empty queue means the worker has a
- * wake-up pending and will take the new items in the same swap. The worker reads the
- * eventfd, then swaps the whole queue out under the lock and handles it unlocked.
+ * wake-up pending and will take the new items in the same swap. The worker swaps the
+ * whole queue out under the lock and handles it unlocked. It never reads the eventfd:
+ * both backends watch it edge-triggered (epoll's EPOLLET, io_uring's multishot poll),
+ * where every write is a new wake-up whatever the counter holds (filling it would take
+ * 2^64 writes), so a push after the swap always wakes the worker again.
  * The same eventfd carries the "drain now" signal (the drain flag is read after wake)
  * and new settings after a reload (copied under the same lock). */
 #ifndef WHARF_HANDOFF_H
@@ -27,9 +30,6 @@ struct handoff {
     struct handoff_item *items;
     size_t n, cap;
     int efd; /* eventfd, EFD_NONBLOCK|EFD_CLOEXEC */
-    /* Set by a backend that watches efd edge-triggered (every write is a new edge, so
-     * the counter need never be reset): handoff_take then saves the read. */
-    int efd_edge_triggered;
     struct settings settings; /* valid when settings_pending */
     int settings_pending;
 };

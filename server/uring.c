@@ -688,7 +688,7 @@ static void ur_on_handoff(struct worker *w, const struct io_uring_cqe *cqe)
         w->uring->handoff_armed = 0;
     if (cqe->res < 0 && cqe->res != -ECANCELED)
         log_warn("worker %d: poll on the handoff: %s", w->id, strerror(-cqe->res));
-    /* handoff_take reads the eventfd itself, as with epoll. */
+    /* The eventfd is never read: the multishot poll reports every write (handoff.h). */
     worker_take_handoff(w);
     if (!w->uring->handoff_armed)
         ur_arm_handoff(w);
