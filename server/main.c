@@ -247,7 +247,7 @@ static int start_threads(struct server *s)
             log_error("--max-conns-per-ip: %s", strerror(errno));
             return -1;
         }
-        s->acceptor.ctx.peers = workers_accept(cfg) ? NULL : &s->peers;
+        s->acceptor.ctx.peers = &s->peers; /* used only if the acceptor thread runs */
         for (int i = 0; i < cfg->workers; i++)
             s->workers[i].accept.peers = &s->peers;
     }
