@@ -119,7 +119,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 include tests/fuzz/fuzz.mk
 
 # ---- Debian packages -------------------------------------------------------
-BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev
+# liburing-dev is optional for wharfd (without it: epoll only); installed here so that
+# make test also runs the integration suites on the io_uring backend.
+BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev
 # bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles
