@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/fdtable.h"
 #include "../common/hist.h"
 #include "../common/rate.h"
 #include "load.h"
@@ -654,6 +655,9 @@ static int churn_run(struct load_opts *o)
     }
     struct cpu_use cpu0;
     cpu_now(&cpu0);
+    /* Before the threads (see fdtable.h): a doubling of the descriptor table inside a
+     * connect() would stall this thread's connections for milliseconds. */
+    fdtable_reserve(o->connections + 64);
     for (int i = 0; i < ch->nthreads && status == 0; i++) {
         if (pthread_create(&ch->t[i].th, NULL, churn_thread, &ch->t[i]) != 0) {
             fprintf(stderr, "wharf churn: cannot start thread %d\n", i);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/fdtable.h"
 #include "../common/log.h"
 #include "../common/version.h"
 #include "acceptor.h"
@@ -523,6 +524,9 @@ static int setup(struct server *s)
         s->watchdog_ms = 1;
     s->capacity = raise_file_limit(&s->cfg);
     resolve_max_conns(&s->cfg.set, s->capacity);
+    /* Before any thread starts (see fdtable.h): one slot per connection and the rest. */
+    size_t table = fdtable_reserve(s->cfg.set.max_conns + reserved_fds(&s->cfg));
+    log_debug("file descriptor table sized for %zu descriptors", table);
     s->registry.cfg = &s->cfg;
     s->registry.start_ms = clock_ms();
     s->registry.capacity = s->capacity;
