@@ -65,7 +65,9 @@ def settings_text(quick):
     h, i = (2, 4) if quick else (5, 10)
     fifo = " SCHED_FIFO" if torture.RT else ""
     rss = "RSS bounds not checked (sanitizer build)" if torture.SANITIZED else "RSS bounds checked"
-    tsan = "; steady rate and p99 not checked (TSan)" if torture.TSAN else ""
+    tsan = ("; steady rate and p99 not checked (TSan)" if torture.TSAN else
+            "; steady rate and p99 reported, not checked (inside make test)"
+            if not torture.TIMING_CHECKED else "")
     backend = "" if torture.BACKEND == "auto" else f" --backend {torture.BACKEND}"
     return (f"build {torture.harness.BUILD}; wharfd{backend} --workers 1 on CPU "
             f"{torture.SERVER_CPU}{fifo}, --header-timeout {h}s --idle-timeout {i}s "

@@ -1,6 +1,7 @@
 """The <= 2 minute subset of the torture suite, for make test (tests/run-all finds it):
 each scenario of scenarios.QUICK at its --quick size, one "ok"/"FAIL" line each, the
-table, then "N passed, M failed". The whole suite is `make torture` (tests/torture/run)."""
+table, then "N passed, M failed". The steady load's rate and p99 are reported here, not
+checked: make test holds no timing assertion (make torture checks them). The whole suite is `make torture` (tests/torture/run)."""
 
 import os
 import sys
@@ -19,7 +20,8 @@ def main():
         print("# skipped: the torture suite needs root (network namespaces, SCHED_FIFO, prlimit)")
         print("0 passed, 0 failed")
         return 0
-    results = _run.run_all(QUICK, True, stream=sys.stdout)
+    torture.TIMING_CHECKED = False   # no timing pass/fail inside make test
+    results = _run.run_all(QUICK, True, stream=sys.stdout, retry=False)
     print()
     print("# " + _run.settings_text(True))
     torture.print_table(results)

@@ -51,6 +51,10 @@ TSAN = "tsan" in harness.BUILD
 if SANITIZED:
     P99_FLOOR_US *= 2
 RATE_MIN_FRACTION = 0.97   # requests/s during >= 97% of the fixed rate
+# Inside `make test` timings are never pass/fail (the CI machine is shared: a neighbour's
+# burst once pushed the steady p99 to 22 ms twice in a row). The quick subset sets this to
+# False: rate and p99 are then reported, and `make torture` is where they are checked.
+TIMING_CHECKED = True
 
 
 def log(msg):
@@ -323,8 +327,12 @@ class Result:
         if not self.steady_errors_expected:
             kinds = f" {d['errors_by_kind']}" if d["errors_by_kind"] else ""
             self.check(d["errors"] == 0, f"steady client saw no error (saw {d['errors']}{kinds})")
-        if TSAN:
-            self.fig("steady rate and p99 not checked under TSan (reported only)")
+        if TSAN or not TIMING_CHECKED:
+            why = "under TSan" if TSAN else "inside make test (make torture checks them)"
+            self.fig(f"steady rate {d['rps']:.0f}/s (fixed {STEADY_RATE}/s) and p99 "
+                     f"{d['p99_us'] / 1000:.2f} ms (before {b['p99_us'] / 1000:.2f} ms) "
+                     f"not checked {why}; reported only")
+            self.check(b["errors"] == 0, f"baseline without error (saw {b['errors']})")
             return
         if not self.steady_errors_expected:
             self.check(d["rps"] >= quiet_fraction * STEADY_RATE,
