@@ -1,7 +1,8 @@
 """The <= 2 minute subset of the torture suite, for make test (tests/run-all finds it):
 each scenario of scenarios.QUICK at its --quick size, one "ok"/"FAIL" line each, the
 table, then "N passed, M failed". The steady load's rate and p99 are reported here, not
-checked: make test holds no timing assertion (make torture checks them). The whole suite is `make torture` (tests/torture/run)."""
+checked: make test holds no timing assertion (make torture checks them). The whole suite
+is `make torture` (tests/torture/run)."""
 
 import os
 import sys

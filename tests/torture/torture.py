@@ -51,9 +51,9 @@ TSAN = "tsan" in harness.BUILD
 if SANITIZED:
     P99_FLOOR_US *= 2
 RATE_MIN_FRACTION = 0.97   # requests/s during >= 97% of the fixed rate
-# Inside `make test` timings are never pass/fail (the CI machine is shared: a neighbour's
-# burst once pushed the steady p99 to 22 ms twice in a row). The quick subset sets this to
-# False: rate and p99 are then reported, and `make torture` is where they are checked.
+# Inside `make test` timings are never pass/fail (the CI machine is shared and its speed
+# unknown). The quick subset sets this to False: rate and p99 are then reported, and
+# `make torture` is where they are checked.
 TIMING_CHECKED = True
 
 
