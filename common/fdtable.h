@@ -11,10 +11,12 @@
  * accept4()/socket()/connect() that needed it. Measured here: one accept4() that
  * returned fd 256 took 8.6 ms, stalling every connection of that worker. Grown
  * before the threads start, the doublings cost nothing. The table costs the kernel
- * about 8.25 bytes per slot; the table never shrinks.
+ * about 8.25 bytes per slot and never shrinks, so the reserve stops at 65,536 slots
+ * (512 KiB): under systemd the hard limit, and with it --max-conns auto, is 524,288,
+ * and a process that really grows past 65,536 connections pays three stalls once.
  *
  * Returns the table size now guaranteed (0 when nothing was done). */
-#define FDTABLE_RESERVE_MAX ((size_t)1 << 20)
+#define FDTABLE_RESERVE_MAX ((size_t)1 << 16)
 size_t fdtable_reserve(size_t n);
 
 #endif
