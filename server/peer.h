@@ -26,7 +26,7 @@ struct peer_table {
     pthread_mutex_t lock;
     uint32_t limit;          /* connections per address at most */
     uint64_t seed;
-    uint32_t *buckets;       /* entry index + 1 of each chain's head; 0: empty */
+    uint32_t *buckets;       /* entry index of each chain's head; 0: empty */
     uint32_t n_buckets;      /* a power of two */
     struct peer_entry *entries; /* [0] unused, so that 0 can mean "none" */
     uint32_t n_entries, cap_entries;

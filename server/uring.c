@@ -750,7 +750,8 @@ static void ur_arm_accepts(struct worker *w)
             ur_arm_accept(w, i);
 }
 
-/* A connection the multishot accept took: --max-conns as accept_drain applies it. */
+/* A connection the multishot accept took: --max-conns and --max-conns-per-ip, as
+ * accept_drain applies them. */
 static void ur_admit(struct worker *w, const struct listener *l, int fd)
 {
     uint64_t live = stats_active_connections();

@@ -103,7 +103,7 @@ int worker_next_timeout_ms(const struct worker *w);
 void worker_take_handoff(struct worker *w);
 /* Revisit the to-do list now (worker_turn_end does it too). */
 void worker_run_todo(struct worker *w);
-/* --dispatch reuseport: a connection this worker accepted itself. */
+/* A connection this worker accepted itself (--dispatch reuseport, or a single worker). */
 void worker_deliver_own(void *arg, int fd, uint8_t proto, uint32_t peer);
 /* After the events of one wake-up: revisit the to-do list, expire timers, resume a
  * paused accept, free what was closed; returns 1 when the worker has drained and its
