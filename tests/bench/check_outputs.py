@@ -1,7 +1,8 @@
 """Checks for tests/bench/test_bench_smoke.sh: is a harness's output sane?
 
     python3 check_outputs.py KIND PATH    (KIND: echo-json, http, profile-syscalls,
-                                           profile-callgrind, csv, backends)
+                                           profile-callgrind, csv, backends,
+                                           coreshare)
 Prints the problems found, one per line; nothing when all is well.
 """
 import csv
@@ -98,8 +99,35 @@ def backends(path):
     return p
 
 
+def coreshare(path):
+    """bench/coreshare: every run served requests, both CPUs were sampled, and the
+    categories add up to the window (within sampling slack)."""
+    rows = rows_of(path)
+    p = [] if rows else ["no rows"]
+    for r in rows:
+        tag = "%s round %s" % (r["backend"], r["round"])
+        if num(r["requests"]) <= 0:
+            p.append(tag + ": no requests")
+        for side in ("server", "load"):
+            if num(r[side + "_samples"]) <= 0:
+                p.append("%s: no samples on the %s's CPU" % (tag, side))
+                continue
+            per_req = sum(num(v) for k, v in r.items() if k.startswith(side + ":"))
+            # all categories together: the whole window divided by the requests
+            window_per_req = num(r["requests"]) and 1e6 / num(r["rps"])
+            if not 0.8 * window_per_req < per_req < 1.2 * window_per_req:
+                p.append("%s: %s categories add up to %.2f µs/request, not %.2f" %
+                         (tag, side, per_req, window_per_req))
+        loop = num(r["server:event loop: " + ("io_uring" if r["backend"] == "io_uring"
+                                               else "epoll")])
+        if loop <= 0:
+            p.append("%s: no time in its own event loop" % tag)
+    return p
+
+
 KINDS = {"echo-json": echo_json, "http": http, "profile-syscalls": profile_syscalls,
-         "profile-callgrind": profile_callgrind, "csv": any_csv, "backends": backends}
+         "profile-callgrind": profile_callgrind, "csv": any_csv, "backends": backends,
+         "coreshare": coreshare}
 
 if __name__ == "__main__":
     kind, path = sys.argv[1], sys.argv[2]

@@ -128,6 +128,25 @@ else
     fi
 fi
 
+# ---- bench/coreshare (where the server's core goes; both backends where io_uring is) ----
+if python3 bench/lib/stackclass.py --self-test >"$work/stackclass.out" 2>&1; then
+    ok "bench/lib/stackclass.py --self-test"
+else
+    bad "bench/lib/stackclass.py --self-test" "$(tail -c 600 "$work/stackclass.out")"
+fi
+if ! have perf; then
+    skipped "bench/coreshare" "perf is not installed ('make deps' installs it)"
+else
+    be=epoll
+    "$WHARF_BUILD/wharfd" --version 2>/dev/null | grep -q io_uring && be=epoll,io_uring
+    if timeout 90 bench/coreshare --quick --backends "$be" --out "$work/coreshare" \
+            >"$work/coreshare.out" 2>&1; then
+        check "bench/coreshare --quick ($be)" coreshare "$work/coreshare/coreshare.csv"
+    else
+        bad "bench/coreshare --quick" "exit $?: $(tail -c 600 "$work/coreshare.out")"
+    fi
+fi
+
 # ---- nothing left running ----
 left=$(ps -eo pid,args | grep -F "$work/tmp" | grep -v grep || true)
 if [ -n "$left" ]; then bad "no process left behind" "$left"; else ok "no process left behind"; fi
