@@ -34,6 +34,7 @@ enum conn_flag {
     CONN_RECV_CANCEL = 1u << 9,  /* io_uring: a cancel of that receive is on its way */
     CONN_SENDING = 1u << 10,     /* io_uring: a send of c->sending is in flight */
     CONN_USED = 1u << 11,        /* has received bytes: draining may close it when idle */
+    CONN_FIXED = 1u << 12,       /* io_uring: also in the ring's file table, at index fd */
 };
 
 struct conn {

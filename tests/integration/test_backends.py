@@ -379,6 +379,87 @@ def closing_with_a_send_in_flight_cancels_it_and_frees_the_connection():
     # harness turns into a failure.
 
 
+def ring_files(pid):
+    """Inodes of the sockets in the io_uring file tables of process pid (fdinfo's
+    UserFiles list), per ring."""
+    rings = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if "io_uring" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                lines = f.read().split("UserFiles:", 1)[1].splitlines()[1:]
+        except (OSError, IndexError):
+            continue
+        files = set()
+        for ln in lines:
+            if not ln.startswith(" "):
+                break
+            if "socket:[" in ln:
+                files.add(ln.split("socket:[", 1)[1].rstrip("]"))
+        rings.append(files)
+    return rings
+
+
+def socket_inodes(pid):
+    out = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            out[int(fd)] = link[8:-1]
+    return out
+
+
+@t.test
+def io_uring_sockets_sit_in_the_ring_file_table_until_closed():
+    """From its second receive on, a connection's socket is registered at its
+    descriptor's index (sends and receives skip the file lookup), and it is taken out
+    when the connection closes: a slot left behind would hold the socket open. A
+    connection that sent once is not registered (it would not pay back). Past the
+    table's size (a 24-slot table here) the plain descriptors serve as well."""
+    if not USABLE:
+        return
+    for slots, env in (("default table", HOOKS),
+                       ("24 slots", dict(HOOKS, WHARFD_TEST_URING_FIXED_SLOTS="24"))):
+        with uring("frame", "http", workers=1, env=env) as s:
+            before = socket_inodes(s.pid)
+            conns = [s.connect("frame") for _ in range(40)]
+            for i, c in enumerate(conns):
+                c.sendall(frame(b"ping %d" % i))
+            replies = [read_frame(c) for c in conns]
+            t.check(replies == [b"PING %d" % i for i in range(40)], f"{slots}: all answered")
+            t.check(ring_files(s.pid) == [set()], f"{slots}: none registered after one request",
+                    ring_files(s.pid))
+            for i, c in enumerate(conns):
+                c.sendall(frame(b"again %d" % i))
+            replies = [read_frame(c) for c in conns]
+            t.check(replies == [b"AGAIN %d" % i for i in range(40)], f"{slots}: all answered")
+            mine = {fd: ino for fd, ino in socket_inodes(s.pid).items() if fd not in before}
+            rings = ring_files(s.pid)
+            t.check(len(rings) == 1, f"{slots}: one ring (one worker)", len(rings))
+            table = rings[0] if rings else set()
+            want = {ino for fd, ino in mine.items() if slots == "default table" or fd < 24}
+            print(f"# {slots}: {len(mine)} connections, {len(table)} registered")
+            t.check(len(mine) == 40 and table == want,
+                    f"{slots}: exactly the connections inside the table are registered",
+                    (sorted(mine), len(table), len(want)))
+            for c in conns:
+                c.close()
+            wait_until(lambda: ring_files(s.pid) == [set()], 10)
+            t.check(ring_files(s.pid) == [set()], f"{slots}: closed sockets left the table",
+                    ring_files(s.pid))
+    with uring("frame", "http", workers=1,
+               env=dict(HOOKS, WHARFD_TEST_URING_NO_FIXED="1")) as s:
+        c = s.connect("frame")
+        c.sendall(frame(b"plain"))
+        t.check(read_frame(c) == b"PLAIN" and ring_files(s.pid) == [set()],
+                "no file table: served on plain descriptors")
+        c.close()
+
+
 @t.test
 def half_close_and_lingering_close_on_io_uring():
     if not USABLE:
