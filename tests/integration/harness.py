@@ -71,13 +71,11 @@ class Server:
                  host="127.0.0.1", preexec=None, ports=None, check_exit=True):
         self.protos = protos or ("raw",)
         self.host = host
-        self.port = dict(ports or {})
-        for p in self.protos:
-            self.port.setdefault(p, free_port())
+        self.given_ports = dict(ports or {})
+        self.port = {}
+        self.listen_args = []
+        self.pick_ports()
         self.args = [WHARFD]
-        for p in self.protos:
-            h = f"[{host}]" if ":" in host else host
-            self.args += ["--listen", f"{p}://{h}:{self.port[p]}"]
         if mode:
             self.args += ["--mode", mode]
         if workers:
@@ -93,16 +91,37 @@ class Server:
         self.exit_code = None
         self.stats_calls = 0  # each /stats request is itself a connection and a message
 
-    def start(self):
-        self.log_file = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     env=self.env, preexec_fn=self.preexec)
-        first = self.protos[0]
-        if not wait_until(lambda: self._accepts(first) or self.proc.poll() is not None, 15):
-            raise CheckFailed("wharfd did not start listening: " + self.log())
-        if self.proc.poll() is not None:
-            raise CheckFailed(f"wharfd exited with {self.proc.returncode}: " + self.log())
-        return self
+    def pick_ports(self):
+        """Ports for the listeners: the ones given, else free ones picked now."""
+        self.port = dict(self.given_ports)
+        for p in self.protos:
+            self.port.setdefault(p, free_port())
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        self.listen_args = [a for p in self.protos
+                            for a in ("--listen", f"{p}://{h}:{self.port[p]}")]
+
+    def start(self, tries=3):
+        """Start wharfd; a port picked here that something else took before wharfd
+        bound it (free_port's pick is only a snapshot) is picked again."""
+        for attempt in range(tries):
+            self.log_file = tempfile.TemporaryFile(mode="w+")
+            at = self.args.index(WHARFD) + 1  # after a prefix (taskset, chrt) if any
+            self.proc = subprocess.Popen(self.args[:at] + self.listen_args + self.args[at:],
+                                         stdout=self.log_file, stderr=subprocess.STDOUT,
+                                         env=self.env, preexec_fn=self.preexec)
+            first = self.protos[0]
+            if not wait_until(lambda: self._accepts(first) or self.proc.poll() is not None, 15):
+                raise CheckFailed("wharfd did not start listening: " + self.log())
+            if self.proc.poll() is None:
+                return self
+            raced = "Address already in use" in self.log() and len(self.given_ports) < \
+                len(self.protos)
+            if not raced or attempt == tries - 1:
+                break
+            print(f"# a picked port was taken before wharfd bound it; picking again: "
+                  f"{self.log().strip().splitlines()[-1]}")
+            self.pick_ports()
+        raise CheckFailed(f"wharfd exited with {self.proc.returncode}: " + self.log())
 
     def _accepts(self, proto):
         try:
