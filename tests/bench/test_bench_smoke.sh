@@ -139,12 +139,16 @@ if ! have perf; then
 else
     be=epoll
     "$WHARF_BUILD/wharfd" --version 2>/dev/null | grep -q io_uring && be=epoll,io_uring
-    if timeout 90 bench/coreshare --quick --backends "$be" --out "$work/coreshare" \
-            >"$work/coreshare.out" 2>&1; then
-        check "bench/coreshare --quick ($be)" coreshare "$work/coreshare/coreshare.csv"
-    else
-        bad "bench/coreshare --quick" "exit $?: $(tail -c 600 "$work/coreshare.out")"
-    fi
+    for wl in frame http; do
+        if timeout 90 bench/coreshare --quick --workload "$wl" --backends "$be" \
+                --out "$work/coreshare-$wl" >"$work/coreshare-$wl.out" 2>&1; then
+            check "bench/coreshare --quick --workload $wl ($be)" coreshare \
+                "$work/coreshare-$wl/coreshare.csv"
+        else
+            bad "bench/coreshare --quick --workload $wl" \
+                "exit $?: $(tail -c 600 "$work/coreshare-$wl.out")"
+        fi
+    done
 fi
 
 # ---- nothing left running ----
