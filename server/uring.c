@@ -446,7 +446,8 @@ static void ur_files_setup(struct worker *w)
     struct rlimit rl;
     if (test_knob("WHARFD_TEST_URING_NO_FIXED") || getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
-    unsigned cap = test_knob_uint("WHARFD_TEST_URING_FIXED_SLOTS", FIXED_SLOTS_MAX); /* tiny: both paths */
+    /* A tiny table (test hook) exercises both paths at once. */
+    unsigned cap = test_knob_uint("WHARFD_TEST_URING_FIXED_SLOTS", FIXED_SLOTS_MAX);
     unsigned n = rl.rlim_cur < cap ? (unsigned)rl.rlim_cur : cap;
     int rc = io_uring_register_files_sparse(&u->ring, n);
     if (rc < 0) {
@@ -488,7 +489,10 @@ static void ur_files_remove(struct worker *w, struct conn *c, struct io_uring_sq
         return;
     }
     int none = -1;
-    io_uring_register_files_update(&w->uring->ring, (unsigned)c->fd, &none, 1);
+    int rc = io_uring_register_files_update(&w->uring->ring, (unsigned)c->fd, &none, 1);
+    if (rc != 1) /* the slot keeps the socket open until the worker stops */
+        log_warn("worker %d: io_uring file table, clearing slot %d: %s", w->id, c->fd,
+                 strerror(rc < 0 ? -rc : EIO));
 }
 
 /* ---- provided buffers ---- */
