@@ -62,7 +62,8 @@ static int recv_limit_ok;
 #define RECV_LIMIT_MAX (256 * 1024)
 
 /* user_data: a pointer (conn, listener, handoff: 8-byte aligned) | what completed. */
-enum ur_tag { TAG_RECV = 1, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL, TAG_IGNORE };
+enum ur_tag { TAG_RECV = 1, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL, TAG_IGNORE,
+              TAG_SLOT_CLEAR /* the slot number instead of a pointer */ };
 #define TAG_MASK 7u
 
 struct uring_loop {
@@ -485,7 +486,7 @@ static void ur_files_remove(struct worker *w, struct conn *c, struct io_uring_sq
     c->flags &= (uint16_t)~CONN_FIXED;
     if (sqe) {
         io_uring_prep_close_direct(sqe, (unsigned)c->fd);
-        io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+        io_uring_sqe_set_data64(sqe, (uint64_t)c->fd << 3 | TAG_SLOT_CLEAR);
         return;
     }
     int none = -1;
@@ -909,6 +910,11 @@ static void ur_complete(struct worker *w, const struct io_uring_cqe *cqe)
         break;
     case TAG_LISTEN_POLL:
         ur_on_listen_poll(w, p, cqe);
+        break;
+    case TAG_SLOT_CLEAR: /* the slot would keep the socket open until the worker stops */
+        if (cqe->res < 0)
+            log_warn("worker %d: io_uring file table, clearing slot %llu: %s", w->id,
+                     (unsigned long long)(cqe->user_data >> 3), strerror(-cqe->res));
         break;
     default:
         break; /* cancellations */

@@ -21,8 +21,10 @@ URING = "event loop: io_uring"
 SYSCALL = "event loop: syscall entry/exit, file and socket layers"
 USER = "user space"
 OTHER = "other kernel (interrupts, timers, scheduler)"
+PROFILER = "the profiler itself (perf)"
 
-CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, EPOLL, URING, SYSCALL, USER, OTHER, IDLE]
+CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, EPOLL, URING, SYSCALL, USER, OTHER, IDLE, PROFILER]
+NOT_BUSY = (IDLE, PROFILER)            # left out of a CPU's busy time
 EVENT_LOOP = (EPOLL, URING, SYSCALL)   # what a backend can change
 TCP = (TCP_TX, PEER_RX, TCP_RX)        # what it cannot
 
@@ -43,9 +45,13 @@ _RULES = [
 _KERNEL_MIN = 0xffff800000000000
 
 
-def classify(frames):
-    """frames: [(ip, symbol)], leaf first. Returns one of CATEGORIES."""
-    names = [sym.split("+")[0] for _, sym in frames]
+def classify(frames, comm=""):
+    """frames: [(ip, symbol)], leaf first. Returns one of CATEGORIES. Only kernel frames
+    are matched: liburing's own functions (io_uring_*) are user space, as libc's
+    epoll_wait wrapper is."""
+    if comm == "perf":
+        return PROFILER
+    names = [sym.split("+")[0] for ip, sym in frames if ip >= _KERNEL_MIN]
     for cat, exact, prefixes in _RULES:
         for n in names:
             if n in exact or (prefixes and n.startswith(prefixes)):
@@ -55,19 +61,21 @@ def classify(frames):
     return OTHER
 
 
-_HEADER = re.compile(r"^\s*(\S.*?)\s+\[(\d+)\]\s*$")
+_HEADER = re.compile(r"^\s*(\S.*?)\s+\[(\d+)\](?:\s+(\d+\.\d+):)?\s*$")
 
 
 def parse_perf_script(text):
-    """Samples of `perf script -F comm,cpu,ip,sym`: yields (cpu, comm, frames)."""
-    cpu = comm = None
+    """Samples of `perf script -F comm,cpu[,time],ip,sym`: yields (cpu, comm, time or
+    None, frames)."""
+    cpu = comm = when = None
     frames = []
     for line in text.splitlines():
         m = _HEADER.match(line)
         if m:
             if cpu is not None:
-                yield cpu, comm, frames
+                yield cpu, comm, when, frames
             comm, cpu, frames = m.group(1), int(m.group(2)), []
+            when = float(m.group(3)) if m.group(3) else None
             continue
         parts = line.split(None, 1)
         if cpu is None or not parts:
@@ -78,17 +86,19 @@ def parse_perf_script(text):
             continue
         frames.append((ip, parts[1] if len(parts) > 1 else "[unknown]"))
     if cpu is not None:
-        yield cpu, comm, frames
+        yield cpu, comm, when, frames
 
 
-def shares(text, cpu):
-    """{category: samples} for one CPU, and the number of samples."""
+def shares(text, cpu, start=None, end=None):
+    """{category: samples} for one CPU (only samples timed within [start, end] when
+    those are given), and the number of samples."""
     out = dict.fromkeys(CATEGORIES, 0)
     n = 0
-    for c, _comm, frames in parse_perf_script(text):
-        if c == cpu:
-            out[classify(frames)] += 1
-            n += 1
+    for c, comm, when, frames in parse_perf_script(text):
+        if c != cpu or (start is not None and (when is None or not start <= when <= end)):
+            continue
+        out[classify(frames, comm)] += 1
+        n += 1
     return out, n
 
 
@@ -114,9 +124,13 @@ def _self_test():
         ([(0x55d0c0de, "codec_frame_decode"), (0x55d0c0df, "conn_received")], USER),
         ([(K, "hrtimer_interrupt"), (K, "asm_sysvec_apic_timer_interrupt"),
           (0x55d0c0de, "conn_received")], OTHER),
+        ([(0x7f0000001000, "io_uring_submit_and_wait_timeout"),
+          (0x55d0c0de, "ur_run")], USER),
     ]
-    text = ("wharfd [000] \n\tffffffff81000000 tcp_sendmsg\n\t  7f0000001000 __libc_write\n\n"
-            "swapper [001] \n\tffffffff81000000 do_idle\n")
+    text = ("wharfd [000] 100.250000: \n\tffffffff81000000 tcp_sendmsg\n"
+            "\t  7f0000001000 __libc_write\n\n"
+            "swapper [001] 100.500000: \n\tffffffff81000000 do_idle\n\n"
+            "perf [000] 101.000000: \n\tffffffff81000000 tcp_sendmsg\n")
     parsed = list(parse_perf_script(text))
     failed = 0
     for frames, want in cases:
@@ -124,10 +138,19 @@ def _self_test():
         if got != want:
             print(f"FAIL: {[s for _, s in frames]} -> {got}, want {want}")
             failed += 1
-    if [(c, n, len(f)) for c, n, f in parsed] != [(0, "wharfd", 2), (1, "swapper", 1)]:
+    if [(c, n, t, len(f)) for c, n, t, f in parsed] != \
+            [(0, "wharfd", 100.25, 2), (1, "swapper", 100.5, 1), (0, "perf", 101.0, 1)]:
         print(f"FAIL: parse_perf_script -> {parsed}")
         failed += 1
-    total = len(cases) + 1
+    got = shares(text, 0, 100.0, 100.9)
+    if got[1] != 1 or got[0][TCP_TX] != 1:
+        print(f"FAIL: shares in a window -> {got}")
+        failed += 1
+    got = shares(text, 0)
+    if got[1] != 2 or got[0][PROFILER] != 1:
+        print(f"FAIL: shares, the profiler's own samples -> {got}")
+        failed += 1
+    total = len(cases) + 3
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
 

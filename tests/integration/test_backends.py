@@ -8,6 +8,7 @@ ignored); tests that need io_uring say so and pass where it is not built in."""
 
 import os
 import random
+import re
 import resource
 import selectors
 import shutil
@@ -379,26 +380,36 @@ def closing_with_a_send_in_flight_cancels_it_and_frees_the_connection():
     # harness turns into a failure.
 
 
-def ring_files(pid):
+def ring_files(pid, tries=200):
     """Inodes of the sockets in the io_uring file tables of process pid (fdinfo's
-    UserFiles list), per ring."""
-    rings = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if "io_uring" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
+    UserFiles list), per ring. The kernel prints a ring's fdinfo only when it gets the
+    ring's lock at that moment (else nothing after the first lines), so read again
+    until every ring has printed its list."""
+    for _ in range(tries):
+        rings, complete = [], True
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if "io_uring" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    text = f.read()
+            except OSError:
                 continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                lines = f.read().split("UserFiles:", 1)[1].splitlines()[1:]
-        except (OSError, IndexError):
-            continue
-        files = set()
-        for ln in lines:
-            if not ln.startswith(" "):
+            if "UserFiles:" not in text:
+                complete = False
                 break
-            if "socket:[" in ln:
-                files.add(ln.split("socket:[", 1)[1].rstrip("]"))
-        rings.append(files)
-    return rings
+            files = set()
+            for ln in text.split("UserFiles:", 1)[1].splitlines()[1:]:
+                m = re.match(r"^\s*\d+: (.*)$", ln)  # "%5u: %s": no space from 10000 on
+                if not m:
+                    break
+                if m.group(1).startswith("socket:["):
+                    files.add(m.group(1)[8:-1])
+            rings.append(files)
+        if complete:
+            return rings
+        time.sleep(0.01)
+    raise AssertionError("the ring's fdinfo never listed its files")
 
 
 def socket_inodes(pid):
@@ -458,6 +469,34 @@ def io_uring_sockets_sit_in_the_ring_file_table_until_closed():
         t.check(read_frame(c) == b"PLAIN" and ring_files(s.pid) == [set()],
                 "no file table: served on plain descriptors")
         c.close()
+
+
+@t.test
+def io_uring_registered_socket_rearms_its_receive_and_the_server_closes_it():
+    """A registered connection's receive, armed again on its slot (an 840 KB frame
+    ends a multishot receive at its byte limit, or at ENOBUFS, many times over), still
+    reads everything; and when the server closes it (idle timeout) the slot goes too,
+    so the client sees the close."""
+    if not USABLE:
+        return
+    big = b"registered, re-armed " * 40000  # 840 KB: under --max-message (1 MiB)
+    with uring("frame", "http", workers=1, extra=["--idle-timeout", "1s"]) as s:
+        c = s.connect("frame")
+        for word in (b"one", b"two"):
+            c.sendall(frame(word))
+            t.check(read_frame(c) == word.upper(), "answered")
+        t.check(sum(len(r) for r in ring_files(s.pid)) == 1, "registered", ring_files(s.pid))
+        rearms = s.stats()["totals"]["uring_recv_rearms"]
+        c.sendall(frame(big))
+        t.check(read_frame(c) == big.upper(), "an 840 KB frame through the registered socket")
+        st = s.stats()["totals"]
+        print(f"# receive re-armed {st['uring_recv_rearms'] - rearms} times for the frame")
+        t.check(st["uring_recv_rearms"] > rearms, "its receive was armed again", st)
+        c.settimeout(5)
+        t.check(recv_until_close(c) == b"", "idle timeout: the client sees the close")
+        c.close()
+        t.check(wait_until(lambda: ring_files(s.pid) == [set()], 5), "and the slot is clear",
+                ring_files(s.pid))
 
 
 @t.test
