@@ -479,11 +479,12 @@ static void ur_files_add(struct worker *w, struct conn *c)
 
 /* Take c's socket out of the table: queued behind what is queued for it (the slot
  * must name it until those are submitted), or now when the queue has no room left. */
-static void ur_files_remove(struct worker *w, struct conn *c, struct io_uring_sqe *sqe)
+static void ur_files_remove(struct worker *w, struct conn *c)
 {
     if (!(c->flags & CONN_FIXED))
         return;
     c->flags &= (uint16_t)~CONN_FIXED;
+    struct io_uring_sqe *sqe = ur_sqe(w);
     if (sqe) {
         io_uring_prep_close_direct(sqe, (unsigned)c->fd);
         io_uring_sqe_set_data64(sqe, (uint64_t)c->fd << 3 | TAG_SLOT_CLEAR);
@@ -623,7 +624,7 @@ static void ur_detach(struct worker *w, struct conn *c)
     ur_cancel_recv(w, c);
     if (c->flags & CONN_SENDING)
         ur_cancel(w, c, TAG_SEND);
-    ur_files_remove(w, c, (c->flags & CONN_FIXED) ? ur_sqe(w) : NULL);
+    ur_files_remove(w, c);
     struct io_uring_sqe *sqe = ur_sqe(w);
     if (!sqe) {
         close(c->fd); /* ur_sqe submitted everything queued before it gave up */

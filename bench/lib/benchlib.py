@@ -346,15 +346,21 @@ class Wharfd(Server):
             if p != "http":
                 self.ports[p] = free_port()
 
+    def stats(self):
+        """GET /stats of the running wharfd, parsed, and the monotonic time of the
+        reading (the middle of the request); (None, time) when it did not answer."""
+        t0 = time.monotonic()
+        r = http_get(self.ports.get("http", self.port), "/stats")
+        t = (t0 + time.monotonic()) / 2
+        try:
+            return (json.loads(r[2]) if r else None), t
+        except ValueError:
+            return None, t
+
     def backend(self):
         """The event loop the running wharfd chose (from GET /stats), or ''."""
-        r = http_get(self.ports.get("http", self.port), "/stats")
-        if not r:
-            return ""
-        try:
-            return json.loads(r[2]).get("backend", "")
-        except ValueError:
-            return ""
+        st, _ = self.stats()
+        return st.get("backend", "") if st else ""
 
     def supports(self, flag):
         try:
