@@ -9,114 +9,13 @@
 #   make bench                 the standard benchmark set (bench/, <= 10 min)
 #   make torture               hostile clients, faults, floods (tests/torture/, <= 10 min, root)
 #   make fuzz                  libFuzzer on every codec (tests/fuzz/, FUZZ_TIME seconds each)
-
-ifeq ($(origin CC),default)
-  CC     := gcc
-endif
-PREFIX   ?= /usr/local
-DESTDIR  ?=
-BINDIR   ?= $(PREFIX)/bin
-MANDIR   ?= $(PREFIX)/share/man
-SYSCONFDIR ?= /etc
-SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
-SANITIZE ?=
-
-CSTD     := -std=gnu11
-WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
-CFLAGS   ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE
-LDLIBS   += -lpthread -lm
-
-ifeq ($(SANITIZE),1)
-  BUILD  := build/asan
-  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  LDFLAGS += -fsanitize=address,undefined
-else ifeq ($(SANITIZE),thread)
-  BUILD  := build/tsan
-  CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
-  LDFLAGS += -fsanitize=thread
-else
-  BUILD  := build
-endif
-
-# ---- io_uring backend (optional) -------------------------------------------------
-# Built when pkg-config finds liburing and what server/uring.c needs compiles and
-# links (liburing >= 2.3: multishot receive, buffer rings); io_uring_setup_buf_ring
-# (liburing >= 2.4) is used when present. URING=0 leaves it out; URING=1 insists.
-URING ?= auto
-URING_PROBE = $(shell printf '%b' '$(1)' | $(CC) $(CSTD) -D_GNU_SOURCE \
-    -Werror=implicit-function-declaration $(URING_CFLAGS) -x c - -o /dev/null \
-    $(URING_LIBS) >/dev/null 2>&1 && echo yes)
-URING_NEEDS := \#include <liburing.h>\nint main(void) { struct io_uring r; \
-    struct io_uring_sqe s; struct io_uring_buf_reg g = {0}; \
-    io_uring_prep_recv_multishot(&s, 0, 0, 0, 0); io_uring_prep_multishot_accept(&s, 0, 0, 0, 0); \
-    io_uring_prep_poll_multishot(&s, 0, 1); io_uring_prep_cancel64(&s, 0, 0); \
-    io_uring_buf_ring_add(0, 0, 0, 0, 0, 0); io_uring_submit_and_get_events(&r); \
-    return io_uring_register_buf_ring(&r, &g, 0) + io_uring_submit_and_wait_timeout(&r, 0, 1, 0, 0); }\n
-URING_SETUP_BUF_RING := \#include <liburing.h>\nint main(void) { struct io_uring r; int e; \
-    return io_uring_setup_buf_ring(&r, 8, 0, 0, &e) != 0; }\n
-ifneq ($(URING),0)
-  URING_CFLAGS := $(shell pkg-config --cflags liburing 2>/dev/null)
-  URING_LIBS   := $(shell pkg-config --libs liburing 2>/dev/null)
-  ifneq ($(shell pkg-config --exists liburing 2>/dev/null && echo yes),)
-    HAVE_URING := $(call URING_PROBE,$(URING_NEEDS))
-  endif
-  ifeq ($(URING)$(HAVE_URING),1)
-    $(error URING=1, but liburing >= 2.3 was not found or does not compile (Debian: liburing-dev))
-  endif
-endif
-SERVER_SRC := $(wildcard server/*.c)
-ifeq ($(HAVE_URING),yes)
-  CPPFLAGS += -DWHARF_URING=1 '-DWHARF_BACKENDS="epoll, io_uring"' $(URING_CFLAGS)
-  CPPFLAGS += $(if $(call URING_PROBE,$(URING_SETUP_BUF_RING)),-DHAVE_IO_URING_SETUP_BUF_RING=1)
-  SERVER_LIBS += $(URING_LIBS)  # wharfd (and the unit tests linking its objects) only
-else
-  SERVER_SRC := $(filter-out server/uring.c,$(SERVER_SRC))
-endif
-
-ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
-
-# Objects depend on the flags they were built with: switching URING (or CFLAGS)
-# rebuilds them instead of linking stale ones.
-FLAGS_FILE := $(BUILD)/flags
-FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS) $(SERVER_LIBS)
-ifneq ($(file <$(FLAGS_FILE)),$(FLAGS_NOW))
-  $(shell mkdir -p $(BUILD))
-  $(file >$(FLAGS_FILE),$(FLAGS_NOW))
-endif
-
-COMMON_SRC := $(wildcard common/*.c)
-CLIENT_SRC := $(wildcard client/*.c)
-UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
-CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
-UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-
-# Server objects a unit test may link (everything but main).
-SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
-
-.PHONY: all run test unit integration deps install clean bench torture
-all: $(BUILD)/wharfd $(BUILD)/wharf
-
-$(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-
-$(BUILD)/wharfd: $(SERVER_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
-
-$(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) -lcmocka
-
--include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
-
-include tests/fuzz/fuzz.mk
+#
+# This file holds the entry points and the package lists, nothing else. Every rule and
+# every decision that depends on what is installed (liburing, libhttp-parser, even the
+# compiler) lives in build.mk, which is read only by a sub-make started after `deps`
+# has run. A variable here that looked at the system would be expanded before deps
+# installs what it looks for: the first `make test` on a new machine would then build
+# one set of targets and test another.
 
 # ---- Debian packages -------------------------------------------------------
 # liburing-dev is optional for wharfd (without it: epoll only); installed here so that
@@ -128,47 +27,31 @@ TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-b
 BENCH_PKGS := wrk nginx-light gnuplot-nox linux-perf valgrind
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
 
+BUILD_MAKE := $(MAKE) --no-print-directory -f build.mk
+
+.PHONY: all deps run test bench torture
+all:
+	@$(BUILD_MAKE) all
+
 deps:
 	@tests/deps.sh $(DEPS_PKGS)
 
-# ---- running and testing -----------------------------------------------------
 # deps runs first and alone: the compiler itself may be what it installs.
 run: deps
-	@$(MAKE) --no-print-directory all
-	exec $(BUILD)/wharfd
+	@$(BUILD_MAKE) serve
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
-	@WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
+	@$(BUILD_MAKE) check
 
-# The standard benchmark set (bench/README.md): at most 10 minutes.
 bench: deps
-	@$(MAKE) --no-print-directory all
-	WHARF_BUILD=$(BUILD) bench/run-standard
+	@$(BUILD_MAKE) bench-standard
 
-# Every scenario of tests/torture/ against $(BUILD); prints the table, exits 1 on any
-# FAIL. Its <= 2 minute subset runs inside make test (tests/torture/test_torture_quick.py).
 #   make torture TORTURE_ARGS='--quick'    make torture TORTURE_ARGS='slowloris conn_flood'
-TORTURE_ARGS ?=
 torture: deps
-	@$(MAKE) --no-print-directory all
-	@WHARF_BUILD=$(BUILD) tests/torture/run $(TORTURE_ARGS)
+	@$(BUILD_MAKE) torture-run
 
-# The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing
-# configuration file is never overwritten.
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/wharf
-	install -m 0755 $(BUILD)/wharfd $(BUILD)/wharf $(DESTDIR)$(BINDIR)/
-	sed -e 's|/usr/local/bin/wharfd|$(BINDIR)/wharfd|' \
-	    -e 's|/etc/wharf/wharfd.conf|$(SYSCONFDIR)/wharf/wharfd.conf|' \
-	    server/systemd/wharfd.service > $(DESTDIR)$(SYSTEMD_UNITDIR)/wharfd.service
-	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/wharfd.service
-	install -m 0644 server/systemd/wharfd.socket $(DESTDIR)$(SYSTEMD_UNITDIR)/
-	install -m 0644 server/wharfd.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 client/wharf.1 $(DESTDIR)$(MANDIR)/man1/
-	test -e $(DESTDIR)$(SYSCONFDIR)/wharf/wharfd.conf || \
-	    install -m 0644 server/systemd/wharfd.conf $(DESTDIR)$(SYSCONFDIR)/wharf/wharfd.conf
-
-clean:
-	rm -rf build
+# Anything else (clean, install, fuzz, fuzz-replay, build/tests/test_buf, ...) is
+# build.mk's. The two makefiles themselves are never remade.
+Makefile build.mk: ;
+%:
+	@$(BUILD_MAKE) $@

@@ -1,4 +1,4 @@
-# Fuzzing rules (tests/fuzz/README.md). Included by the top Makefile after its own
+# Fuzzing rules (tests/fuzz/README.md). Included by build.mk after its own
 # variables (CSTD, WARN, ALL_CFLAGS, LDFLAGS, LDLIBS, BUILD, COMMON_SRC, SERVER_SRC,
 # COMMON_OBJ, SERVER_LIB_OBJ) are set.
 #
