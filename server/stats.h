@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../common/buf.h"
+#include "config.h" /* MAX_WORKERS */
 
 typedef _Atomic uint64_t counter_t;
 
@@ -70,15 +71,13 @@ struct acceptor_stats {
     ACCEPTOR_COUNTERS(DECLARE_COUNTER)
 } __attribute__((aligned(64)));
 
-struct config;
-
 /* Everything /stats, /metrics and the periodic log line read. Filled before any
  * thread starts and never changed afterwards, so it needs no lock. */
 struct stats_registry {
     const struct config *cfg;
-    struct worker_stats *workers[256];
+    struct worker_stats *workers[MAX_WORKERS];
     int n_workers;
-    struct acceptor_stats *acceptors[256]; /* one, or one per worker with reuseport */
+    struct acceptor_stats *acceptors[MAX_WORKERS]; /* one, or one per worker with reuseport */
     int n_acceptors;
     uint64_t start_ms;
     uint64_t capacity; /* connections the file limit allows */
