@@ -102,7 +102,8 @@ void conn_settle(struct worker *w, struct conn *c);
 /* Out of memory while serving c: count it, close it. */
 void conn_nomem(struct worker *w, struct conn *c);
 
-/* A timer of c ran out (which one: c->timer.list). */
+/* A timer of c ran out (which one: c->timer.list): count it as an idle, header or
+ * linger timeout, and close c. */
 void conn_on_timeout(struct worker *w, struct conn *c);
 
 /* Graceful shutdown has begun: read what is waiting, answer it, close when idle. */

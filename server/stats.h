@@ -38,6 +38,7 @@ static inline uint64_t counter_get(const counter_t *c)
     X(protocol_errors, "counter", "messages rejected as malformed or too large")            \
     X(idle_timeouts, "counter", "connections closed by --idle-timeout")                      \
     X(header_timeouts, "counter", "HTTP connections closed by --header-timeout")             \
+    X(linger_timeouts, "counter", "lingering closes cut because the peer sent no EOF in time") \
     X(resets, "counter", "connections reset or broken by the peer")                         \
     X(truncated, "counter", "connections closed by the peer in the middle of a message")     \
     X(output_paused, "counter", "times reading stopped because output passed --max-output") \
