@@ -568,11 +568,22 @@ static int thread_init(struct bench *b, struct bthread *t, int id, uint32_t n, u
     return 0;
 }
 
+/* n threads not set up yet, or NULL. Their descriptors are -1, not 0 (a valid
+ * descriptor), because thread_free runs on every one, also those whose setup never
+ * began. */
+static struct bthread *threads_new(int n)
+{
+    struct bthread *t = calloc((size_t)n, sizeof *t);
+    for (int i = 0; t && i < n; i++)
+        t[i].epfd = t[i].evfd = -1;
+    return t;
+}
+
 static void thread_free(struct bthread *t)
 {
-    if (t->epfd > 0)
+    if (t->epfd >= 0) /* descriptor 0 is valid: stdin may have been closed */
         close(t->epfd);
-    if (t->evfd > 0)
+    if (t->evfd >= 0)
         close(t->evfd);
     free(t->conns);
     free(t->ring);
@@ -819,7 +830,7 @@ static int bench_run(struct load_opts *o)
     b->o = o;
     b->P = (uint32_t)o->pipeline;
     b->nthreads = (int)o->threads;
-    b->t = calloc((size_t)b->nthreads, sizeof *b->t);
+    b->t = threads_new(b->nthreads);
     if (!b->t) {
         fprintf(stderr, "wharf bench: out of memory\n");
         return 1;

@@ -447,11 +447,22 @@ static int thread_init(struct churn *ch, struct cthread *t, int id, uint32_t n, 
     return 0;
 }
 
+/* n threads not set up yet, or NULL. Their descriptors are -1, not 0 (a valid
+ * descriptor), because thread_free runs on every one, also those whose setup never
+ * began. */
+static struct cthread *threads_new(int n)
+{
+    struct cthread *t = calloc((size_t)n, sizeof *t);
+    for (int i = 0; t && i < n; i++)
+        t[i].epfd = t[i].evfd = -1;
+    return t;
+}
+
 static void thread_free(struct cthread *t)
 {
-    if (t->epfd > 0)
+    if (t->epfd >= 0) /* descriptor 0 is valid: stdin may have been closed */
         close(t->epfd);
-    if (t->evfd > 0)
+    if (t->evfd >= 0)
         close(t->evfd);
     free(t->conns);
     free(t->q);
@@ -636,7 +647,7 @@ static int churn_run(struct load_opts *o)
     hist_init(r.cyc);
     ch->o = o;
     ch->nthreads = (int)o->threads;
-    ch->t = calloc((size_t)ch->nthreads, sizeof *ch->t);
+    ch->t = threads_new(ch->nthreads);
     if (!ch->t) {
         fprintf(stderr, "wharf churn: out of memory\n");
         return 1;

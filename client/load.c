@@ -17,13 +17,14 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/opts.h"
 #include "../common/units.h"
 
 #define ALL (CMD_BENCH | CMD_CHURN | CMD_HOLD)
 
 enum {
     O_WARMUP = 256, O_EXPECT, O_JSON, O_LATENCY_CSV, O_ALLOW_ERRORS, O_CONNECT_RATE, O_SOURCE,
-    O_PROTO, O_NODELAY, O_RCVBUF, O_SNDBUF, O_TIMEOUT, O_CLOSE, O_LINGER0, O_PROCS,
+    O_PROTO, O_NODELAY, O_RCVBUF, O_SNDBUF, O_TIMEOUT, O_CLOSE, O_LINGER0, O_PROCS, O_LATENCY,
 };
 
 struct optdef {
@@ -46,6 +47,7 @@ static const struct optdef optdefs[] = {
     {"rate", 1, 'R', CMD_BENCH},
     {"expect", 1, O_EXPECT, ALL},
     {"json", 0, O_JSON, ALL},
+    {"latency", 0, O_LATENCY, CMD_BENCH}, /* wrk's flag; the distribution is always printed */
     {"latency-csv", 1, O_LATENCY_CSV, CMD_BENCH | CMD_CHURN},
     {"allow-errors", 0, O_ALLOW_ERRORS, ALL},
     {"connect-rate", 1, O_CONNECT_RATE, ALL},
@@ -96,7 +98,10 @@ static void usage(int cmd, FILE *f)
                 "                         as replies come back]\n"
                 "      --warmup T         run this long first, not counted [default: 0]\n"
                 "      --latency-csv FILE write the latency distribution (CSV)\n"
+                "      --latency          accepted for wrk's sake; the distribution is always\n"
+                "                         printed\n"
                 "%s"
+                "Long options are spelled out in full (no abbreviations).\n"
                 "Defaults: --size 64, --connect-rate 10000. Exit status: 0 without errors,\n"
                 "1 with errors, 2 on bad usage.\n",
                 common_help);
@@ -342,11 +347,16 @@ int load_parse(int cmd, int argc, char **argv, struct load_opts *o)
     }
     longopts[nl] = (struct option){0};
     shortopts[ns] = '\0';
-    int have_proto = 0, c;
+    int have_proto = 0, c, longindex = -1;
     char err[256] = "";
     optind = 1;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    for (; (c = getopt_long(argc, argv, shortopts, longopts, &longindex)) != -1; longindex = -1) {
         const char *a = optarg;
+        if (longindex >= 0 && opts_abbreviated(argv, optind, a, longopts[longindex].name, err,
+                                               sizeof err)) {
+            fprintf(stderr, "wharf %s: %s\n", name, err);
+            return 2;
+        }
         switch (c) {
         case 'h':
             usage(cmd, stdout);
@@ -399,6 +409,8 @@ int load_parse(int cmd, int argc, char **argv, struct load_opts *o)
         case O_LATENCY_CSV:
             o->latency_csv = a;
             break;
+        case O_LATENCY:
+            break; /* wrk's --latency: the distribution is printed anyway */
         case O_ALLOW_ERRORS:
             o->allow_errors = 1;
             break;

@@ -11,6 +11,7 @@
 
 #include "../common/buf.h"
 #include "../common/codec.h"
+#include "../common/opts.h"
 #include "net.h"
 
 #define REPLY_TIMEOUT_S 10
@@ -137,8 +138,14 @@ int send_main(int argc, char **argv)
         {0},
     };
     enum proto proto = PROTO_RAW;
-    int have_proto = 0, c;
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+    int have_proto = 0, c, longindex = -1;
+    char why[128];
+    for (; (c = getopt_long(argc, argv, "p:h", opts, &longindex)) != -1; longindex = -1) {
+        if (longindex >= 0 && opts_abbreviated(argv, optind, optarg, opts[longindex].name, why,
+                                               sizeof why)) {
+            fprintf(stderr, "wharf send: %s\n", why);
+            return 2;
+        }
         if (c == 'h') {
             usage(stdout);
             return 0;

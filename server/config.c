@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/opts.h"
 #include "../common/units.h"
 #include "../common/version.h"
 
@@ -514,14 +515,17 @@ static int apply_flags(struct config *cfg, int argc, char **argv, int pass, char
 {
     struct getopt_tables t;
     build_getopt_tables(&t);
-    int c, listen_seen = 0;
+    int c, longindex = -1, listen_seen = 0;
     optind = 0; /* 0, not 1: glibc re-initialises its state for a new scan */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, t.shortopts, t.longopts, NULL)) != -1) {
+    for (; (c = getopt_long(argc, argv, t.shortopts, t.longopts, &longindex)) != -1;
+         longindex = -1) {
         if (c == '?' || c == ':')
             return ERR("%s: %s (see wharfd --help)", argv[optind - 1],
                        c == '?' ? "unknown option" : "missing value");
         const struct option_def *o = option_for(c);
+        if (longindex >= 0 && opts_abbreviated(argv, optind, optarg, o->name, err, errlen))
+            return -1;
         if (pass == 0) {
             if (strcmp(o->name, "help") == 0) {
                 print_help();

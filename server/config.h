@@ -15,6 +15,8 @@
 #include "../common/mode.h"
 
 #define MAX_LISTENERS 16
+/* --workers is capped here; every per-worker array (stats registry, acceptor batches,
+ * the watchdog) is sized by it. */
 #define MAX_WORKERS 256
 
 enum dispatch { DISPATCH_LEAST, DISPATCH_RR, DISPATCH_REUSEPORT };

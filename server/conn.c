@@ -272,6 +272,8 @@ void conn_on_timeout(struct worker *w, struct conn *c)
         counter_add(&w->stats.idle_timeouts, 1);
     else if (c->timer.list == TIMER_HEADER)
         counter_add(&w->stats.header_timeouts, 1);
+    else if (c->timer.list == TIMER_LINGER)
+        counter_add(&w->stats.linger_timeouts, 1);
     conn_close(w, c);
 }
 

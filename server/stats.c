@@ -39,7 +39,8 @@ void stats_totals(struct stats_totals *t)
         t->bytes_in += counter_get(&w->bytes_in);
         t->bytes_out += counter_get(&w->bytes_out);
         t->protocol_errors += counter_get(&w->protocol_errors);
-        t->timeouts += counter_get(&w->idle_timeouts) + counter_get(&w->header_timeouts);
+        t->timeouts += counter_get(&w->idle_timeouts) + counter_get(&w->header_timeouts) +
+                       counter_get(&w->linger_timeouts);
         t->resets += counter_get(&w->resets);
     }
     t->rejected = ACCEPTOR_SUM(rejected_max_conns) + ACCEPTOR_SUM(rejected_no_fd);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../common/buf.h"
+#include "config.h" /* MAX_WORKERS */
 
 typedef _Atomic uint64_t counter_t;
 
@@ -37,6 +38,7 @@ static inline uint64_t counter_get(const counter_t *c)
     X(protocol_errors, "counter", "messages rejected as malformed or too large")            \
     X(idle_timeouts, "counter", "connections closed by --idle-timeout")                      \
     X(header_timeouts, "counter", "HTTP connections closed by --header-timeout")             \
+    X(linger_timeouts, "counter", "lingering closes cut because the peer sent no EOF in time") \
     X(resets, "counter", "connections reset or broken by the peer")                         \
     X(truncated, "counter", "connections closed by the peer in the middle of a message")     \
     X(output_paused, "counter", "times reading stopped because output passed --max-output") \
@@ -70,15 +72,13 @@ struct acceptor_stats {
     ACCEPTOR_COUNTERS(DECLARE_COUNTER)
 } __attribute__((aligned(64)));
 
-struct config;
-
 /* Everything /stats, /metrics and the periodic log line read. Filled before any
  * thread starts and never changed afterwards, so it needs no lock. */
 struct stats_registry {
     const struct config *cfg;
-    struct worker_stats *workers[256];
+    struct worker_stats *workers[MAX_WORKERS];
     int n_workers;
-    struct acceptor_stats *acceptors[256]; /* one, or one per worker with reuseport */
+    struct acceptor_stats *acceptors[MAX_WORKERS]; /* one, or one per worker with reuseport */
     int n_acceptors;
     uint64_t start_ms;
     uint64_t capacity; /* connections the file limit allows */

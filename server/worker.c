@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -38,6 +37,64 @@ void worker_mark_todo(struct worker *w, struct conn *c)
     w->todo = c;
 }
 
+/* The start handshake (worker.h): a mutex, and a condition variable on the monotonic
+ * clock. 0, or -1 with a message logged. */
+static int start_handshake_init(struct worker *w)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (rc == 0)
+            rc = pthread_cond_init(&w->init_cond, &attr);
+        pthread_condattr_destroy(&attr);
+    }
+    if (rc != 0) {
+        log_error("worker %d: cannot create its start condition: %s", w->id, strerror(rc));
+        return -1;
+    }
+    rc = pthread_mutex_init(&w->init_lock, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&w->init_cond);
+        log_error("worker %d: cannot create its start lock: %s", w->id, strerror(rc));
+        return -1;
+    }
+    w->init_state = 0;
+    return 0;
+}
+
+/* Thread side of the start handshake: the backend is set up (1) or failed (-1). */
+static void start_handshake_announce(struct worker *w, int state)
+{
+    pthread_mutex_lock(&w->init_lock);
+    w->init_state = state;
+    pthread_cond_signal(&w->init_cond);
+    pthread_mutex_unlock(&w->init_lock);
+}
+
+/* Starter's side: init_state once the thread has announced it, or 0 when it has not
+ * within INIT_WAIT_MS. */
+static int start_handshake_wait(struct worker *w)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += INIT_WAIT_MS / 1000;
+    deadline.tv_nsec += (INIT_WAIT_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->init_lock);
+    int rc = 0;
+    while (w->init_state == 0 && rc == 0)
+        rc = pthread_cond_timedwait(&w->init_cond, &w->init_lock, &deadline);
+    int state = w->init_state;
+    pthread_mutex_unlock(&w->init_lock);
+    if (rc != 0 && rc != ETIMEDOUT)
+        log_error("worker %d: waiting for its start: %s", w->id, strerror(rc));
+    return state;
+}
+
 int worker_init(struct worker *w, int id, const struct config *cfg, const struct backend *io,
                 uint32_t max_sleep_ms)
 {
@@ -49,6 +106,10 @@ int worker_init(struct worker *w, int id, const struct config *cfg, const struct
     w->epfd = -1;
     if (handoff_init(&w->handoff) < 0) {
         log_error("worker %d: cannot create its handoff queue: %s", id, strerror(errno));
+        return -1;
+    }
+    if (start_handshake_init(w) < 0) {
+        handoff_destroy(&w->handoff);
         return -1;
     }
     w->timers[TIMER_IDLE] = (struct tlist){.timeout_ms = (uint32_t)w->set.idle_timeout_ms, .id = TIMER_IDLE};
@@ -300,11 +361,11 @@ static void *worker_main(void *arg)
     worker_update_clock(w);
     if (w->io->init(w) < 0) {
         w->io->fini(w);
-        atomic_store_explicit(&w->init_state, -1, memory_order_release);
         atomic_store_explicit(&w->finished, 1, memory_order_release);
+        start_handshake_announce(w, -1);
         return NULL;
     }
-    atomic_store_explicit(&w->init_state, 1, memory_order_release);
+    start_handshake_announce(w, 1);
     w->io->run(w);
     w->io->fini(w);
     worker_free_closed_all(w);
@@ -319,11 +380,7 @@ int worker_start(struct worker *w)
         log_error("cannot start worker %d: %s", w->id, strerror(rc));
         return -1;
     }
-    uint64_t deadline = clock_ms() + INIT_WAIT_MS;
-    int state;
-    while ((state = atomic_load_explicit(&w->init_state, memory_order_acquire)) == 0 &&
-           clock_ms() < deadline)
-        usleep(200);
+    int state = start_handshake_wait(w);
     if (state != 1) {
         if (state == 0)
             log_error("worker %d: its %s loop was not ready after %d ms", w->id, w->io->name,
@@ -345,4 +402,6 @@ void worker_destroy(struct worker *w)
 {
     accept_ctx_close(&w->accept);
     handoff_destroy(&w->handoff);
+    pthread_cond_destroy(&w->init_cond);
+    pthread_mutex_destroy(&w->init_lock);
 }

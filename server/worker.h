@@ -3,8 +3,13 @@
  *
  * Cross-thread surface, and nothing else: the handoff queue (connections in, the
  * drain signal), the stats counters (read by anyone), the heartbeat (read by the
- * main thread's watchdog) and init_state. Every other field belongs to the worker
- * thread. The backend runs the loop and calls back into the worker_* functions below
+ * main thread's watchdog) and the start handshake. Every other field belongs to the
+ * worker thread.
+ *
+ * The start handshake: worker_start creates the thread and sleeps on init_cond until
+ * the thread, once its backend is set up (or has failed), sets init_state and signals
+ * it; init_state is only read or written under init_lock. The condition variable runs
+ * on CLOCK_MONOTONIC, so the start-up deadline ignores changes of the wall clock. The backend runs the loop and calls back into the worker_* functions below
  * for everything that is the same whatever waits for events. */
 #ifndef WHARF_WORKER_H
 #define WHARF_WORKER_H
@@ -38,7 +43,10 @@ struct worker {
     _Atomic int drain_requested; /* 1: drain gracefully; 2: cut every connection now */
     _Atomic int finished;        /* the loop has ended; joining will not block */
     _Atomic uint64_t heartbeat; /* bumped every loop iteration */
-    _Atomic int init_state;     /* 0: starting; 1: the loop runs; -1: its backend failed */
+    /* the start handshake (above) */
+    pthread_mutex_t init_lock;
+    pthread_cond_t init_cond;
+    int init_state;             /* 0: starting; 1: the loop runs; -1: its backend failed */
 
     /* set before the thread starts */
     int id;
@@ -70,18 +78,20 @@ struct worker {
     struct handler_env env;
 };
 
-/* Prepare the worker (its handoff queue; the backend's loop is set up by the thread
- * itself). 0, or -1 with a message logged. max_sleep_ms: longest wait, so the
+/* Prepare the worker (its handoff queue and start handshake; the backend's loop is set
+ * up by the thread itself). 0, or -1 with a message logged. max_sleep_ms: longest wait, so the
  * heartbeat shows a live loop. */
 int worker_init(struct worker *w, int id, const struct config *cfg, const struct backend *io,
                 uint32_t max_sleep_ms);
 /* --dispatch reuseport: give this worker its own listener (before it starts). */
 int worker_add_listener(struct worker *w, const struct listener *l);
-/* Start the thread and wait until its backend is set up: 0, or -1 when it failed. */
+/* Start the thread and wait (the start handshake, at most INIT_WAIT_MS) until its
+ * backend is set up: 0, or -1 with a message logged when it failed or took too long. */
 int worker_start(struct worker *w);
 /* Ask the worker to drain and exit, or (cut) to close everything now. Any thread. */
 void worker_request_drain(struct worker *w, int cut);
 void worker_join(struct worker *w);
+/* Undo worker_init, after the thread was joined (or never started). */
 void worker_destroy(struct worker *w);
 
 /* Used by conn.c and the backends: */

@@ -102,19 +102,25 @@ def backends(path):
 def coreshare(path):
     """bench/coreshare: every run served requests, both CPUs were sampled about as often
     as perf was asked to within the measured window, and the server spent time in its
-    own event loop."""
+    own event loop. A tickless CPU takes no cpu-clock samples while idle, so the floor
+    is set by each CPU's busy time over the window (/proc/stat, column <side>_busy_s),
+    whichever side saturated; the ceiling by the whole window."""
     rows = rows_of(path)
     p = [] if rows else ["no rows"]
     for r in rows:
         tag = "%s round %s" % (r["backend"], r["round"])
         if num(r["requests"]) <= 0:
             p.append(tag + ": no requests")
-        due = num(r["freq"]) * num(r["window_s"])
+        freq, window = num(r["freq"]), num(r["window_s"])
         for side in ("server", "load"):
             n = num(r[side + "_samples"])
-            if not 0.5 * due <= n <= 1.1 * due:
-                p.append("%s: %d samples on the %s's CPU where %d were due" %
-                         (tag, n, side, due))
+            busy = num(r.get(side + "_busy_s", window))  # results from before the column
+            if n <= 0 or n < 0.5 * freq * busy:
+                p.append("%s: %d samples on the %s's CPU where its %.2f busy seconds call "
+                         "for %d" % (tag, n, side, busy, freq * busy))
+            elif n > 1.1 * freq * window:
+                p.append("%s: %d samples on the %s's CPU, more than the %d of the window" %
+                         (tag, n, side, freq * window))
         loop = num(r["server:event loop: " + ("io_uring" if r["backend"] == "io_uring"
                                                else "epoll")])
         if loop <= 0:

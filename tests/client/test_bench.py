@@ -320,4 +320,30 @@ def source_addresses_and_usage_errors():
     t.check(p.returncode == 2 and "wrk" in p.stderr, "http is wrk's job", p.stderr)
 
 
+@t.test
+def wrk_latency_flag_works_and_abbreviations_are_refused():
+    """wrk's --latency is a no-op here (the distribution is always printed); an abbreviated
+    long option, which getopt_long would take for the option it starts, is refused:
+    "--latency-c lat.csv" must not write lat.csv, "--lat" must not become --latency-csv."""
+    with Server("frame", "http") as s, tempfile.TemporaryDirectory() as d:
+        p = wharf(["bench", "-c", "2", "-t", "1", "-n", "200", "--latency", addr(s, "frame")])
+        t.check(p.returncode == 0 and "99%" in p.stdout, "--latency: a normal report",
+                (p.returncode, p.stdout, p.stderr))
+        csv = os.path.join(d, "lat.csv")
+        for args in (["--latency-c", csv], [f"--latency-c={csv}"], ["--pipe", "2"],
+                     ["--warm=1s"]):
+            p = wharf(["bench", "-n", "20"] + args + [addr(s, "frame")])
+            typed = args[0].split("=")[0]
+            want = f"wharf bench: unknown option '{typed}' (abbreviations are not accepted)"
+            t.check(p.returncode == 2, f"{args}: status 2", (p.returncode, p.stderr))
+            t.check(p.stderr.strip() == want, f"{args}: one clear line", p.stderr)
+        t.check(not os.path.exists(csv), "no CSV written through an abbreviation")
+    for sub, flag in (("churn", "--dur"), ("hold", "--proc"), ("send", "--pro")):
+        p = wharf([sub, flag, "1", "frame://127.0.0.1:1"])
+        t.check(p.returncode == 2 and "abbreviations are not accepted" in p.stderr,
+                f"wharf {sub} {flag}: refused", (p.returncode, p.stderr))
+    p = wharf(["bench", "--help"])
+    t.check("--latency " in p.stdout, "--help documents --latency", p.stdout)
+
+
 t.main()

@@ -4,8 +4,9 @@
 import json
 import socket
 import time
+import urllib.request
 
-from harness import BACKEND, SANITIZED, Server, Suite, recv_until_close, run
+from harness import BACKEND, SANITIZED, Server, Suite, recv_until_close, run, wait_until
 
 t = Suite(__file__)
 
@@ -278,6 +279,30 @@ def header_timeout_closes_a_trickling_request():
         t.check(0.8 < closed_at - t0 < 3.5, "after about --header-timeout", closed_at - t0)
         c.close()
         t.check(s.stats()["totals"]["header_timeouts"] == 1, "counted")
+
+
+@t.test
+def lingering_close_that_runs_out_is_counted():
+    """After a 400 wharfd shuts its side and discards input until the client's EOF, for
+    2 s at most (LINGER_MS): a client that neither closes nor reads is cut then, and
+    counted; one that closes at once is not."""
+    with Server("http", workers=1) as s:
+        expect_status(s, b"BAD\r\n\r\n", 400, "prompt client")
+        t.check(s.stats()["totals"]["linger_timeouts"] == 0, "an EOF in time is not counted")
+        c = s.connect("http")
+        c.sendall(b"BAD\r\n\r\n")
+        t0 = time.monotonic()
+        counted = wait_until(lambda: s.stats()["totals"]["linger_timeouts"] == 1, 8, 0.1)
+        waited = time.monotonic() - t0
+        t.check(counted, "the expired linger is counted")
+        t.check(waited > 1.5, "not before the linger's 2 s", waited)
+        data = recv_until_close(c)
+        c.close()
+        t.check(data.startswith(b"HTTP/1.1 400 "), "the 400 reached the client", data[:40])
+        with urllib.request.urlopen(s.url("/metrics"), timeout=10) as r:
+            metrics = r.read().decode()
+        t.check('wharf_linger_timeouts_total{worker="0"} 1' in metrics, "in /metrics",
+                [ln for ln in metrics.splitlines() if "linger" in ln])
 
 
 t.main()

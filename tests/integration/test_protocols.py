@@ -254,6 +254,18 @@ def bad_flags_exit_2_with_one_line():
 
 
 @t.test
+def abbreviated_flags_are_refused():
+    """getopt_long would take "--work 2" for --workers 2; wharfd wants names in full."""
+    quiet = ["--listen", "raw://127.0.0.1:0"]  # should a broken parser let it start
+    for args, typed in ((quiet + ["--work", "2"], "--work"), (quiet + ["--log-l=warn"], "--log-l"),
+                        (["--listen", "raw://127.0.0.1:0", "--idle", "5s"], "--idle")):
+        r = run([WHARFD] + args, timeout=10)
+        t.check(r.returncode == 2, f"{args}: exit 2", (r.returncode, r.stderr))
+        t.check(r.stderr.strip() == f"wharfd: unknown option '{typed}' (abbreviations are "
+                "not accepted)", f"{args}: one clear line", r.stderr)
+
+
+@t.test
 def bind_failure_is_one_clear_line():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
