@@ -71,15 +71,21 @@ const struct http_header *http_find_header(const struct http_request *req, const
     return NULL;
 }
 
-/* One line of p[0, end): content in [p, *eol), next line at *next. A bare LF ends a
- * line too (RFC 9112 2.2 allows it); a CR elsewhere is caught by the character checks. */
+/* One line of p[0, end): content in [p, *eol), next line at *next; 0 when no line has
+ * ended yet. Lines end with CRLF only: a bare LF is refused. RFC 9112 2.2 lets a
+ * recipient take it as a line end, but a proxy in front that does not (or that does
+ * where we would not) sees other lines than we do: "X-Pad: x\nContent-Length: 24" is
+ * one field to one parser and two to the other, which is how a request gets smuggled
+ * inside another. A CR elsewhere is caught by the character checks. */
 static int next_line(const char *p, const char *end, const char **eol, const char **next)
 {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (!nl)
         return 0;
+    if (nl == p || nl[-1] != '\r')
+        return HTTP_ERR_BAD_REQUEST;
+    *eol = nl - 1;
     *next = nl + 1;
-    *eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
     return 1;
 }
 
@@ -342,37 +348,130 @@ static int apply_fields(const struct fields_seen *fs, size_t max_body, struct ht
     return 0;
 }
 
-/* Parse the request line and the fields; on success sets req->header_len. */
-static int parse_head(const char *p, size_t len, size_t max_body, struct http_request *req)
-{
-    const char *end = p + (len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES);
-    const char *q = p, *eol, *next;
-    int rc;
+/* Where the check of a line whose LF has not arrived yet stopped: kept in
+ * codec_state.aux2 between reads while the header section is incomplete, so that each
+ * read checks only its new bytes. */
+enum unfinished_line {
+    AT_REQUEST_LINE,   /* an empty line before the request line, or the request line */
+    IN_METHOD,
+    AT_TARGET,         /* after the method's SP: the target may not be empty */
+    IN_TARGET,
+    IN_PCT_1,          /* after "%": two hex digits */
+    IN_PCT_2,
+    IN_VERSION,        /* + the index of the next byte of "HTTP/" DIGIT "." DIGIT, 0..8 */
+    AT_FIELD = IN_VERSION + 9, /* a field line, or the empty line ending the section */
+    IN_FIELD_NAME,
+    IN_FIELD_VALUE,
+    AFTER_CR,          /* only LF may follow, and it ends the line */
+    LINE_INVALID,
+};
 
-    /* RFC 9112 2.2: ignore empty lines before the request line. */
+/* The state after byte c of a line in state s; LINE_INVALID once no ending of the line
+ * can make it valid. The same grammar as parse_request_line and parse_field, but for a
+ * prefix: what these checks only when the whole line (or more) is there (the target's
+ * form, the Host value, the version number) waits for the line's end. */
+static enum unfinished_line unfinished_step(enum unfinished_line s, unsigned char c)
+{
+    switch (s) {
+    case AT_REQUEST_LINE:
+        return c == '\r' ? AFTER_CR : tchar[c] ? IN_METHOD : LINE_INVALID;
+    case IN_METHOD:
+        return c == ' ' ? AT_TARGET : tchar[c] ? IN_METHOD : LINE_INVALID;
+    case AT_TARGET:
+    case IN_TARGET:
+        if (c == ' ' && s == IN_TARGET)
+            return IN_VERSION;
+        return target_char[c] == PCT ? IN_PCT_1 : target_char[c] ? IN_TARGET : LINE_INVALID;
+    case IN_PCT_1:
+    case IN_PCT_2:
+        return hex_digit((char)c) == 16 ? LINE_INVALID : s == IN_PCT_1 ? IN_PCT_2 : IN_TARGET;
+    case AT_FIELD: /* SP or HTAB here is obs-fold, or a first field folded into the request line */
+        return c == '\r' ? AFTER_CR : tchar[c] ? IN_FIELD_NAME : LINE_INVALID;
+    case IN_FIELD_NAME:
+        return c == ':' ? IN_FIELD_VALUE : tchar[c] ? IN_FIELD_NAME : LINE_INVALID;
+    case IN_FIELD_VALUE:
+        return c == '\r' ? AFTER_CR : vchar[c] ? IN_FIELD_VALUE : LINE_INVALID;
+    case AFTER_CR:
+    case LINE_INVALID:
+        return LINE_INVALID;
+    default: {
+        unsigned i = (unsigned)(s - IN_VERSION);
+        if (i == 8)
+            return c == '\r' ? AFTER_CR : LINE_INVALID;
+        int ok = (i == 5 || i == 7) ? (unsigned)(c - '0') < 10u : c == (unsigned char)"HTTP/?."[i];
+        return ok ? s + 1 : LINE_INVALID;
+    }
+    }
+}
+
+/* Check the bytes [q, end) of an unfinished line from state *s (which it updates): a
+ * request whose start is already invalid is refused as soon as the bad byte is there,
+ * not when its line, its header section or the header timeout ends. */
+static int check_unfinished(const char *q, const char *end, uint32_t *s)
+{
+    enum unfinished_line at = (enum unfinished_line)*s;
+    for (; q < end; q++) {
+        if (at == IN_FIELD_VALUE) /* most of a long line: skip it quickly */
+            while (q < end - 1 && vchar[(unsigned char)*q])
+                q++;
+        at = unfinished_step(at, (unsigned char)*q);
+        if (at == LINE_INVALID)
+            return HTTP_ERR_BAD_REQUEST;
+    }
+    *s = at;
+    return 0;
+}
+
+/* Skip the empty lines before the request line (RFC 9112 2.2) and parse it. Returns 1
+ * with *next at the first field line, 0 when the line has not ended (*next at its start),
+ * or an error. */
+static int head_request_line(const char *p, const char *end, const char **next,
+                             struct http_request *req)
+{
+    const char *q = p, *eol;
+    int rc;
     for (;;) {
-        if (!next_line(q, end, &eol, &next))
-            goto need_more;
+        *next = q;
+        if ((rc = next_line(q, end, &eol, next)) <= 0)
+            return rc;
         if (eol != q)
             break;
-        q = next;
+        q = *next;
     }
-    if ((rc = parse_request_line(q, eol, req)) < 0)
-        return rc;
-    q = next;
+    return (rc = parse_request_line(q, eol, req)) < 0 ? rc : 1;
+}
 
+/* Parse the request line and the fields; on success sets req->header_len. On
+ * HTTP_NEED_MORE, *unfinished is where the check of the unfinished last line stopped. */
+static int parse_head(const char *p, size_t len, size_t max_body, struct http_request *req,
+                      uint32_t *unfinished)
+{
+    const char *end = p + (len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES);
+    const char *q, *eol, *next;
+    int rc = head_request_line(p, end, &q, req);
+    if (rc <= 0) {
+        *unfinished = AT_REQUEST_LINE;
+        goto need_more;
+    }
+    *unfinished = AT_FIELD;
     struct fields_seen fs = {0};
-    for (;;) {
-        if (!next_line(q, end, &eol, &next))
+    for (;; q = next) {
+        if ((rc = next_line(q, end, &eol, &next)) <= 0)
             goto need_more;
         if (eol == q)
             break;
-        if (req->n_headers == HTTP_MAX_HEADERS)
-            return HTTP_ERR_HEADERS_TOO_LARGE;
-        struct http_header *h = &req->headers[req->n_headers++];
-        if ((rc = parse_field(q, eol, h)) < 0 || (rc = note_field(h, &fs)) < 0)
+        /* A 65th line is parsed too, so that a bad one is a 400 here as it is when the
+         * check of an unfinished line refuses it. */
+        struct http_header spare;
+        struct http_header *h =
+            req->n_headers < HTTP_MAX_HEADERS ? &req->headers[req->n_headers] : &spare;
+        if ((rc = parse_field(q, eol, h)) < 0)
             return rc;
-        q = next;
+        if (h == &spare)
+            return HTTP_ERR_HEADERS_TOO_LARGE;
+        req->n_headers++;
+        if ((rc = note_field(h, &fs)) < 0)
+            return rc;
     }
     if ((rc = apply_fields(&fs, max_body, req)) < 0)
         return rc;
@@ -380,16 +479,74 @@ static int parse_head(const char *p, size_t len, size_t max_body, struct http_re
     return HTTP_MESSAGE;
 
 need_more:
+    if (rc < 0 || (rc = check_unfinished(q, end, unfinished)) < 0)
+        return rc;
     return len >= HTTP_MAX_HEADER_BYTES ? HTTP_ERR_HEADERS_TOO_LARGE : HTTP_NEED_MORE;
 }
 
 /* Raw chunked bytes may exceed the decoded body by framing; bound that too, so tiny
- * chunks with long extensions cannot make us buffer far more than max_body. */
-static size_t chunked_raw_limit(size_t max_body)
+ * chunks with long extensions cannot make us buffer far more than max_body. Where the
+ * raw body may end at the latest (saturated: max_body may be SIZE_MAX). */
+static size_t chunked_raw_end(size_t header_len, size_t max_body)
 {
-    return max_body + max_body / 2 + 2 * HTTP_MAX_HEADER_BYTES;
+    size_t framing = header_len + max_body / 2 + 2 * HTTP_MAX_HEADER_BYTES;
+    return max_body > SIZE_MAX - framing ? SIZE_MAX : framing + max_body;
 }
 
+static const char *skip_ws(const char *q, const char *end)
+{
+    while (q < end && (*q == ' ' || *q == '\t'))
+        q++;
+    return q;
+}
+
+static const char *skip_token(const char *q, const char *end)
+{
+    while (q < end && tchar[(unsigned char)*q])
+        q++;
+    return q;
+}
+
+/* quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 5.6.4), starting at
+ * q's DQUOTE: where it ends, or NULL when it does not before end. qdtext and the byte
+ * after a backslash are field-value characters (no CTL but HTAB, no DEL). */
+static const char *skip_quoted_string(const char *q, const char *end)
+{
+    for (q++; q < end && *q != '"'; q++)
+        if ((*q == '\\' && ++q == end) || !vchar[(unsigned char)*q])
+            return NULL;
+    return q < end ? q + 1 : NULL;
+}
+
+/* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ), the whole of
+ * [q, eol) (RFC 9112 7.1.1); chunk-ext-name = token, chunk-ext-val = token /
+ * quoted-string. Whitespace is allowed only before ";" and around "=": "5 \r\n" is
+ * refused. We ignore extensions, but a recipient that parses them must not be able to
+ * read another chunk boundary out of one (an unbalanced quote, a bare name-less ";"). */
+static int chunk_ext_ok(const char *q, const char *eol)
+{
+    while (q < eol) {
+        q = skip_ws(q, eol);
+        if (q == eol || *q != ';')
+            return 0;
+        const char *name = skip_ws(q + 1, eol);
+        if ((q = skip_token(name, eol)) == name)
+            return 0;
+        const char *eq = skip_ws(q, eol);
+        if (eq == eol || *eq != '=')
+            continue; /* no value: q stays before any whitespace, which needs a ";" next */
+        const char *val = skip_ws(eq + 1, eol);
+        if (val < eol && *val == '"')
+            q = skip_quoted_string(val, eol);
+        else if ((q = skip_token(val, eol)) == val)
+            q = NULL;
+        if (!q)
+            return 0;
+    }
+    return 1;
+}
+
+/* chunk-size = 1*HEXDIG (no sign, no "0x", no whitespace before), then the extensions. */
 static int parse_chunk_size(const char *p, const char *eol, uint64_t limit, uint64_t *size)
 {
     uint64_t n = 0;
@@ -405,18 +562,8 @@ static int parse_chunk_size(const char *p, const char *eol, uint64_t limit, uint
         if (n > limit)
             return HTTP_ERR_TOO_LARGE;
     }
-    if (q == p)
+    if (q == p || !chunk_ext_ok(q, eol))
         return HTTP_ERR_BAD_REQUEST;
-    /* chunk extensions are allowed and ignored, but must be printable. */
-    while (q < eol && (*q == ' ' || *q == '\t'))
-        q++;
-    if (q < eol) {
-        if (*q != ';')
-            return HTTP_ERR_BAD_REQUEST;
-        for (; q < eol; q++)
-            if (!vchar[(unsigned char)*q])
-                return HTTP_ERR_BAD_REQUEST;
-    }
     *size = n;
     return 0;
 }
@@ -432,7 +579,10 @@ static int scan_trailers(const char *p, size_t pos, size_t len, size_t *out_end)
                                                                : start + HTTP_MAX_HEADER_BYTES);
     for (;;) {
         const char *eol, *next;
-        if (!next_line(p + pos, end, &eol, &next))
+        int rc = next_line(p + pos, end, &eol, &next);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
             return len - start >= HTTP_MAX_HEADER_BYTES ? HTTP_ERR_HEADERS_TOO_LARGE
                                                         : HTTP_NEED_MORE;
         if (eol == p + pos) {
@@ -453,23 +603,22 @@ static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec
 {
     size_t pos = st->aux1 ? st->aux1 : req->header_len;
     uint64_t decoded = st->aux2;
-    size_t raw_limit = req->header_len + chunked_raw_limit(max_body);
+    size_t raw_end = chunked_raw_end(req->header_len, max_body);
     for (;;) {
-        if (pos > raw_limit)
+        if (pos > raw_end)
             return HTTP_ERR_TOO_LARGE;
         size_t avail = len - pos;
         size_t window = avail < HTTP_MAX_CHUNK_LINE ? avail : HTTP_MAX_CHUNK_LINE;
         const char *eol, *next;
-        if (!next_line(p + pos, p + pos + window, &eol, &next))
-            return avail >= HTTP_MAX_CHUNK_LINE ? HTTP_ERR_BAD_REQUEST : HTTP_NEED_MORE;
-        /* The chunk framing ends its lines with CRLF (RFC 9112 7.1): the bare LF that 2.2
-         * allows ends only the start-line and fields, and parsers that disagree on where
-         * a chunk line ends are how requests get smuggled past a proxy. */
-        if (eol == next - 1)
-            return HTTP_ERR_BAD_REQUEST;
-        uint64_t size;
-        int rc = parse_chunk_size(p + pos, eol, max_body - decoded, &size);
+        /* CRLF only (next_line), as every line of the request: parsers that disagree on
+         * where a chunk line ends are how requests get smuggled past a proxy. */
+        int rc = next_line(p + pos, p + pos + window, &eol, &next);
         if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return avail >= HTTP_MAX_CHUNK_LINE ? HTTP_ERR_BAD_REQUEST : HTTP_NEED_MORE;
+        uint64_t size;
+        if ((rc = parse_chunk_size(p + pos, eol, max_body - decoded, &size)) < 0)
             return rc;
         size_t data = (size_t)(next - p);
         if (size == 0) {
@@ -481,17 +630,16 @@ static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec
             req->frame_len = end;
             return HTTP_MESSAGE;
         }
-        if (data + size > raw_limit)
+        /* Compared without adding: with a huge max_body, data + size could wrap. */
+        if (data > raw_end || size > raw_end - data)
             return HTTP_ERR_TOO_LARGE;
-        if (len < data + size + 1)
+        if (len - data <= size)
             return HTTP_NEED_MORE;
-        size_t after = data + (size_t)size;
-        if (p[after] != '\r')
+        size_t after = data + (size_t)size; /* the data's CRLF: nothing else may follow it */
+        if (p[after] != '\r' || (len - after >= 2 && p[after + 1] != '\n'))
             return HTTP_ERR_BAD_REQUEST;
-        if (len < after + 2)
+        if (len - after < 2)
             return HTTP_NEED_MORE;
-        if (p[after + 1] != '\n')
-            return HTTP_ERR_BAD_REQUEST;
         pos = after + 2;
         decoded += size;
         /* Hints are 32 bits: past that, keep the last boundary that fits (decoded <= pos). */
@@ -500,6 +648,25 @@ static int scan_chunked(const char *p, size_t len, size_t max_body, struct codec
             st->aux2 = (uint32_t)decoded;
         }
     }
+}
+
+/* While the header section is incomplete (st->scanned != 0), look only at the bytes that
+ * are new since the last call: until another line has ended there is nothing new to
+ * parse, only the unfinished line to check on (from st->aux2). Returns HTTP_MESSAGE when
+ * a line has ended and the head must be parsed again, else the answer for this call. */
+static int head_resume(const char *p, size_t len, struct codec_state *st)
+{
+    size_t from = st->scanned;
+    size_t upto = len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES;
+    if (from < upto && memchr(p + from, '\n', upto - from))
+        return HTTP_MESSAGE;
+    if (from < upto && check_unfinished(p + from, p + upto, &st->aux2) < 0)
+        return HTTP_ERR_BAD_REQUEST;
+    if (len >= HTTP_MAX_HEADER_BYTES)
+        return HTTP_ERR_HEADERS_TOO_LARGE;
+    if (upto > from)
+        st->scanned = (uint32_t)upto;
+    return HTTP_NEED_MORE;
 }
 
 int http_parse_request(const char *p, size_t len, size_t max_body, struct codec_state *st,
@@ -511,39 +678,30 @@ int http_parse_request(const char *p, size_t len, size_t max_body, struct codec_
     /* NEED_MORE's size hint is 0 unless this call learns the total (codec.h). */
     req->header_len = 0;
     req->frame_len = 0;
-    /* Until another line has ended there is nothing new to parse: look only at what is
-     * new since the last call. (Not only for the empty line that ends the header block:
-     * a bad line must be refused as soon as it is complete, with the same status
-     * however the request was cut into reads.) */
-    if (st->scanned) {
-        size_t from = st->scanned;
-        size_t upto = len < HTTP_MAX_HEADER_BYTES ? len : HTTP_MAX_HEADER_BYTES;
-        if (from >= upto || !memchr(p + from, '\n', upto - from)) {
-            if (len >= HTTP_MAX_HEADER_BYTES)
-                return HTTP_ERR_HEADERS_TOO_LARGE;
-            st->scanned = (uint32_t)(upto > 0 ? upto : 1);
-            return HTTP_NEED_MORE;
-        }
-    }
-    int rc = parse_head(p, len, max_body, req);
+    if (len == 0) /* nothing to look at: the state stays "start over" */
+        return HTTP_NEED_MORE;
+    int rc, in_head = st->scanned != 0;
+    if (in_head && (rc = head_resume(p, len, st)) != HTTP_MESSAGE)
+        return rc;
+    uint32_t unfinished;
+    rc = parse_head(p, len, max_body, req, &unfinished);
     if (rc == HTTP_NEED_MORE) {
-        st->scanned = (uint32_t)(len > 0 ? len : 1);
+        st->scanned = (uint32_t)len; /* parse_head answers 431 from HTTP_MAX_HEADER_BYTES on */
+        st->aux2 = unfinished;
         return rc;
     }
     if (rc < 0)
         return rc;
+    if (in_head) /* the section has just ended: from here the hints are the chunk scanner's */
+        *st = (struct codec_state){0};
     if (req->flags & HTTP_F_CHUNKED) {
         rc = scan_chunked(p, len, max_body, st, req);
     } else {
         req->frame_len = req->header_len + (size_t)req->body_len;
         rc = len >= req->frame_len ? HTTP_MESSAGE : HTTP_NEED_MORE;
     }
-    if (rc == HTTP_NEED_MORE) {
-        /* The header block is complete: stop the header-end precheck (it only looks
-         * at new bytes) but keep the chunk scanner's resume point. */
-        st->scanned = 0;
-        req->flags |= HTTP_F_HEADERS_DONE;
-    }
+    if (rc == HTTP_NEED_MORE)
+        req->flags |= HTTP_F_HEADERS_DONE; /* st->scanned is 0: no head resuming */
     else if (rc == HTTP_MESSAGE)
         *st = (struct codec_state){0};
     return rc;

@@ -289,6 +289,7 @@ static struct klass classes[] = {
     {"version-unsupported", 505},
     {"too-many-fields", 431},
     {"header-section-too-large", 431},
+    {"bare-lf", 400},
     {"obs-fold", 400},
     {"ws-before-colon", 400},
     {"field-name", 400},
@@ -311,6 +312,7 @@ static struct klass classes[] = {
     {"chunk-bare-lf", 400},
     {"chunk-size-invalid", 400},
     {"chunk-ext-ctl", 400},
+    {"chunk-ext-syntax", 400},
     {"chunk-data-no-crlf", 400},
     {"trailer-field", 400},
     {"trailers-too-large", 431},
@@ -322,6 +324,7 @@ static struct klass classes[] = {
     {"hp-cl-htab", 0},
     {"hp-trailer-content-length", 0},
     {"hp-te-empty-element", 0},
+    {"hp-chunk-size-htab", 0},
 };
 
 #define N_CLASSES (sizeof classes / sizeof classes[0])
@@ -454,6 +457,83 @@ static const char *request_line_reason(const struct line *l, int *minor)
     return NULL;
 }
 
+/* What a byte that cannot be in a request-target is called (as request_line_reason). */
+static const char *target_byte_reason(unsigned char c)
+{
+    return c == '\t' ? "request-line-whitespace"
+           : c == '#' ? "target-fragment"
+           : c >= 0x80 ? "target-8bit"
+           : (c < 0x20 || c == 0x7f) ? "target-ctl"
+                                     : "target-char";
+}
+
+static const char *request_line_reason(const struct line *l, int *minor);
+
+/* The request line's first n bytes, its LF not there yet. Ending in CR, the line can only
+ * end there: judged whole. Else cut at SPs into method, target and version, each checked
+ * whole if an SP followed it, else as the start of one. Only what no continuation could
+ * repair is a reason (the target's form waits for the line's end). */
+static const char *request_prefix_reason(const char *s, size_t n)
+{
+    if (n && s[n - 1] == '\r') {
+        struct line whole = {s, n - 1, 0};
+        int minor;
+        return n == 1 ? NULL : request_line_reason(&whole, &minor);
+    }
+    static const char version[] = "HTTP/#.#"; /* # a digit */
+    size_t part = 0, from = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = i - from; /* index in the part */
+        if (c == ' ') {
+            if (k == 0 || part == 2)
+                return part == 0 ? "method-char" : part == 1 ? "request-line-whitespace"
+                                                             : k ? "version-syntax"
+                                                                 : "request-line-whitespace";
+            if (part == 1 && (s[i - 1] == '%' || (k >= 2 && s[i - 2] == '%')))
+                return "target-pct";
+            part++;
+            from = i + 1;
+        } else if (part == 0 && !tchar(c)) {
+            return c == '\t' ? "request-line-whitespace" : "method-char";
+        } else if (part == 1 && !uri_char(c)) {
+            return target_byte_reason(c);
+        } else if (part == 1 && k >= 1 && (s[i - 1] == '%' || (k >= 2 && s[i - 2] == '%')) &&
+                   hexval(c) < 0) {
+            return "target-pct";
+        } else if (part == 2 && (k >= 8 || (version[k] == '#' ? !isdigit(c) : c != version[k]))) {
+            return k == 0 && c == '\t' ? "request-line-whitespace" : "version-syntax";
+        }
+    }
+    return NULL;
+}
+
+/* A field line's first n bytes, its LF not there yet. */
+static const char *field_prefix_reason(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && tchar((unsigned char)s[i]))
+        i++;
+    if (i == n)
+        return NULL;
+    if (i == 0 && (s[0] == ' ' || s[0] == '\t'))
+        return "obs-fold";
+    if (i == 0 && s[0] == '\r') /* the empty line ending the section, if LF comes next */
+        return n == 1 ? NULL : "bare-cr";
+    if (s[i] == ' ' || s[i] == '\t')
+        return "ws-before-colon";
+    if (s[i] != ':' || i == 0)
+        return "field-name";
+    for (i++; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' && i + 1 < n)
+            return "bare-cr";
+        if (c != '\r' && ((c < 0x20 && c != '\t') || c == 0x7f))
+            return "field-value-ctl";
+    }
+    return NULL;
+}
+
 /* name ":" OWS value OWS; on success the value without the OWS around it. */
 static const char *field_reason(const struct line *l, const char **v, size_t *vlen)
 {
@@ -531,6 +611,56 @@ static const char *note_reason(const struct line *l, const char *v, size_t vlen,
     return NULL;
 }
 
+/* chunk-ext (RFC 9112 7.1.1) over s[0, n), the chunk line after its size:
+ *   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+ * read one byte at a time; whitespace only before ";" or around "=". */
+static int chunk_ext_valid(const char *s, size_t n)
+{
+    enum { START, WS, SEMI, NAME, NAME_WS, EQ, TOKEN, QUOTED, ESCAPED, CLOSED } st = START;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ws = c == ' ' || c == '\t';
+        int qd = ws || c == 0x21 || (c >= 0x23 && c <= 0x7e && c != '\\') || c >= 0x80;
+        switch (st) {
+        case START: case WS: case CLOSED: case TOKEN:
+            if (st == TOKEN && tchar(c))
+                break;
+            if (c != ';' && !ws)
+                return 0;
+            st = c == ';' ? SEMI : WS;
+            break;
+        case SEMI:
+            if (!ws && !tchar(c))
+                return 0;
+            st = ws ? SEMI : NAME;
+            break;
+        case NAME: case NAME_WS:
+            if (st == NAME && tchar(c))
+                break;
+            if (c != ';' && c != '=' && !ws)
+                return 0;
+            st = c == ';' ? SEMI : c == '=' ? EQ : NAME_WS;
+            break;
+        case EQ:
+            if (!ws && c != '"' && !tchar(c))
+                return 0;
+            st = ws ? EQ : c == '"' ? QUOTED : TOKEN;
+            break;
+        case QUOTED:
+            if (c != '"' && c != '\\' && !qd)
+                return 0;
+            st = c == '"' ? CLOSED : c == '\\' ? ESCAPED : QUOTED;
+            break;
+        case ESCAPED:
+            if (!qd && c != '"' && c != '\\')
+                return 0;
+            st = QUOTED;
+            break;
+        }
+    }
+    return st == START || st == NAME || st == TOKEN || st == CLOSED;
+}
+
 /* The chunked body at p[pos, n). */
 static const char *chunked_reason(const char *p, size_t n, size_t pos)
 {
@@ -555,6 +685,7 @@ static const char *chunked_reason(const char *p, size_t n, size_t pos)
         }
         if (i == 0)
             return "chunk-size-invalid";
+        size_t ext = i;
         while (i < l.len && (l.s[i] == ' ' || l.s[i] == '\t'))
             i++;
         if (i < l.len && l.s[i] != ';')
@@ -562,6 +693,8 @@ static const char *chunked_reason(const char *p, size_t n, size_t pos)
         for (; i < l.len; i++)
             if (((unsigned char)l.s[i] < 0x20 && l.s[i] != '\t') || l.s[i] == 0x7f)
                 return "chunk-ext-ctl";
+        if (!chunk_ext_valid(l.s + ext, l.len - ext))
+            return "chunk-ext-syntax";
         if (size == 0)
             break;
         if (pos + size > raw_limit)
@@ -582,6 +715,8 @@ static const char *chunked_reason(const char *p, size_t n, size_t pos)
         struct line l;
         if (!get_line(p, limit, &pos, &l))
             return n - start >= HEAD_MAX ? "trailers-too-large" : NULL;
+        if (l.bare_lf) /* the trailer section is part of the chunked framing (7.1) */
+            return "chunk-bare-lf";
         if (l.len == 0)
             return NULL;
         const char *v;
@@ -591,29 +726,50 @@ static const char *chunked_reason(const char *p, size_t n, size_t pos)
     }
 }
 
+/* The line at *pos of a header section that ends at limit, or why not: *why is set when
+ * the request is refused there (a bare LF, an unfinished line that cannot become valid,
+ * 8 KiB), left NULL when it is only incomplete. */
+static int head_line(const char *p, size_t n, size_t limit, size_t *pos, struct line *l,
+                     int request_line, const char **why)
+{
+    size_t at = *pos;
+    *why = NULL;
+    if (get_line(p, limit, pos, l)) {
+        *why = l->bare_lf ? "bare-lf" : NULL;
+        return !*why;
+    }
+    *why = request_line ? request_prefix_reason(p + at, limit - at)
+                        : field_prefix_reason(p + at, limit - at);
+    if (!*why && n >= HEAD_MAX)
+        *why = "header-section-too-large";
+    return 0;
+}
+
 /* The first reason to refuse the request at p[0, n), or NULL. */
 static const char *refusal_reason(const char *p, size_t n)
 {
     size_t limit = n < HEAD_MAX ? n : HEAD_MAX, pos = 0;
     struct line l;
+    const char *why;
     do
-        if (!get_line(p, limit, &pos, &l))
-            return n >= HEAD_MAX ? "header-section-too-large" : NULL;
+        if (!head_line(p, n, limit, &pos, &l, 1, &why))
+            return why;
     while (l.len == 0);
     struct head h = {0};
-    const char *why = request_line_reason(&l, &h.minor);
-    if (why)
+    if ((why = request_line_reason(&l, &h.minor)))
         return why;
     for (int fields = 0;; fields++) {
-        if (!get_line(p, limit, &pos, &l))
-            return n >= HEAD_MAX ? "header-section-too-large" : NULL;
+        if (!head_line(p, n, limit, &pos, &l, 0, &why))
+            return why;
         if (l.len == 0)
             break;
-        if (fields == FIELDS_MAX)
-            return "too-many-fields";
         const char *v;
         size_t vlen;
-        if ((why = field_reason(&l, &v, &vlen)) || (why = note_reason(&l, v, vlen, &h)))
+        if ((why = field_reason(&l, &v, &vlen)))
+            return why;
+        if (fields == FIELDS_MAX)
+            return "too-many-fields";
+        if ((why = note_reason(&l, v, vlen, &h)))
             return why;
     }
     if (h.hosts > 1)
@@ -664,6 +820,15 @@ static const char *hp_reason(const char *p, size_t n, enum http_errno err, size_
     if ((err == HPE_INVALID_CONTENT_LENGTH || err == HPE_UNEXPECTED_CONTENT_LENGTH) &&
         err_at >= head_end(p, n))
         return "hp-trailer-content-length";
+    /* BWS before a chunk extension's ";" may be HTAB (RFC 9110 5.6.3); libhttp-parser
+     * takes SP only there */
+    if (err == HPE_INVALID_CHUNK_SIZE && err_at > 0 && err_at < n && p[err_at] == '\t') {
+        size_t i = err_at - 1; /* the refused HTAB is at err_at: after the size, or its SPs? */
+        while (i > 0 && p[i] == ' ')
+            i--;
+        if (hexval((unsigned char)p[i]) >= 0)
+            return "hp-chunk-size-htab";
+    }
     const char *sp = memchr(p, ' ', n);
     size_t skip = 0;
     while (skip < n && (p[skip] == '\r' || p[skip] == '\n'))

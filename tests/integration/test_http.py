@@ -216,6 +216,17 @@ def strict_parser_statuses():
              "gzip TE"),
             (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
              "chunked not last"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n", 501, "gzip TE, chunked TE in two fields"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "chunked twice in two fields"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"5;\r\nhello\r\n0\r\n\r\n", 400, "chunk extension without a name"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"5 \r\nhello\r\n0\r\n\r\n", 400, "whitespace after the chunk size"),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"5;a=\"b\r\nhello\r\n0\r\n\r\n", 400, "unbalanced quote in a chunk extension"),
+            (b"GET / HTTP/1.1\nHost: x\r\n\r\n", 400, "bare LF after the request line"),
             (b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "fragment in target"),
             (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "bad Host"),
             (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413,
@@ -227,6 +238,56 @@ def strict_parser_statuses():
             expect_status(s, req, status, why)
         st = s.stats()["totals"]
         t.check(st["protocol_errors"] == len(cases), "each counted", st["protocol_errors"])
+
+
+def answer_within(s, request, seconds):
+    """Send request and read until the server closes, at most seconds + 2:
+    (bytes read, seconds taken, whether it closed)."""
+    c = s.connect("http")
+    c.settimeout(seconds + 2)
+    t0 = time.monotonic()
+    c.sendall(request)
+    data, closed = b"", True
+    try:
+        while chunk := c.recv(65536):
+            data += chunk
+    except socket.timeout:
+        closed = False  # what came so far is the answer
+    except ConnectionResetError:
+        pass
+    took = time.monotonic() - t0
+    c.close()
+    return data, took, closed
+
+
+SMUGGLE_BARE_LF = (b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: x\nContent-Length: 24\r\n\r\n"
+                   b"GET /padd HTTP/1.1\r\nXY: GET /admin HTTP/1.1\r\nHost: a\r\n\r\n")
+
+
+@t.test
+def bare_lf_smuggling_gets_one_400():
+    # A bare LF between CRLF field lines: taken as a line end, "Content-Length: 24" would
+    # make a body of "GET /padd ... XY: " and a hidden "GET /admin" after it (200 + 404).
+    with Server("http") as s:
+        data, _, closed = answer_within(s, SMUGGLE_BARE_LF, 2)
+        t.check(data.count(b"HTTP/1.1 ") == 1, "exactly one response", data)
+        t.check(data.startswith(b"HTTP/1.1 400 "), "a 400", data[:60])
+        t.check(closed and b"Connection: close" in data, "closes", data)
+
+
+@t.test
+def invalid_start_is_refused_before_the_header_timeout():
+    # RFC 9112 2.2: whitespace starting the line after the request line. The header
+    # section never ends; the 400 must come as soon as the space arrives, not at the
+    # header timeout (set long here so that the two cannot be confused).
+    with Server("http", extra=["--header-timeout", "10s"]) as s:
+        for req in (b"GET / HTTP/1.1\r\n Host: a", b"GET / HTTP/01.1\r\nHost: a",
+                    b"GE(T / HTTP/1.1", b"GET / HTTP/1.1\r\nHost: a\r\nX: y\n"):
+            data, took, closed = answer_within(s, req, 1)
+            t.check(data.startswith(b"HTTP/1.1 400 ") and closed, f"{req!r}: 400 and close",
+                    data[:60])
+            t.check(took < 1.0, f"{req!r}: within a second", took)
+        t.check(s.stats()["totals"]["header_timeouts"] == 0, "no header timeout fired")
 
 
 @t.test
