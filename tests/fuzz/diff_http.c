@@ -321,6 +321,7 @@ static struct klass classes[] = {
     {"hp-connect-tunnel", 0},
     {"hp-extension-method", 0},
     {"hp-absolute-uri-no-authority", 0},
+    {"hp-scheme-char", 0},
     {"hp-cl-htab", 0},
     {"hp-trailer-content-length", 0},
     {"hp-te-empty-element", 0},
@@ -813,6 +814,25 @@ static size_t head_end(const char *p, size_t n)
     return n;
 }
 
+/* RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). 1 when s[0, n) is
+ * such a scheme with at least one character past the letters (libhttp-parser's URL
+ * parser takes letters only). */
+static int scheme_beyond_alpha(const char *s, size_t n)
+{
+    int beyond = 0;
+    if (n == 0 || !isalpha((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalpha(c))
+            continue;
+        if (!isdigit(c) && c != '+' && c != '-' && c != '.')
+            return 0;
+        beyond = 1;
+    }
+    return beyond;
+}
+
 static const char *hp_reason(const char *p, size_t n, enum http_errno err, size_t err_at)
 {
     /* libhttp-parser applies the Content-Length rules to trailer fields too; wharf (RFC
@@ -853,6 +873,8 @@ static const char *hp_reason(const char *p, size_t n, enum http_errno err, size_
             const char *colon = memchr(t, ':', (size_t)(e - t));
             if (colon && !(e - colon > 2 && colon[1] == '/' && colon[2] == '/'))
                 return "hp-absolute-uri-no-authority";
+            if (colon && scheme_beyond_alpha(t, (size_t)(colon - t)))
+                return "hp-scheme-char";
         }
         return NULL;
     }

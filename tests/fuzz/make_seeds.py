@@ -76,6 +76,7 @@ HTTP = {
     "asterisk-form": req(b"OPTIONS * HTTP/1.1", b"Host: a"),
     "asterisk-form-m-search": req(b"M-SEARCH * HTTP/1.1", b"Host: 239.255.255.250:1900"),
     "absolute-form-other-scheme": req(b"GET urn:isbn:0451450523 HTTP/1.1", b"Host: a"),
+    "absolute-form-scheme-chars": req(b"GET coap+tcp-1.x://a/echo HTTP/1.1", b"Host: a"),
     "absolute-form-https-ipv6": req(b"GET https://[::1]:8443/echo?q HTTP/1.1", b"Host: [::1]:8443"),
     "target-all-rfc3986-chars": req(b"GET /AZaz09-._~!$&'()*+,;=:@/?%20%7e[] HTTP/1.1", b"Host: a"),
     "host-reg-name-port": req(b"GET / HTTP/1.1", b"Host: www.example.com:8080"),
