@@ -32,6 +32,7 @@
  * accept. The table is sized by RLIMIT_NOFILE up to this many slots (8 bytes of
  * kernel memory each); descriptors past it take the plain path. */
 #define FIXED_SLOTS_MAX 65536
+#define QUIESCE_MS 2000         /* ur_fini's wait for the ring to let go of every file */
 
 /* Linux 6.12's incremental consumption, which liburing 2.3's headers predate. */
 #ifndef IOU_PBUF_RING_INC
@@ -90,6 +91,7 @@ struct uring_loop {
     uint32_t accept_pending;      /* bit i: listener i's accept */
     uint32_t poll_pending;        /* bit i: listener i's poll */
     uint32_t cancel_pending;      /* bit i: draining, the cancels of listener i's accept/poll */
+    int cancel_all_due;           /* ur_quiesce's cancel of everything has not completed */
     unsigned sqe_fail_every;      /* test hook: see ur_sqe */
     unsigned sqe_calls;
     uint64_t stall_log_ms;        /* when a stalled queue was last logged */
@@ -969,7 +971,9 @@ static void ur_listener_cancel(struct worker *w, int i)
 }
 
 /* Draining: the listeners are closed right after this returns, so what is queued for
- * them (and the cancels) is submitted now, while their descriptors still name them. */
+ * them (and the cancels) is submitted now, while their descriptors still name them.
+ * The socket stays open (and listening) until the ring lets go of it too: when the
+ * cancelled accept completes, at the next turn's io_uring_enter, or in ur_fini. */
 static void ur_accept_stop(struct worker *w)
 {
     w->uring->accept_pending = w->uring->poll_pending = 0;
@@ -1197,15 +1201,107 @@ static int ur_init(struct worker *w)
     return 0;
 }
 
-/* After the loop (or a failed init): the ring goes, and with it every operation still
- * in flight; the worker then frees the connections that waited for them. */
+/* Whether the ring still has an operation on a file: an accept or poll on a listener,
+ * the handoff's poll, a receive or send of a (closed) connection, or ur_quiesce's
+ * cancel of them all. */
+static int ur_holds_files(const struct worker *w)
+{
+    const struct uring_loop *u = w->uring;
+    if (u->accept_armed || u->listen_polled || u->handoff_armed || u->cancel_all_due)
+        return 1;
+    for (const struct conn *c = w->closed; c; c = (const struct conn *)c->timer.next)
+        if (c->inflight)
+            return 1;
+    return 0;
+}
+
+/* ur_quiesce's completions: operations end, nothing new starts. */
+static void ur_complete_last(struct worker *w, const struct io_uring_cqe *cqe)
+{
+    struct uring_loop *u = w->uring;
+    void *p = ud_ptr(cqe->user_data);
+    unsigned tag = cqe->user_data & TAG_MASK;
+    uint32_t ended = !(cqe->flags & IORING_CQE_F_MORE);
+    if (tag == TAG_ACCEPT || tag == TAG_LISTEN_POLL) {
+        uint32_t bit = ended << ((const struct listener *)p - w->accept.listeners);
+        if (tag == TAG_ACCEPT && cqe->res >= 0)
+            close(cqe->res); /* came in while the accept was being cancelled */
+        if (tag == TAG_ACCEPT)
+            u->accept_armed &= ~bit;
+        else
+            u->listen_polled &= ~bit;
+    } else if (tag == TAG_HANDOFF) {
+        u->handoff_armed &= !ended;
+    } else if (tag == TAG_IGNORE && p == u) {
+        u->cancel_all_due = 0;
+    } else {
+        ur_complete(w, cqe); /* a closed connection's receive or send only counts down */
+    }
+}
+
+/* Cancel everything still in flight and reap until the ring holds no file, in this
+ * thread. Why: a request's file reference otherwise goes in the ring's exit work, a
+ * kernel worker that runs after close(ring), where the last fput is itself deferred
+ * (delayed_fput, a jiffy or more); a listener whose cancelled accept ended there was
+ * still LISTENING after the process had exited, and a restart at once could not bind
+ * (EADDRINUSE). Here the fput is this thread's task work, run before it returns. */
+static void ur_quiesce(struct worker *w)
+{
+    struct uring_loop *u = w->uring;
+    struct io_uring *ring = &u->ring;
+    io_uring_submit(ring); /* the closes of the last connections, before the cancel */
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (sqe) {
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
+        io_uring_sqe_set_data64(sqe, ud(u, TAG_IGNORE));
+        u->cancel_all_due = 1;
+    } else { /* the submission failed: only what ends by itself is waited for */
+        log_warn("worker %d: io_uring: no room to cancel what is in flight", w->id);
+    }
+    uint64_t deadline = clock_ms() + QUIESCE_MS;
+    while (ur_holds_files(w)) {
+        uint64_t now = clock_ms();
+        if (now >= deadline) {
+            log_warn("worker %d: io_uring operations still in flight after %d ms; the "
+                     "ring's exit will end them", w->id, QUIESCE_MS);
+            return;
+        }
+        uint64_t left = deadline - now;
+        struct __kernel_timespec ts = {.tv_sec = (long long)(left / 1000),
+                                       .tv_nsec = (long long)(left % 1000) * 1000000};
+        struct io_uring_cqe *cqe;
+        int rc = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+            log_warn("worker %d: io_uring_enter while stopping: %s", w->id, strerror(-rc));
+            return;
+        }
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(ring, head, cqe)
+        {
+            ur_complete_last(w, cqe);
+            n++;
+        }
+        io_uring_cq_advance(ring, n);
+    }
+}
+
+/* After the loop (or a failed init): every operation still in flight is cancelled and
+ * reaped (ur_quiesce), the file table dropped, the ring closed; the worker then frees
+ * the connections that waited for them. */
 static void ur_fini(struct worker *w)
 {
     struct uring_loop *u = w->uring;
     if (!u)
         return;
     if (u->ring_ok)
-        io_uring_submit(&u->ring); /* the closes of the last connections */
+        ur_quiesce(w);
+    if (u->ring_ok && u->fixed_slots) {
+        /* A slot whose clearing failed would hold its socket until the ring's exit. */
+        int rc = io_uring_unregister_files(&u->ring);
+        if (rc < 0)
+            log_warn("worker %d: io_uring file table, unregistering: %s", w->id,
+                     strerror(-rc));
+    }
     if (u->br)
         buf_ring_free(&u->ring, u->br, u->br_entries, u->br_helper);
     if (u->ring_ok)
