@@ -47,6 +47,7 @@ int worker_init(struct worker *w, int id, const struct config *cfg, const struct
     w->set = cfg->set;
     w->max_sleep_ms = max_sleep_ms;
     w->epfd = -1;
+    w->done_fd = -1;
     if (handoff_init(&w->handoff) < 0) {
         log_error("worker %d: cannot create its handoff queue: %s", id, strerror(errno));
         return -1;
@@ -293,6 +294,16 @@ int worker_turn_end(struct worker *w)
     return 0;
 }
 
+/* finished is set: wake the main thread, which waits to join (a failed write leaves
+ * it to notice at its next poll timeout). */
+static void worker_finished(struct worker *w)
+{
+    atomic_store_explicit(&w->finished, 1, memory_order_release);
+    uint64_t one = 1;
+    while (w->done_fd >= 0 && write(w->done_fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -301,14 +312,14 @@ static void *worker_main(void *arg)
     if (w->io->init(w) < 0) {
         w->io->fini(w);
         atomic_store_explicit(&w->init_state, -1, memory_order_release);
-        atomic_store_explicit(&w->finished, 1, memory_order_release);
+        worker_finished(w);
         return NULL;
     }
     atomic_store_explicit(&w->init_state, 1, memory_order_release);
     w->io->run(w);
     w->io->fini(w);
     worker_free_closed_all(w);
-    atomic_store_explicit(&w->finished, 1, memory_order_release);
+    worker_finished(w);
     return NULL;
 }
 
