@@ -1244,8 +1244,9 @@ static void ur_complete_last(struct worker *w, const struct io_uring_cqe *cqe)
  * kernel worker that runs after close(ring), where the last fput is itself deferred
  * (delayed_fput, a jiffy or more); a listener whose cancelled accept ended there was
  * still LISTENING after the process had exited, and a restart at once could not bind
- * (EADDRINUSE). Here the fput is this thread's task work, run before it returns. */
-static void ur_quiesce(struct worker *w)
+ * (EADDRINUSE). Here the fput is this thread's task work, run before it returns.
+ * 0, or -1 when something was still in flight when it gave up (logged). */
+static int ur_quiesce(struct worker *w)
 {
     struct uring_loop *u = w->uring;
     struct io_uring *ring = &u->ring;
@@ -1264,7 +1265,7 @@ static void ur_quiesce(struct worker *w)
         if (now >= deadline) {
             log_warn("worker %d: io_uring operations still in flight after %d ms; the "
                      "ring's exit will end them", w->id, QUIESCE_MS);
-            return;
+            return -1;
         }
         uint64_t left = deadline - now;
         struct __kernel_timespec ts = {.tv_sec = (long long)(left / 1000),
@@ -1273,7 +1274,7 @@ static void ur_quiesce(struct worker *w)
         int rc = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
             log_warn("worker %d: io_uring_enter while stopping: %s", w->id, strerror(-rc));
-            return;
+            return -1;
         }
         unsigned head, n = 0;
         io_uring_for_each_cqe(ring, head, cqe)
@@ -1283,6 +1284,7 @@ static void ur_quiesce(struct worker *w)
         }
         io_uring_cq_advance(ring, n);
     }
+    return 0;
 }
 
 /* After the loop (or a failed init): every operation still in flight is cancelled and
@@ -1293,10 +1295,10 @@ static void ur_fini(struct worker *w)
     struct uring_loop *u = w->uring;
     if (!u)
         return;
-    if (u->ring_ok)
-        ur_quiesce(w);
-    if (u->ring_ok && u->fixed_slots) {
-        /* A slot whose clearing failed would hold its socket until the ring's exit. */
+    /* A slot whose clearing failed would hold its socket until the ring's exit. Not
+     * after a failed quiesce: older kernels wait there for the requests still using
+     * the table. */
+    if (u->ring_ok && ur_quiesce(w) == 0 && u->fixed_slots) {
         int rc = io_uring_unregister_files(&u->ring);
         if (rc < 0)
             log_warn("worker %d: io_uring file table, unregistering: %s", w->id,
