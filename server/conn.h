@@ -36,6 +36,7 @@ enum conn_flag {
     CONN_SENDING = 1u << 10,     /* io_uring: a send of c->sending is in flight */
     CONN_USED = 1u << 11,        /* has received bytes: draining may close it when idle */
     CONN_FIXED = 1u << 12,       /* io_uring: also in the ring's file table, at index fd */
+    CONN_CANCEL_LATER = 1u << 13, /* io_uring: a cancel found no SQE; the to-do list sends it */
 };
 
 struct conn {

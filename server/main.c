@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct server {
     struct stats_totals last_totals;
     uint64_t last_totals_ms;
     struct peer_table peers;      /* --max-conns-per-ip; the one table all threads share */
+    int done_efd;                 /* written by each worker as it finishes; -1: none */
 };
 
 /* Descriptors that are not connections: epoll and eventfds per thread, listeners,
@@ -225,6 +227,7 @@ static int start_threads(struct server *s)
     for (int i = 0; i < cfg->workers; i++) {
         if (worker_init(&s->workers[i], i, cfg, s->io, max_sleep) < 0)
             return -1;
+        s->workers[i].done_fd = s->done_efd;
         s->registry.workers[i] = &s->workers[i].stats;
     }
     s->registry.n_workers = cfg->workers;
@@ -466,7 +469,9 @@ static int all_finished(const struct server *s)
 }
 
 /* Stop accepting, let the workers drain, and wait; a second SIGTERM/SIGINT cuts the
- * remaining connections at once instead of waiting for --shutdown-timeout. */
+ * remaining connections at once instead of waiting for --shutdown-timeout. The last
+ * worker's wake-up (done_efd) ends the wait at once: a restart waits for this process
+ * to exit, not for a poll timeout (which stays, should a wake-up be lost). */
 static void drain_and_join(struct server *s, int sfd)
 {
     sd_notify("STOPPING=1\nSTATUS=draining %llu connections",
@@ -477,8 +482,14 @@ static void drain_and_join(struct server *s, int sfd)
         worker_request_drain(&s->workers[i], 0);
     int cut = 0;
     while (!all_finished(s)) {
-        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        if (poll(&pfd, 1, 50) <= 0 || cut)
+        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+                                {.fd = s->done_efd, .events = POLLIN}};
+        uint64_t n;
+        if (poll(pfd, 2, 50) <= 0)
+            continue;
+        if ((pfd[1].revents & POLLIN) && read(s->done_efd, &n, sizeof n) < 0 && errno != EAGAIN)
+            log_warn("reading the workers' eventfd: %s", strerror(errno));
+        if (!(pfd[0].revents & POLLIN) || cut)
             continue;
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof si) != sizeof si || si.ssi_signo == SIGHUP)
@@ -527,6 +538,9 @@ static int setup(struct server *s)
     /* Before any thread starts (see fdtable.h): one slot per connection and the rest. */
     size_t table = fdtable_reserve(s->cfg.set.max_conns + reserved_fds(&s->cfg));
     log_debug("file descriptor table sized for %zu descriptors", table);
+    s->done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->done_efd < 0) /* only the wait for the workers is longer: a poll timeout */
+        log_warn("eventfd: %s; stopping may take up to 50 ms longer", strerror(errno));
     s->registry.cfg = &s->cfg;
     s->registry.start_ms = clock_ms();
     s->registry.capacity = s->capacity;
@@ -579,6 +593,8 @@ int main(int argc, char **argv)
     free(s.workers);
     peer_table_free(&s.peers);
     sd_notify_close();
+    if (s.done_efd >= 0)
+        close(s.done_efd);
     close(sfd);
     return 0;
 }

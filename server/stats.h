@@ -53,7 +53,9 @@ static inline uint64_t counter_get(const counter_t *c)
     X(uring_cq_dropped, "counter", "io_uring completions the kernel dropped")                \
     X(uring_recv_rearms, "counter", "io_uring multishot receives armed again after they ended") \
     X(uring_enobufs, "counter", "io_uring receives that found no provided buffer (ENOBUFS)")  \
-    X(uring_sq_full, "counter", "io_uring submissions forced early by a full submission queue")
+    X(uring_sq_full, "counter", "io_uring submissions forced early by a full submission queue") \
+    X(uring_sq_stalls, "counter", "io_uring operations put off to the next turn (or done without " \
+                                  "the ring) because the submission queue stayed full")
 
 #define ACCEPTOR_COUNTERS(X)                                                                 \
     X(accepted, "counter", "connections accepted")                                           \

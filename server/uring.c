@@ -32,6 +32,7 @@
  * accept. The table is sized by RLIMIT_NOFILE up to this many slots (8 bytes of
  * kernel memory each); descriptors past it take the plain path. */
 #define FIXED_SLOTS_MAX 65536
+#define QUIESCE_MS 2000         /* ur_fini's wait for the ring to let go of every file */
 
 /* Linux 6.12's incremental consumption, which liburing 2.3's headers predate. */
 #ifndef IOU_PBUF_RING_INC
@@ -84,6 +85,16 @@ struct uring_loop {
     int handoff_armed;
     uint32_t accept_armed;        /* bit i: listener i has its multishot accept */
     uint32_t listen_polled;       /* bit i: out of files, listener i waits on a poll */
+    /* What found no SQE (the queue stayed full) and is tried again at the start of
+     * the next turn: nothing else would ever arm it (ur_arm_pending). */
+    int handoff_pending;
+    uint32_t accept_pending;      /* bit i: listener i's accept */
+    uint32_t poll_pending;        /* bit i: listener i's poll */
+    uint32_t cancel_pending;      /* bit i: draining, the cancels of listener i's accept/poll */
+    int cancel_all_due;           /* ur_quiesce's cancel of everything has not completed */
+    unsigned sqe_fail_every;      /* test hook: see ur_sqe */
+    unsigned sqe_calls;
+    uint64_t stall_log_ms;        /* when a stalled queue was last logged */
     int accept_oneshot;           /* test hook: see ur_arm_accept */
     unsigned flush_every;         /* FLUSH_EVERY (a test hook can change it) */
     unsigned fixed_slots;         /* the file table's size; 0: none registered */
@@ -408,10 +419,34 @@ int uring_probe(char *why, size_t whylen)
 
 /* ---- submissions ---- */
 
-/* An SQE; when the submission queue is full, submit what is queued first. */
+/* No SQE even after submitting: counted, logged at most once a second. */
+static void ur_sq_stalled(struct worker *w)
+{
+    struct uring_loop *u = w->uring;
+    counter_add(&w->stats.uring_sq_stalls, 1);
+    uint64_t now = clock_ms();
+    if (now - u->stall_log_ms >= 1000) {
+        u->stall_log_ms = now;
+        log_warn("worker %d: io_uring submission queue stays full (%llu times so far); "
+                 "putting operations off to the next turn", w->id,
+                 (unsigned long long)counter_get(&w->stats.uring_sq_stalls));
+    }
+}
+
+/* An SQE; when the submission queue is full, submit what is queued first. NULL when
+ * there is still none (the kernel took nothing: it may refuse while completions wait);
+ * everything queued before has then been submitted, and the caller either keeps a
+ * pending retry or does the operation another way. The test hook
+ * $WHARFD_TEST_URING_SQE_FAIL=N makes the 1st, N+1th, 2N+1th... call take that path. */
 static struct io_uring_sqe *ur_sqe(struct worker *w)
 {
-    struct io_uring *ring = &w->uring->ring;
+    struct uring_loop *u = w->uring;
+    struct io_uring *ring = &u->ring;
+    if (u->sqe_fail_every && u->sqe_calls++ % u->sqe_fail_every == 0) {
+        io_uring_submit(ring);
+        ur_sq_stalled(w);
+        return NULL;
+    }
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (sqe)
         return sqe;
@@ -419,17 +454,19 @@ static struct io_uring_sqe *ur_sqe(struct worker *w)
     io_uring_submit(ring);
     sqe = io_uring_get_sqe(ring);
     if (!sqe)
-        log_warn("worker %d: io_uring submission queue stays full", w->id);
+        ur_sq_stalled(w);
     return sqe;
 }
 
-static void ur_cancel(struct worker *w, const void *p, unsigned tag)
+/* Cancel the operation tagged tag of p. 0, or -1 when no SQE was to be had. */
+static int ur_cancel(struct worker *w, const void *p, unsigned tag)
 {
     struct io_uring_sqe *sqe = ur_sqe(w);
     if (!sqe)
-        return;
+        return -1;
     io_uring_prep_cancel64(sqe, ud(p, tag), 0);
     io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+    return 0;
 }
 
 /* Name c's socket in sqe by its file-table slot where it has one. */
@@ -593,24 +630,53 @@ static int ur_wants_recv(const struct conn *c)
     return (c->flags & CONN_LINGER) || conn_reading(c);
 }
 
+/* Arm c's receive; with no SQE, put c on the to-do list: ur_revisit arms it then. */
+static void ur_arm_recv_or_later(struct worker *w, struct conn *c)
+{
+    if (ur_arm_recv(w, c) < 0)
+        worker_mark_todo(w, c);
+}
+
 static void ur_rearm_recv(struct worker *w, struct conn *c)
 {
     counter_add(&w->stats.uring_recv_rearms, 1);
-    if (ur_arm_recv(w, c) < 0)
-        conn_nomem(w, c);
+    ur_arm_recv_or_later(w, c);
+}
+
+/* A cancel found no SQE: it is owed, and ur_revisit sends it (a receive left armed
+ * on a closed connection would hold its socket open, and the struct, for as long as
+ * the peer stays silent). */
+static void ur_cancel_later(struct worker *w, struct conn *c)
+{
+    c->flags |= CONN_CANCEL_LATER;
+    worker_mark_todo(w, c);
 }
 
 static void ur_cancel_recv(struct worker *w, struct conn *c)
 {
-    if ((c->flags & CONN_RECV_ARMED) && !(c->flags & CONN_RECV_CANCEL)) {
-        ur_cancel(w, c, TAG_RECV);
-        c->flags |= CONN_RECV_CANCEL;
+    if (!(c->flags & CONN_RECV_ARMED) || (c->flags & CONN_RECV_CANCEL))
+        return;
+    if (ur_cancel(w, c, TAG_RECV) < 0) {
+        ur_cancel_later(w, c);
+        return;
     }
+    c->flags |= CONN_RECV_CANCEL;
 }
 
+/* Closing: cancel the receive and the send in flight (a send cancelled twice, when
+ * one of the two was owed, only gets ENOENT the second time). */
+static void ur_cancel_ops(struct worker *w, struct conn *c)
+{
+    ur_cancel_recv(w, c);
+    if ((c->flags & CONN_SENDING) && ur_cancel(w, c, TAG_SEND) < 0)
+        ur_cancel_later(w, c);
+}
+
+/* Never fails: with no SQE for the receive, it is armed from the to-do list. */
 static int ur_attach(struct worker *w, struct conn *c)
 {
-    return ur_arm_recv(w, c);
+    ur_arm_recv_or_later(w, c);
+    return 0;
 }
 
 /* Cancel what is in flight and close the socket (io_uring keeps its own reference
@@ -621,9 +687,7 @@ static int ur_attach(struct worker *w, struct conn *c)
  * send could reach another client's socket. */
 static void ur_detach(struct worker *w, struct conn *c)
 {
-    ur_cancel_recv(w, c);
-    if (c->flags & CONN_SENDING)
-        ur_cancel(w, c, TAG_SEND);
+    ur_cancel_ops(w, c);
     ur_files_remove(w, c);
     struct io_uring_sqe *sqe = ur_sqe(w);
     if (!sqe) {
@@ -644,7 +708,7 @@ static void ur_submit_send(struct worker *w, struct conn *c)
     }
     struct io_uring_sqe *sqe = ur_sqe(w);
     if (!sqe) {
-        conn_nomem(w, c);
+        worker_mark_todo(w, c); /* ur_revisit sends it next time */
         return;
     }
     io_uring_prep_send(sqe, c->fd, buf_head(&c->sending), buf_len(&c->sending), MSG_NOSIGNAL);
@@ -662,10 +726,20 @@ static void ur_send(struct worker *w, struct conn *c)
         worker_mark_todo(w, c);
 }
 
+/* Also what found no SQE before: an owed cancel, a receive to arm, a send. */
 static void ur_revisit(struct worker *w, struct conn *c)
 {
+    if (c->flags & CONN_CANCEL_LATER) {
+        c->flags &= (uint16_t)~CONN_CANCEL_LATER;
+        if (c->flags & CONN_CLOSED)
+            ur_cancel_ops(w, c);
+        else if (!ur_wants_recv(c)) /* not if reading was turned on again meanwhile */
+            ur_cancel_recv(w, c);
+    }
     if (c->flags & CONN_CLOSED)
         return;
+    if (!(c->flags & CONN_RECV_ARMED) && ur_wants_recv(c))
+        ur_arm_recv_or_later(w, c);
     if (!(c->flags & CONN_SENDING) && conn_unsent(c))
         ur_submit_send(w, c);
     conn_settle(w, c);
@@ -754,9 +828,12 @@ static void ur_on_send(struct worker *w, struct conn *c, int res)
 
 /* ---- handoff and accepting ---- */
 
+/* Without this poll the worker would never hear of new connections (nor of the
+ * drain): with no SQE it is pending, armed at the next turn's start. */
 static void ur_arm_handoff(struct worker *w)
 {
     struct io_uring_sqe *sqe = ur_sqe(w);
+    w->uring->handoff_pending = !sqe;
     if (!sqe)
         return;
     io_uring_prep_poll_multishot(sqe, w->handoff.efd, POLLIN);
@@ -776,11 +853,15 @@ static void ur_on_handoff(struct worker *w, const struct io_uring_cqe *cqe)
         ur_arm_handoff(w);
 }
 
+/* With no SQE, pending (ur_arm_pending): listener i would be accepted from no more. */
 static void ur_arm_accept(struct worker *w, int i)
 {
     struct io_uring_sqe *sqe = ur_sqe(w);
-    if (!sqe)
+    if (!sqe) {
+        w->uring->accept_pending |= 1u << i;
         return;
+    }
+    w->uring->accept_pending &= ~(1u << i);
     const struct listener *l = &w->accept.listeners[i];
     /* The kernel reads RLIMIT_NOFILE when an accept is prepared, so a multishot accept
      * keeps the limit it started with; a test that lowers the limit of a running
@@ -799,8 +880,11 @@ static void ur_arm_accept(struct worker *w, int i)
 static void ur_arm_listen_poll(struct worker *w, int i)
 {
     struct io_uring_sqe *sqe = ur_sqe(w);
-    if (!sqe)
+    if (!sqe) {
+        w->uring->poll_pending |= 1u << i;
         return;
+    }
+    w->uring->poll_pending &= ~(1u << i);
     const struct listener *l = &w->accept.listeners[i];
     io_uring_prep_poll_add(sqe, l->fd, POLLIN);
     io_uring_sqe_set_data64(sqe, ud(l, TAG_LISTEN_POLL));
@@ -871,17 +955,57 @@ static void ur_on_listen_poll(struct worker *w, const struct listener *l,
     ur_listener_drain(w, i);
 }
 
+/* Cancel listener i's accept or poll; a cancel with no SQE is pending. */
+static void ur_listener_cancel(struct worker *w, int i)
+{
+    struct uring_loop *u = w->uring;
+    const struct listener *l = &w->accept.listeners[i];
+    int failed = 0;
+    u->cancel_pending &= ~(1u << i);
+    if (u->accept_armed & (1u << i))
+        failed |= ur_cancel(w, l, TAG_ACCEPT) < 0;
+    if (u->listen_polled & (1u << i))
+        failed |= ur_cancel(w, l, TAG_LISTEN_POLL) < 0;
+    if (failed)
+        u->cancel_pending |= 1u << i;
+}
+
 /* Draining: the listeners are closed right after this returns, so what is queued for
- * them (and the cancels) is submitted now, while their descriptors still name them. */
+ * them (and the cancels) is submitted now, while their descriptors still name them.
+ * The socket stays open (and listening) until the ring lets go of it too: when the
+ * cancelled accept completes, at the next turn's io_uring_enter, or in ur_fini. */
 static void ur_accept_stop(struct worker *w)
 {
-    for (int i = 0; i < w->accept.n_listeners; i++) {
-        if (w->uring->accept_armed & (1u << i))
-            ur_cancel(w, &w->accept.listeners[i], TAG_ACCEPT);
-        if (w->uring->listen_polled & (1u << i))
-            ur_cancel(w, &w->accept.listeners[i], TAG_LISTEN_POLL);
-    }
+    w->uring->accept_pending = w->uring->poll_pending = 0;
+    for (int i = 0; i < w->accept.n_listeners; i++)
+        ur_listener_cancel(w, i);
     io_uring_submit(&w->uring->ring);
+}
+
+static int ur_pending(const struct uring_loop *u)
+{
+    return u->handoff_pending || u->accept_pending || u->poll_pending || u->cancel_pending;
+}
+
+/* At each turn's start: arm (or cancel) again what found no SQE before. Accepts and
+ * polls only while accepting goes on; a cancel until it has been submitted. */
+static void ur_arm_pending(struct worker *w)
+{
+    struct uring_loop *u = w->uring;
+    if (u->handoff_pending && !u->handoff_armed)
+        ur_arm_handoff(w);
+    uint32_t accepts = u->accept_pending, polls = u->poll_pending, cancels = u->cancel_pending;
+    u->accept_pending = u->poll_pending = 0;
+    int accepting = !w->draining && w->accept.n_listeners && !w->accept.paused_until_ms;
+    for (int i = 0; i < MAX_LISTENERS; i++) {
+        uint32_t bit = 1u << i, armed = (u->accept_armed | u->listen_polled) & bit;
+        if (cancels & bit)
+            ur_listener_cancel(w, i);
+        if (accepting && !armed && (polls & bit))
+            ur_arm_listen_poll(w, i);
+        else if (accepting && !armed && (accepts & bit))
+            ur_arm_accept(w, i);
+    }
 }
 
 static void ur_accept_resume(struct worker *w)
@@ -991,7 +1115,10 @@ static void ur_run(struct worker *w)
 {
     for (;;) {
         worker_heartbeat(w);
-        ur_wait(w, worker_next_timeout_ms(w));
+        if (ur_pending(w->uring))
+            ur_arm_pending(w);
+        /* Still pending (no SQE again): do not sleep on a poll that is not there. */
+        ur_wait(w, ur_pending(w->uring) ? 0 : worker_next_timeout_ms(w));
         counter_add(&w->stats.loop_waits, 1);
         worker_update_clock(w);
         ur_check_overflow(w);
@@ -1057,6 +1184,7 @@ static int ur_init(struct worker *w)
         return -1;
     }
     u->ring_ok = 1;
+    u->sqe_fail_every = test_knob_uint("WHARFD_TEST_URING_SQE_FAIL", 0);
     u->accept_oneshot = test_knob("WHARFD_TEST_URING_ACCEPT_ONESHOT") != NULL;
     u->flush_every = test_knob_uint("WHARFD_TEST_URING_FLUSH", FLUSH_EVERY); /* 0: at the end */
     io_uring_register_ring_fd(&u->ring); /* optional: saves a file lookup per enter */
@@ -1073,15 +1201,109 @@ static int ur_init(struct worker *w)
     return 0;
 }
 
-/* After the loop (or a failed init): the ring goes, and with it every operation still
- * in flight; the worker then frees the connections that waited for them. */
+/* Whether the ring still has an operation on a file: an accept or poll on a listener,
+ * the handoff's poll, a receive or send of a (closed) connection, or ur_quiesce's
+ * cancel of them all. */
+static int ur_holds_files(const struct worker *w)
+{
+    const struct uring_loop *u = w->uring;
+    if (u->accept_armed || u->listen_polled || u->handoff_armed || u->cancel_all_due)
+        return 1;
+    for (const struct conn *c = w->closed; c; c = (const struct conn *)c->timer.next)
+        if (c->inflight)
+            return 1;
+    return 0;
+}
+
+/* ur_quiesce's completions: operations end, nothing new starts. */
+static void ur_complete_last(struct worker *w, const struct io_uring_cqe *cqe)
+{
+    struct uring_loop *u = w->uring;
+    void *p = ud_ptr(cqe->user_data);
+    unsigned tag = cqe->user_data & TAG_MASK;
+    uint32_t ended = !(cqe->flags & IORING_CQE_F_MORE);
+    if (tag == TAG_ACCEPT || tag == TAG_LISTEN_POLL) {
+        uint32_t bit = ended << ((const struct listener *)p - w->accept.listeners);
+        if (tag == TAG_ACCEPT && cqe->res >= 0)
+            close(cqe->res); /* came in while the accept was being cancelled */
+        if (tag == TAG_ACCEPT)
+            u->accept_armed &= ~bit;
+        else
+            u->listen_polled &= ~bit;
+    } else if (tag == TAG_HANDOFF) {
+        u->handoff_armed &= !ended;
+    } else if (tag == TAG_IGNORE && p == u) {
+        u->cancel_all_due = 0;
+    } else {
+        ur_complete(w, cqe); /* a closed connection's receive or send only counts down */
+    }
+}
+
+/* Cancel everything still in flight and reap until the ring holds no file, in this
+ * thread. Why: a request's file reference otherwise goes in the ring's exit work, a
+ * kernel worker that runs after close(ring), where the last fput is itself deferred
+ * (delayed_fput, a jiffy or more); a listener whose cancelled accept ended there was
+ * still LISTENING after the process had exited, and a restart at once could not bind
+ * (EADDRINUSE). Here the fput is this thread's task work, run before it returns.
+ * 0, or -1 when something was still in flight when it gave up (logged). */
+static int ur_quiesce(struct worker *w)
+{
+    struct uring_loop *u = w->uring;
+    struct io_uring *ring = &u->ring;
+    io_uring_submit(ring); /* the closes of the last connections, before the cancel */
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (sqe) {
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
+        io_uring_sqe_set_data64(sqe, ud(u, TAG_IGNORE));
+        u->cancel_all_due = 1;
+    } else { /* the submission failed: only what ends by itself is waited for */
+        log_warn("worker %d: io_uring: no room to cancel what is in flight", w->id);
+    }
+    uint64_t deadline = clock_ms() + QUIESCE_MS;
+    while (ur_holds_files(w)) {
+        uint64_t now = clock_ms();
+        if (now >= deadline) {
+            log_warn("worker %d: io_uring operations still in flight after %d ms; the "
+                     "ring's exit will end them", w->id, QUIESCE_MS);
+            return -1;
+        }
+        uint64_t left = deadline - now;
+        struct __kernel_timespec ts = {.tv_sec = (long long)(left / 1000),
+                                       .tv_nsec = (long long)(left % 1000) * 1000000};
+        struct io_uring_cqe *cqe;
+        int rc = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+            log_warn("worker %d: io_uring_enter while stopping: %s", w->id, strerror(-rc));
+            return -1;
+        }
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(ring, head, cqe)
+        {
+            ur_complete_last(w, cqe);
+            n++;
+        }
+        io_uring_cq_advance(ring, n);
+    }
+    return 0;
+}
+
+/* After the loop (or a failed init): every operation still in flight is cancelled and
+ * reaped (ur_quiesce), the file table dropped, the ring closed; the worker then frees
+ * the connections that waited for them. */
 static void ur_fini(struct worker *w)
 {
     struct uring_loop *u = w->uring;
     if (!u)
         return;
-    if (u->ring_ok)
-        io_uring_submit(&u->ring); /* the closes of the last connections */
+    /* A slot whose clearing failed would hold its socket until the ring's exit. Not
+     * after a failed quiesce: older kernels wait there for the requests still using
+     * the table. */
+    if (u->ring_ok && ur_quiesce(w) == 0 && u->fixed_slots) {
+        int rc = io_uring_unregister_files(&u->ring);
+        if (rc < 0)
+            log_warn("worker %d: io_uring file table, unregistering: %s", w->id,
+                     strerror(-rc));
+    }
     if (u->br)
         buf_ring_free(&u->ring, u->br, u->br_entries, u->br_helper);
     if (u->ring_ok)

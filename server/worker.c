@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -104,6 +105,7 @@ int worker_init(struct worker *w, int id, const struct config *cfg, const struct
     w->set = cfg->set;
     w->max_sleep_ms = max_sleep_ms;
     w->epfd = -1;
+    w->done_fd = -1;
     if (handoff_init(&w->handoff) < 0) {
         log_error("worker %d: cannot create its handoff queue: %s", id, strerror(errno));
         return -1;
@@ -354,6 +356,16 @@ int worker_turn_end(struct worker *w)
     return 0;
 }
 
+/* finished is set: wake the main thread, which waits to join (a failed write leaves
+ * it to notice at its next poll timeout). */
+static void worker_finished(struct worker *w)
+{
+    atomic_store_explicit(&w->finished, 1, memory_order_release);
+    uint64_t one = 1;
+    while (w->done_fd >= 0 && write(w->done_fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -361,7 +373,7 @@ static void *worker_main(void *arg)
     worker_update_clock(w);
     if (w->io->init(w) < 0) {
         w->io->fini(w);
-        atomic_store_explicit(&w->finished, 1, memory_order_release);
+        worker_finished(w);
         start_handshake_announce(w, -1);
         return NULL;
     }
@@ -369,7 +381,7 @@ static void *worker_main(void *arg)
     w->io->run(w);
     w->io->fini(w);
     worker_free_closed_all(w);
-    atomic_store_explicit(&w->finished, 1, memory_order_release);
+    worker_finished(w);
     return NULL;
 }
 

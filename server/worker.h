@@ -50,6 +50,7 @@ struct worker {
 
     /* set before the thread starts */
     int id;
+    int done_fd;                 /* an eventfd written once finished is set; -1: none */
     pthread_t thread;
     const struct config *cfg;
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */

@@ -275,6 +275,73 @@ def check_sheds_then_recovers(t, s, label):
     c.close()
 
 
+def restart_at_once(backend, restarts, conns=100, burst="250ms", say=print):
+    """`restarts` times: a burst of load on a running wharfd (one worker, a frame and an
+    HTTP listener on ports that stay the same; wharf bench, `conns` connections for
+    `burst`), SIGTERM, and the same command again the moment the old process has exited,
+    as systemctl restart does. The new process must bind and answer. A start that fails
+    is counted and tried again 200 ms later. Returns a dict: failures (text per failed
+    start), codes (the old processes' exit statuses), bench_errors, requests (answered in
+    the bursts), seconds."""
+    ports = {"frame": free_port(), "http": free_port()}
+    extra = ["--workers", "1", "--backend", backend]
+    out = {"failures": [], "codes": [], "bench_errors": 0, "requests": 0, "seconds": 0.0}
+    t0 = time.monotonic()
+
+    def ready(s):
+        """Bound and serving: a connection alone is not proof, the old process's
+        listener may still be there to take it (and reset it when it closes)."""
+        s.start()
+        if not wait_until(lambda: " ready: " in s.log() or s.proc.poll() is not None, 10) \
+                or s.proc.poll() is not None:
+            raise CheckFailed("not ready")
+        return s
+
+    def start(i):
+        s = Server("frame", "http", ports=ports, extra=extra, check_exit=False)
+        try:
+            return ready(s)
+        except CheckFailed:
+            last = (s.log().strip().splitlines() or ["(no log)"])[-1]
+            out["failures"].append(f"start {i}: exit {s.proc.poll()}: {last}")
+            say(f"# {backend}: start {i} failed: {last}")
+            s.stop()
+            s.log_file.close()
+            time.sleep(0.2)
+            return ready(Server("frame", "http", ports=ports, extra=extra, check_exit=False))
+
+    s = start(0)
+    try:
+        for i in range(1, restarts + 1):
+            b = run([WHARF, "bench", "-t", "1", "-c", str(conns), "-d", burst, "--json",
+                     "--allow-errors", f"frame://127.0.0.1:{ports['frame']}"], timeout=30)
+            try:
+                report = json.loads(b.stdout)
+            except ValueError:
+                raise CheckFailed(f"{backend}: wharf bench: {b.stderr[-300:]}")
+            out["bench_errors"] += report["errors"]["total"]
+            out["requests"] += report["requests"]["ok"]
+            out["codes"].append(s.stop())
+            if SANITIZED and "Sanitizer" in s.log():
+                out["failures"].append(f"stop {i}: sanitizer report: {s.log()[-3000:]}")
+            s.log_file.close()
+            s = start(i)
+            try:
+                with s.connect("frame", timeout=5) as c:
+                    c.sendall(frame(b"restart %d" % i))
+                    reply = read_frame(c)
+            except (OSError, CheckFailed) as e:
+                reply = repr(e)
+            if reply != b"RESTART %d" % i:
+                out["failures"].append(f"start {i}: a request got {reply!r}")
+    finally:
+        out["codes"].append(s.stop())
+        if s.log_file:
+            s.log_file.close()
+    out["seconds"] = time.monotonic() - t0
+    return out
+
+
 def http_get_raw(sock, request):
     """Send raw request bytes; return everything until the server closes."""
     sock.sendall(request)

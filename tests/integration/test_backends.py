@@ -3,7 +3,8 @@
 test hook), and under io_uring: a receive pool too small for the load (ENOBUFS
 re-arms), a completion ring too small for it (overflows), multishot accept with
 --dispatch reuseport (shedding on EMFILE), and closing a connection whose send is
-stuck in flight. Every server here picks its backend itself (WHARF_BACKEND is
+stuck in flight, and operations that find the submission queue full (a test hook).
+Every server here picks its backend itself (WHARF_BACKEND is
 ignored); tests that need io_uring say so and pass where it is not built in."""
 
 import os
@@ -497,6 +498,38 @@ def io_uring_registered_socket_rearms_its_receive_and_the_server_closes_it():
         c.close()
         t.check(wait_until(lambda: ring_files(s.pid) == [set()], 5), "and the slot is clear",
                 ring_files(s.pid))
+
+
+@t.test
+def io_uring_operations_that_find_no_sqe_are_retried():
+    """When the submission queue stays full (a test hook: the 1st, N+1th... request for
+    an SQE gets none, after what is queued was submitted), nothing is lost: the handoff
+    poll and the accepts armed at start-up (the first requests) are armed again at the
+    next turn, as are receives, sends, cancels; closes go without the ring. So every
+    connection, through the worker's own accept (one worker) or the acceptor's handoff
+    (two), is answered, none is closed for it, and none stays behind."""
+    if not USABLE:
+        return
+    for n, workers in ((2, 1), (3, 1), (2, 2), (5, 2)):
+        env = dict(HOOKS, WHARFD_TEST_URING_SQE_FAIL=str(n))
+        label = f"1 in {n} SQEs refused, {workers} worker{'s' if workers > 1 else ''}"
+        with uring("frame", "http", workers=workers, env=env) as s:
+            done = frame_round_trips(s.port["frame"], 40, 5, timeout=20)
+            t.check(done == 40 * 5, f"{label}: frame connections answered", done)
+            for i in range(5):
+                c = s.connect("http", timeout=5)
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = recv_until_close(c)
+                c.close()
+                t.check(data.startswith(b"HTTP/1.1 200"), f"{label}: http answered", data[:40])
+            st = wait_until(lambda: (lambda x: x if x["totals"]["active"] <= 1 else None)(
+                s.stats()), 10) or s.stats()
+            tot = st["totals"]
+            print(f"# {label}: stalls={tot['uring_sq_stalls']} rearms={tot['uring_recv_rearms']}")
+            t.check(tot["uring_sq_stalls"] > 0, f"{label}: stalls counted", tot)
+            t.check(tot["alloc_failures"] == 0 and tot["resets"] == 0,
+                    f"{label}: no connection closed for it", tot)
+            t.check(tot["active"] <= 1, f"{label}: every closed connection let go", tot)
 
 
 @t.test

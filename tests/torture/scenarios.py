@@ -19,6 +19,8 @@ from torture import (ATTACK_PREFIX, BACKEND, SANITIZED, SERVER_PREFIX, STEADY_CO
                      proc_exit_summary, softnet_drops, sources, thread_cpu_seconds,
                      wait_until)
 
+import harness  # noqa: E402 - on the path torture.py set up
+
 MIB = 1024
 MAX_MESSAGE = 1 << 20           # wharfd's default --max-message
 
@@ -1209,6 +1211,32 @@ def rolling_socket_activation(res, quick):
               f"was read ({drain})")
 
 
+def _uring_usable():
+    if "io_uring" not in subprocess.run([WHARFD, "--version"], capture_output=True,
+                                        text=True, timeout=10).stdout:
+        return False
+    with TServer("http", extra=["--backend", "auto"]) as s:
+        return s.stats()["backend"] == "io_uring"
+
+
+def restart_at_once(res, quick):
+    """harness.restart_at_once per backend: a burst of 100 connections (wharf bench,
+    250 ms), SIGTERM, and the same command again the moment the old process has exited
+    (systemctl restart); 100 times each (20 with --quick; make test runs those 20 in
+    tests/integration/test_restart.py). Every new process must bind and answer."""
+    n = 20 if quick else 100
+    backends = ["epoll"] + (["io_uring"] if _uring_usable() else [])
+    for b in backends:
+        r = harness.restart_at_once(b, n, say=lambda text: res.fig(text.lstrip("# ")))
+        res.fig(f"{b}: {n} restarts in {r['seconds']:.1f} s, {r['requests']} requests "
+                f"answered in the bursts, {len(r['failures'])} failed starts")
+        res.check(not r["failures"], f"{b}: all {n} restarts bound and answered "
+                  f"({'; '.join(r['failures'])[:600] or 'none failed'})")
+        res.check(all(c == 0 for c in r["codes"]),
+                  f"{b}: every stop exited 0 (statuses {sorted(set(r['codes']))})")
+        res.check(r["bench_errors"] == 0, f"{b}: no error in the bursts ({r['bench_errors']})")
+
+
 SCENARIOS = [
     ("slowloris", "Slowloris: trickling HTTP headers and half frame headers", slowloris),
     ("slow_readers", "Slow readers: pipelining clients that never read (1 Gbit/s)",
@@ -1235,6 +1263,8 @@ SCENARIOS = [
      lambda r, q: rolling_reuseport(r, q, 1)),
     ("restart_socket_activation", "Rolling restart, socket activation (held socket)",
      rolling_socket_activation),
+    ("restart_at_once", "Restart at once after load, 100 per backend (systemctl restart)",
+     restart_at_once),
 ]
 
 # The make test subset, at its --quick size: every scenario with a pass/fail verdict.
