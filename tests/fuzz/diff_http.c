@@ -832,6 +832,21 @@ static int scheme_beyond_alpha(const char *s, size_t n)
     }
     return beyond;
 }
+/* libhttp-parser refused the target after the request line's first SP (sp): the class
+ * when it is a valid absolute-form its URL parser does not take, else NULL. */
+static const char *hp_url_reason(const char *p, size_t n, const char *sp)
+{
+    /* absolute-URI = scheme ":" hier-part: "//" authority is only one of its forms */
+    const char *t = sp + 1, *e = memchr(t, ' ', n - (size_t)(t - p));
+    if (!e || e == t || t[0] == '/' || t[0] == '*')
+        return NULL;
+    const char *colon = memchr(t, ':', (size_t)(e - t));
+    if (colon && !(e - colon > 2 && colon[1] == '/' && colon[2] == '/'))
+        return "hp-absolute-uri-no-authority";
+    if (colon && scheme_beyond_alpha(t, (size_t)(colon - t)))
+        return "hp-scheme-char";
+    return NULL;
+}
 
 static const char *hp_reason(const char *p, size_t n, enum http_errno err, size_t err_at)
 {
@@ -866,18 +881,8 @@ static const char *hp_reason(const char *p, size_t n, enum http_errno err, size_
         }
         return mlen ? "hp-extension-method" : NULL;
     }
-    if (err == HPE_INVALID_URL && sp) {
-        /* absolute-URI = scheme ":" hier-part: "//" authority is only one of its forms */
-        const char *t = sp + 1, *e = memchr(t, ' ', n - (size_t)(t - p));
-        if (e && e > t && t[0] != '/' && t[0] != '*') {
-            const char *colon = memchr(t, ':', (size_t)(e - t));
-            if (colon && !(e - colon > 2 && colon[1] == '/' && colon[2] == '/'))
-                return "hp-absolute-uri-no-authority";
-            if (colon && scheme_beyond_alpha(t, (size_t)(colon - t)))
-                return "hp-scheme-char";
-        }
-        return NULL;
-    }
+    if (err == HPE_INVALID_URL && sp)
+        return hp_url_reason(p, n, sp);
     if (err == HPE_INVALID_CONTENT_LENGTH || err == HPE_INVALID_TRANSFER_ENCODING) {
         int cl = err == HPE_INVALID_CONTENT_LENGTH;
         const char *name = cl ? "content-length" : "transfer-encoding";
