@@ -1,73 +1,36 @@
-/* acceptor: the only code that calls accept.
+/* acceptor: the thread that accepts for every worker (--dispatch least or round-robin,
+ * with more than one worker).
  *
- * accept_ctx is the accept loop with its limits (--max-conns, running out of file
- * descriptors) and counters. The acceptor thread runs it over every listener and deals
- * connections to workers through their handoff queues; with --dispatch reuseport each
- * worker runs its own accept_ctx over its own listeners instead. */
+ * It runs one accept_ctx (accept_ctx.h) over every listener, picks a worker for each
+ * new connection and deals them out in batches through the workers' handoff queues.
+ * What it may touch of a worker is exactly an accept_target: its handoff queue
+ * (handoff.h, the named path between threads) and its counters (stats.h: relaxed
+ * atomics, read by anyone). It knows nothing else of struct worker. */
 #ifndef WHARF_ACCEPTOR_H
 #define WHARF_ACCEPTOR_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
+#include "accept_ctx.h"
 #include "config.h"
 #include "handoff.h"
 #include "listener.h"
-#include "peer.h"
 #include "stats.h"
 
-struct accept_ctx {
-    struct acceptor_stats stats;
-    struct listener listeners[MAX_LISTENERS];
-    int n_listeners;
-    _Atomic uint64_t max_conns; /* changed by the main thread on reload */
-    int reserve_fd;           /* /dev/null, given up to shed a connection on EMFILE */
-    uint64_t paused_until_ms; /* accepting paused (out of memory or files): retry then */
-    uint32_t pending;         /* bit i: listener i stopped at ACCEPT_BATCH with more queued */
-    struct peer_table *peers; /* --max-conns-per-ip (shared, see peer.h); NULL: off */
-    uint64_t last_shed_log_ms;
-    uint64_t shed_since_log;
+/* One worker, as the acceptor sees it. */
+struct accept_target {
+    struct handoff *handoff;    /* where its connections go */
+    struct worker_stats *stats; /* accepted: written by the acceptor (its one writer);
+                                 * closed: read, for --dispatch least */
 };
-
-/* deliver: takes ownership of an accepted, non-blocking socket, counted in the peer
- * table as peer (PEER_NONE when not counted). */
-typedef void (*accept_deliver_fn)(void *arg, int fd, uint8_t proto, uint32_t peer);
-
-void accept_ctx_init(struct accept_ctx *a, uint64_t max_conns);
-void accept_ctx_close(struct accept_ctx *a);
-
-/* Accept on l until the kernel's queue is empty, accepting must pause, or ACCEPT_BATCH
- * connections were taken (then l's bit in a->pending is set: the listener is
- * edge-triggered, so the caller must come back with accept_pending after serving
- * others). Returns 1 if it stopped early because accepting is paused, else 0. */
-int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
-                 void *arg);
-/* --max-conns and --max-conns-per-ip for a socket just accepted: 1 when it may be
- * served (*peer says where it was counted), 0 when it was closed and counted. */
-int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer);
-/* What a failed accept (err, not EAGAIN) means for the accept loop. Counts and logs
- * it, and pauses accepting (accept_pause_left_ms) where retrying at once would spin. */
-enum accept_fail {
-    ACCEPT_FAIL_RETRY,    /* that connection is gone (aborted, refused): go on */
-    ACCEPT_FAIL_NO_FILES, /* EMFILE/ENFILE: shed through the reserve descriptor */
-    ACCEPT_FAIL_PAUSED,   /* out of memory, or an unexpected error: paused */
-};
-enum accept_fail accept_failed(struct accept_ctx *a, int err);
-/* One more batch from every listener that stopped at ACCEPT_BATCH. */
-void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
-
-/* Milliseconds until a pause ends (0 when not paused). */
-int accept_pause_left_ms(const struct accept_ctx *a);
-
-struct worker;
 
 struct acceptor {
     struct accept_ctx ctx;
     pthread_t thread;
     int epfd;
     int stop_efd;
-    struct worker *workers;
+    struct accept_target to[MAX_WORKERS];
     int n_workers;
     enum dispatch dispatch;
     unsigned next; /* where the next round-robin or tie-break starts */
@@ -75,9 +38,10 @@ struct acceptor {
     uint32_t batch_len[MAX_WORKERS];
 };
 
-/* Take over the listeners (a copy; the acceptor closes them when it stops). */
+/* Take over the listeners (a copy; the acceptor closes them when it stops), and deal
+ * connections to the n_workers workers of to[] (copied). */
 int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct listener *ls,
-                  int n, struct worker *workers, int n_workers);
+                  int n, const struct accept_target *to, int n_workers);
 int acceptor_start(struct acceptor *ac);
 /* Stop accepting, close the listeners and join the thread. */
 void acceptor_stop(struct acceptor *ac);

@@ -240,8 +240,10 @@ static int start_threads(struct server *s)
             s->registry.acceptors[i] = &s->workers[i].accept.stats;
         s->registry.n_acceptors = cfg->workers;
     } else {
-        if (acceptor_init(&s->acceptor, cfg, s->listeners, s->n_listeners, s->workers,
-                          cfg->workers) < 0)
+        struct accept_target to[MAX_WORKERS];
+        for (int i = 0; i < cfg->workers; i++)
+            to[i] = (struct accept_target){&s->workers[i].handoff, &s->workers[i].stats};
+        if (acceptor_init(&s->acceptor, cfg, s->listeners, s->n_listeners, to, cfg->workers) < 0)
             return -1;
         s->registry.acceptors[0] = &s->acceptor.ctx.stats;
         s->registry.n_acceptors = 1;

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "../common/buf.h"
-#include "acceptor.h"
+#include "accept_ctx.h"
 #include "backend.h"
 #include "config.h"
 #include "handler.h"
