@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -67,7 +66,7 @@ static void accept_all(struct acceptor *ac)
 static void *acceptor_main(void *arg)
 {
     struct acceptor *ac = arg;
-    struct epoll_event ev[MAX_LISTENERS + 1];
+    void *ready[MAX_LISTENERS + 1];
     for (;;) {
         if (ac->ctx.pending) {
             accept_pending(&ac->ctx, deal, ac);
@@ -76,17 +75,17 @@ static void *acceptor_main(void *arg)
         }
         int timeout = ac->ctx.pending ? 0
                       : ac->ctx.paused_until_ms ? accept_pause_left_ms(&ac->ctx) : -1;
-        int n = epoll_wait(ac->epfd, ev, MAX_LISTENERS + 1, timeout);
+        int n = poller_wait(&ac->poller, ready, MAX_LISTENERS + 1, timeout);
         if (n < 0 && errno != EINTR) {
-            log_error("acceptor: epoll_wait: %s", strerror(errno));
+            log_error("acceptor: waiting for connections: %s", strerror(errno));
             break;
         }
         int stop = 0;
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.ptr == NULL)
+            if (ready[i] == NULL) /* the stop eventfd */
                 stop = 1;
             else
-                accept_drain(&ac->ctx, ev[i].data.ptr, deal, ac);
+                accept_drain(&ac->ctx, ready[i], deal, ac);
         }
         /* Edge-triggered listeners: after a pause, nothing re-announces what is waiting. */
         if (ac->ctx.paused_until_ms && accept_pause_left_ms(&ac->ctx) == 0)
@@ -107,9 +106,9 @@ int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct li
     memcpy(ac->to, to, (size_t)n_workers * sizeof *to);
     ac->n_workers = n_workers;
     ac->dispatch = cfg->dispatch;
-    ac->epfd = epoll_create1(EPOLL_CLOEXEC);
+    int polling = poller_open(&ac->poller);
     ac->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ac->epfd < 0 || ac->stop_efd < 0) {
+    if (polling < 0 || ac->stop_efd < 0) {
         log_error("acceptor: %s", strerror(errno));
         return -1;
     }
@@ -118,14 +117,12 @@ int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct li
         if (!ac->batch[i])
             return -1;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (epoll_ctl(ac->epfd, EPOLL_CTL_ADD, ac->stop_efd, &ev) < 0)
+    if (poller_watch(&ac->poller, ac->stop_efd, NULL) < 0)
         return -1;
     for (int i = 0; i < n; i++) {
         ac->ctx.listeners[i] = ls[i];
-        ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.ptr = &ac->ctx.listeners[i]};
-        if (epoll_ctl(ac->epfd, EPOLL_CTL_ADD, ls[i].fd, &ev) < 0) {
-            log_error("acceptor: epoll_ctl: %s", strerror(errno));
+        if (poller_watch(&ac->poller, ls[i].fd, &ac->ctx.listeners[i]) < 0) {
+            log_error("acceptor: watching a listener: %s", strerror(errno));
             return -1;
         }
         ac->ctx.n_listeners++;
@@ -152,6 +149,6 @@ void acceptor_stop(struct acceptor *ac)
     accept_ctx_close(&ac->ctx);
     for (int i = 0; i < ac->n_workers; i++)
         free(ac->batch[i]);
-    close(ac->epfd);
+    poller_close(&ac->poller);
     close(ac->stop_efd);
 }

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "listener.h"
+#include "poller.h"
 #include "stats.h"
 
 /* One worker, as the acceptor sees it. */
@@ -28,8 +29,8 @@ struct accept_target {
 struct acceptor {
     struct accept_ctx ctx;
     pthread_t thread;
-    int epfd;
-    int stop_efd;
+    struct poller poller; /* its listeners, edge-triggered, and stop_efd (tag NULL) */
+    int stop_efd;         /* written once by acceptor_stop */
     struct accept_target to[MAX_WORKERS];
     int n_workers;
     enum dispatch dispatch;
