@@ -10,17 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
-#include "../common/fdtable.h"
 #include "../common/log.h"
 #include "../common/version.h"
 #include "acceptor.h"
 #include "backend.h"
 #include "config.h"
+#include "filelimit.h"
 #include "listener.h"
 #include "peer.h"
 #include "sd.h"
@@ -49,14 +48,6 @@ struct server {
     int done_efd;                 /* written by each worker as it finishes; -1: none */
 };
 
-/* Descriptors that are not connections: epoll and eventfds per thread, listeners,
- * stdio, the EMFILE reserves, and some slack for logging and /proc reads. */
-static uint64_t reserved_fds(const struct config *cfg)
-{
-    int listeners = cfg->n_listen * (cfg->dispatch == DISPATCH_REUSEPORT ? cfg->workers : 1);
-    return 32 + 4 * (uint64_t)cfg->workers + (uint64_t)listeners;
-}
-
 static int cpus_allowed(void)
 {
     cpu_set_t set;
@@ -64,43 +55,6 @@ static int cpus_allowed(void)
         return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
-}
-
-/* Raise the soft file limit to the hard one; returns the connections it leaves room for. */
-static uint64_t raise_file_limit(const struct config *cfg)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
-        log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
-        rl.rlim_cur = rl.rlim_max = 1024;
-    }
-    if (rl.rlim_cur < rl.rlim_max) {
-        rlim_t old = rl.rlim_cur;
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-            log_warn("cannot raise the file limit from %llu to %llu: %s", (unsigned long long)old,
-                     (unsigned long long)rl.rlim_max, strerror(errno));
-            rl.rlim_cur = old;
-        }
-    }
-    uint64_t limit = rl.rlim_cur, reserve = reserved_fds(cfg);
-    uint64_t capacity = limit > reserve ? limit - reserve : 1;
-    log_info("file limit %llu: room for %llu connections", (unsigned long long)limit,
-             (unsigned long long)capacity);
-    return capacity;
-}
-
-/* --max-conns auto means the capacity; more than the capacity is clamped. */
-static void resolve_max_conns(struct settings *set, uint64_t capacity)
-{
-    if (set->max_conns == 0) {
-        set->max_conns = capacity;
-    } else if (set->max_conns > capacity) {
-        log_warn("--max-conns %llu is more than the file limit allows; using %llu (raise "
-                 "'ulimit -n')",
-                 (unsigned long long)set->max_conns, (unsigned long long)capacity);
-        set->max_conns = capacity;
-    }
 }
 
 static int block_signals(void)
@@ -389,7 +343,7 @@ static void reload(struct server *s)
         if (what)
             log_warn("reload: '%s' changed in %s but needs a restart; not applied", what,
                      s->cfg.config_file);
-        resolve_max_conns(&next.set, s->capacity);
+        filelimit_resolve_max_conns(&next.set, s->capacity);
         s->cfg.set = next.set;
         log_set_level(next.set.log_level);
         if (s->use_acceptor)
@@ -535,11 +489,9 @@ static int setup(struct server *s)
     s->watchdog_ms = wd_usec / 2000; /* ping at half the interval systemd expects */
     if (wd_usec && s->watchdog_ms == 0)
         s->watchdog_ms = 1;
-    s->capacity = raise_file_limit(&s->cfg);
-    resolve_max_conns(&s->cfg.set, s->capacity);
-    /* Before any thread starts (see fdtable.h): one slot per connection and the rest. */
-    size_t table = fdtable_reserve(s->cfg.set.max_conns + reserved_fds(&s->cfg));
-    log_debug("file descriptor table sized for %zu descriptors", table);
+    s->capacity = filelimit_raise(&s->cfg);
+    filelimit_resolve_max_conns(&s->cfg.set, s->capacity);
+    filelimit_size_table(&s->cfg); /* before any thread starts */
     s->done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->done_efd < 0) /* only the wait for the workers is longer: a poll timeout */
         log_warn("eventfd: %s; stopping may take up to 50 ms longer", strerror(errno));
