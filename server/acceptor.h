@@ -23,7 +23,8 @@
 struct accept_target {
     struct handoff *handoff;    /* where its connections go */
     struct worker_stats *stats; /* accepted: written by the acceptor (its one writer);
-                                 * closed: read, for --dispatch least */
+                                 * closed: read, for --dispatch least (and added to
+                                 * when a push fails for want of memory) */
 };
 
 struct acceptor {
