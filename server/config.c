@@ -27,12 +27,8 @@ static int set_listen(struct config *cfg, const char *v, char *err, size_t errle
 {
     if (cfg->n_listen == MAX_LISTENERS)
         return ERR("too many listeners (at most %d)", MAX_LISTENERS);
-    struct endpoint *ep = &cfg->listen[cfg->n_listen];
-    char why[160];
-    if (addr_parse(v, ep, why, sizeof why) < 0)
-        return ERR("%s", why);
-    if (!ep->has_proto)
-        return ERR("'%s' names no protocol (write raw://, line://, frame:// or http://)", v);
+    if (listen_spec_parse(v, &cfg->listen[cfg->n_listen], err, errlen) < 0)
+        return -1;
     cfg->n_listen++;
     return 0;
 }
