@@ -58,6 +58,16 @@ static void expect_error(const struct listen_grammar *g, const char *text, const
         fail_msg("parse(\"%s\"): reason \"%s\", want \"%s\"", text, err, want);
 }
 
+struct bad_case {
+    const char *text, *want; /* want: as for expect_error */
+};
+
+static void expect_errors(const struct listen_grammar *g, const struct bad_case *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        expect_error(g, c[i].text, c[i].want);
+}
+
 static int port_of(const struct listen_spec *s)
 {
     return s->sa.ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)&s->sa)->sin6_port)
@@ -141,60 +151,65 @@ static void test_format_round_trips(void **state)
 static void test_scheme_errors(void **state)
 {
     (void)state;
-    const struct listen_grammar *g = &listen_grammar_wharfd;
-    expect_error(g, "ftp://1.2.3.4:1",
-                 "'ftp://1.2.3.4:1': unknown protocol 'ftp' (known: raw, line, frame, http)");
-    expect_error(g, "127.0.0.1:9", "'127.0.0.1:9' names no protocol (write SCHEME://HOST:PORT; "
-                                   "schemes: raw, line, frame, http)");
-    expect_error(g, "9000", "~names no protocol");
-    expect_error(g, "", "~names no protocol");
-    expect_error(g, "http:/127.0.0.1:80", "~names no protocol");
-    expect_error(g, "://127.0.0.1:1",
-                 "'://127.0.0.1:1': empty protocol name (known: raw, line, frame, http)");
-    expect_error(g, "+proxy://127.0.0.1:1", "~empty protocol name");
-    /* Lower case only, as systemd names and the log write them; the reason says so. */
-    expect_error(g, "HTTP://127.0.0.1:1", "'HTTP://127.0.0.1:1': unknown protocol 'HTTP' "
-                                          "(known: raw, line, frame, http; names are lower case)");
-    expect_error(g, "Raw://127.0.0.1:1", "~names are lower case");
-    expect_error(g, "rawx://127.0.0.1:1", "~unknown protocol 'rawx' (known: raw, line, frame, "
-                                          "http)");
-    expect_error(g, "ra://127.0.0.1:1", "~unknown protocol 'ra'");
-    expect_error(g, "http2://[::1]:80", "~unknown protocol 'http2'");
+    static const struct bad_case cases[] = {
+        {"ftp://1.2.3.4:1",
+         "'ftp://1.2.3.4:1': unknown protocol 'ftp' (known: raw, line, frame, http)"},
+        {"127.0.0.1:9", "'127.0.0.1:9' names no protocol (write SCHEME://HOST:PORT; "
+                        "schemes: raw, line, frame, http)"},
+        {"9000", "~names no protocol"},
+        {"", "~names no protocol"},
+        {"http:/127.0.0.1:80", "~names no protocol"},
+        {"://127.0.0.1:1",
+         "'://127.0.0.1:1': empty protocol name (known: raw, line, frame, http)"},
+        {"+proxy://127.0.0.1:1", "~empty protocol name"},
+        /* Lower case only, as systemd names and the log write them; the reason says so. */
+        {"HTTP://127.0.0.1:1", "'HTTP://127.0.0.1:1': unknown protocol 'HTTP' "
+                               "(known: raw, line, frame, http; names are lower case)"},
+        {"Raw://127.0.0.1:1", "~names are lower case"},
+        {"rawx://127.0.0.1:1", "~unknown protocol 'rawx' (known: raw, line, frame, http)"},
+        {"ra://127.0.0.1:1", "~unknown protocol 'ra'"},
+        {"http2://[::1]:80", "~unknown protocol 'http2'"},
+    };
+    expect_errors(&listen_grammar_wharfd, cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_modifier_errors_in_wharfd(void **state)
 {
     (void)state;
-    const struct listen_grammar *g = &listen_grammar_wharfd;
-    expect_error(g, "http+gzip://127.0.0.1:80",
-                 "'http+gzip://127.0.0.1:80': unknown modifier 'gzip' (known: none yet)");
-    expect_error(g, "http+://127.0.0.1:80",
-                 "'http+://127.0.0.1:80': empty modifier after '+' (known: none yet)");
-    expect_error(g, "http++proxy://127.0.0.1:80", "~empty modifier after '+'");
-    expect_error(g, "http+proxy+://127.0.0.1:80", "~not implemented yet");
-    expect_error(g, "http+proxy://127.0.0.1:80", "'http+proxy://127.0.0.1:80': modifier 'proxy' "
-                                                 "is not implemented yet (known: none yet)");
-    expect_error(g, "http+PROXY://127.0.0.1:80", "~unknown modifier 'PROXY'");
-    /* The scheme is checked first: its error wins over a modifier's. */
-    expect_error(g, "ftp+gzip://127.0.0.1:80", "~unknown protocol 'ftp'");
+    static const struct bad_case cases[] = {
+        {"http+gzip://127.0.0.1:80",
+         "'http+gzip://127.0.0.1:80': unknown modifier 'gzip' (known: none yet)"},
+        {"http+://127.0.0.1:80",
+         "'http+://127.0.0.1:80': empty modifier after '+' (known: none yet)"},
+        {"http++proxy://127.0.0.1:80", "~empty modifier after '+'"},
+        {"http+proxy+://127.0.0.1:80", "~not implemented yet"},
+        {"http+proxy://127.0.0.1:80", "'http+proxy://127.0.0.1:80': modifier 'proxy' "
+                                      "is not implemented yet (known: none yet)"},
+        {"http+PROXY://127.0.0.1:80", "~unknown modifier 'PROXY'"},
+        /* The scheme is checked first: its error wins over a modifier's. */
+        {"ftp+gzip://127.0.0.1:80", "~unknown protocol 'ftp'"},
+    };
+    expect_errors(&listen_grammar_wharfd, cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_address_errors(void **state)
 {
     (void)state;
-    const struct listen_grammar *g = &listen_grammar_wharfd;
-    expect_error(g, "http://127.0.0.1", "bad port in 'http://127.0.0.1' (0-65535)");
-    expect_error(g, "http://127.0.0.1:", "bad port in 'http://127.0.0.1:' (0-65535)");
-    expect_error(g, "raw://", "~bad port");
-    expect_error(g, "http://127.0.0.1:65536", "~bad port");
-    expect_error(g, "http://127.0.0.1:99999", "~bad port");
-    expect_error(g, "http://127.0.0.1:-1", "~bad port");
-    expect_error(g, "http://127.0.0.1:80x", "~bad port");
-    expect_error(g, "http://[::1]:", "~bad port");
-    expect_error(g, "http://[::1]", "~bad address");
-    expect_error(g, "http://[::1:80", "~bad address");
-    expect_error(g, "http://::1:80", "~write IPv6 as [ADDR]:PORT");
-    expect_error(g, "http://raw://127.0.0.1:80", "~bad address");
+    static const struct bad_case cases[] = {
+        {"http://127.0.0.1", "bad port in 'http://127.0.0.1' (0-65535)"},
+        {"http://127.0.0.1:", "bad port in 'http://127.0.0.1:' (0-65535)"},
+        {"raw://", "~bad port"},
+        {"http://127.0.0.1:65536", "~bad port"},
+        {"http://127.0.0.1:99999", "~bad port"},
+        {"http://127.0.0.1:-1", "~bad port"},
+        {"http://127.0.0.1:80x", "~bad port"},
+        {"http://[::1]:", "~bad port"},
+        {"http://[::1]", "~bad address"},
+        {"http://[::1:80", "~bad address"},
+        {"http://::1:80", "~write IPv6 as [ADDR]:PORT"},
+        {"http://raw://127.0.0.1:80", "~bad address"},
+    };
+    expect_errors(&listen_grammar_wharfd, cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_modifiers_when_implemented(void **state)
