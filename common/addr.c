@@ -38,16 +38,23 @@ static int resolve(const char *host, int port, struct endpoint *ep, char *err, s
 int addr_parse(const char *text, struct endpoint *ep, char *err, size_t errlen)
 {
     memset(ep, 0, sizeof *ep);
-    const char *s = text;
-    const char *sep = strstr(s, "://");
+    const char *sep = strstr(text, "://");
+    size_t skip = 0;
     if (sep) {
-        if (proto_parse(s, (size_t)(sep - s), &ep->proto) < 0) {
+        if (proto_parse(text, (size_t)(sep - text), &ep->proto) < 0) {
             snprintf(err, errlen, "unknown protocol in '%s' (use raw, line, frame or http)", text);
             return -1;
         }
         ep->has_proto = 1;
-        s = sep + 3;
+        skip = (size_t)(sep - text) + 3;
     }
+    return addr_parse_host_port(text, skip, ep, err, errlen);
+}
+
+int addr_parse_host_port(const char *text, size_t skip, struct endpoint *ep, char *err,
+                         size_t errlen)
+{
+    const char *s = text + skip;
     char host[256];
     const char *portstr;
     if (*s == '[') {

@@ -22,6 +22,12 @@ struct endpoint {
  * Returns 0, or -1 with a one-line reason in err. */
 int addr_parse(const char *text, struct endpoint *ep, char *err, size_t errlen);
 
+/* The HOST:PORT half of addr_parse: parse what starts skip bytes into text (the caller
+ * has read a scheme before it) into ep's address, leaving ep's protocol alone. Reasons
+ * quote the whole text, so they read the same as addr_parse's. */
+int addr_parse_host_port(const char *text, size_t skip, struct endpoint *ep, char *err,
+                         size_t errlen);
+
 /* "127.0.0.1:9000" or "[::1]:9000". */
 void addr_format(const struct sockaddr *sa, char *out, size_t outlen);
 

@@ -27,12 +27,8 @@ static int set_listen(struct config *cfg, const char *v, char *err, size_t errle
 {
     if (cfg->n_listen == MAX_LISTENERS)
         return ERR("too many listeners (at most %d)", MAX_LISTENERS);
-    struct endpoint *ep = &cfg->listen[cfg->n_listen];
-    char why[160];
-    if (addr_parse(v, ep, why, sizeof why) < 0)
-        return ERR("%s", why);
-    if (!ep->has_proto)
-        return ERR("'%s' names no protocol (write raw://, line://, frame:// or http://)", v);
+    if (listen_spec_parse(v, &cfg->listen[cfg->n_listen], err, errlen) < 0)
+        return -1;
     cfg->n_listen++;
     return 0;
 }
@@ -278,10 +274,12 @@ static int set_log_level(struct config *cfg, const char *v, char *err, size_t er
 }
 
 static const struct option_def options[] = {
-    {"listen", 'l', "PROTO://HOST:PORT", NULL, set_listen,
-     "listen for PROTO (raw, line, frame, http) on HOST:PORT; repeatable. HOST defaults to "
-     "127.0.0.1, [::1] for IPv6, * for all IPv4 addresses; port 0 picks a free port. "
-     "Default: raw://127.0.0.1:9000 and http://127.0.0.1:8080"},
+    {"listen", 'l', "SCHEME[+MODIFIER...]://HOST:PORT", NULL, set_listen,
+     "listen for the protocol SCHEME (raw, line, frame, http; lower case) on HOST:PORT; "
+     "repeatable. Each +MODIFIER names something that wraps the protocol, once at most (none "
+     "is implemented yet). HOST defaults to 127.0.0.1, [::1] for IPv6, * for all IPv4 "
+     "addresses; port 0 picks a free port. Default: raw://127.0.0.1:9000 and "
+     "http://127.0.0.1:8080"},
     {"workers", 'w', "N", "auto", set_workers,
      "worker threads, each with its own event loop ('auto': the CPUs this process may run on)"},
     {"dispatch", 0, "least|rr|reuseport", "least", set_dispatch,

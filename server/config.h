@@ -13,6 +13,7 @@
 #include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/mode.h"
+#include "listen_spec.h"
 
 #define MAX_LISTENERS 16
 /* --workers is capped here; every per-worker array (stats registry, acceptor batches,
@@ -51,7 +52,7 @@ struct sockopts {
 };
 
 struct config {
-    struct endpoint listen[MAX_LISTENERS];
+    struct listen_spec listen[MAX_LISTENERS];
     int n_listen;
     int workers;                  /* 0 until resolved: the CPUs this process may run on */
     enum dispatch dispatch;

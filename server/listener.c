@@ -37,7 +37,7 @@ static int set_int_opt(int fd, int level, int name, int value)
     return setsockopt(fd, level, name, &value, sizeof value);
 }
 
-int listener_open(struct listener *l, const struct endpoint *ep, const struct listen_opts *o,
+int listener_open(struct listener *l, const struct listen_spec *ep, const struct listen_opts *o,
                   char *err, size_t errlen)
 {
     char text[ADDR_TEXT_MAX];

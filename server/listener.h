@@ -7,7 +7,7 @@
 
 struct listener {
     int fd;
-    struct endpoint ep; /* the bound address: port 0 is replaced by the real port */
+    struct listen_spec ep; /* what it serves, at the bound address (port 0 replaced) */
 };
 
 struct listen_opts {
@@ -17,7 +17,7 @@ struct listen_opts {
 };
 
 /* Create, bind and listen. Returns 0, or -1 with a one-line reason in err. */
-int listener_open(struct listener *l, const struct endpoint *ep, const struct listen_opts *o,
+int listener_open(struct listener *l, const struct listen_spec *ep, const struct listen_opts *o,
                   char *err, size_t errlen);
 void listener_close(struct listener *l);
 

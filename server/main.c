@@ -108,7 +108,7 @@ static int open_listeners(struct server *s)
     };
     int copies = o.reuseport ? cfg->workers : 1;
     for (int i = 0; i < cfg->n_listen; i++) {
-        struct endpoint ep = cfg->listen[i];
+        struct listen_spec ep = cfg->listen[i];
         for (int k = 0; k < copies; k++) {
             struct listener *l = &s->listeners[s->n_listeners];
             if (listener_open(l, &ep, &o, err, sizeof err) < 0) {
@@ -241,7 +241,7 @@ static void log_ready(const struct server *s)
     size_t off = 0;
     for (int i = 0; i < s->cfg.n_listen; i++) {
         char text[ADDR_TEXT_MAX + 16];
-        endpoint_format(&s->cfg.listen[i], text, sizeof text);
+        listen_spec_format(&s->cfg.listen[i], text, sizeof text);
         off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? " " : "", text);
     }
     log_info("wharfd %s ready: %s; %d worker%s (%s), dispatch %s, mode %s, "
@@ -294,9 +294,9 @@ static int same_listeners(const struct config *a, const struct config *b)
     if (a->n_listen != b->n_listen)
         return 0;
     for (int i = 0; i < a->n_listen; i++) {
-        const struct endpoint *x = &a->listen[i], *y = &b->listen[i];
+        const struct listen_spec *x = &a->listen[i], *y = &b->listen[i];
         /* port 0 was resolved at bind time: compare with what was asked for */
-        if (x->proto != y->proto || x->sa.ss_family != y->sa.ss_family ||
+        if (x->proto != y->proto || x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
             (addr_port((const struct sockaddr *)&y->sa) != 0 &&
              addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
             return 0;

@@ -128,16 +128,18 @@ static int adopt(int fd, const char *name, struct listener *l, char *err, size_t
 {
     if (check_listening_stream(fd, err, errlen) < 0)
         return -1;
-    /* "http" or "http-anything": the protocol is the name up to the first '-' or '.'. */
-    size_t plen = strcspn(name, "-.");
-    if (proto_parse(name, plen, &l->ep.proto) < 0) {
+    /* "http", "http-anything" or (once a modifier exists) "http+proxy-public": the
+     * listener's scheme is the name up to the first '-' or '.', read as --listen reads
+     * the part before "://". */
+    char why[192];
+    memset(&l->ep, 0, sizeof l->ep);
+    if (listen_spec_parse_name(name, strcspn(name, "-."), &l->ep, why, sizeof why) < 0) {
         snprintf(err, errlen,
-                 "inherited fd %d is named '%s': name each socket raw, line, frame or http "
-                 "(FileDescriptorName= in the .socket unit)",
-                 fd, name);
+                 "inherited fd %d is named '%s': %s; set FileDescriptorName= in the .socket "
+                 "unit",
+                 fd, name, why);
         return -1;
     }
-    l->ep.has_proto = 1;
     l->fd = fd;
     socklen_t len = sizeof l->ep.sa;
     int flags = fcntl(fd, F_GETFL);

@@ -25,7 +25,7 @@ uint64_t sd_watchdog_usec(void);
 /* Inherited listeners: fills out[] (up to max) and returns how many; 0 when the
  * process was not socket-activated; -1 with a reason in err when the environment is
  * wrong (a count without sockets, an fd that is not a listening stream socket, a name
- * that is no protocol). Clears the LISTEN_* variables so children do not inherit them. */
+ * that is no listener scheme: see listen_spec.h). Clears the LISTEN_* variables so children do not inherit them. */
 int sd_listen_fds(struct listener *out, int max, char *err, size_t errlen);
 
 #endif

@@ -77,8 +77,8 @@ static int render_config_json(struct buf *out, const struct settings *set)
                         so->defer_accept_s, so->fastopen_qlen, so->rcvbuf, so->sndbuf,
                         so->busy_poll_us);
     for (int i = 0; i < c->n_listen && rc == 0; i++) {
-        char text[ADDR_TEXT_MAX + 16];
-        endpoint_format(&c->listen[i], text, sizeof text);
+        char text[LISTEN_SPEC_TEXT_MAX];
+        listen_spec_format(&c->listen[i], text, sizeof text);
         rc = buf_printf(out, "%s\"%s\"", i ? "," : "", text);
     }
     return rc ? rc : buf_printf(out, "]}");

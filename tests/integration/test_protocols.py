@@ -254,6 +254,20 @@ def bad_flags_exit_2_with_one_line():
 
 
 @t.test
+def unknown_listener_modifier_exit_2_with_one_line():
+    """SCHEME[+MODIFIER]://HOST:PORT: a modifier wharfd does not know is named, with the
+    known ones, on the one line."""
+    for text, says in (("http+gzip://127.0.0.1:0", "unknown modifier 'gzip' (known: none yet)"),
+                       ("http+://127.0.0.1:0", "empty modifier after '+' (known: none yet)"),
+                       ("http+proxy://127.0.0.1:0",
+                        "modifier 'proxy' is not implemented yet (known: none yet)")):
+        r = run([WHARFD, "--listen", text], timeout=10)
+        t.check(r.returncode == 2, f"{text}: exit 2", (r.returncode, r.stderr))
+        t.check(r.stderr.strip() == f"wharfd: --listen: '{text}': {says}", f"{text}: one line",
+                r.stderr)
+
+
+@t.test
 def abbreviated_flags_are_refused():
     """getopt_long would take "--work 2" for --workers 2; wharfd wants names in full."""
     quiet = ["--listen", "raw://127.0.0.1:0"]  # should a broken parser let it start
