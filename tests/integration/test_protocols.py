@@ -7,7 +7,7 @@ import tempfile
 import subprocess
 import time
 
-from harness import (SANITIZED, WHARF, WHARFD, Server, Suite, frame, read_frame, recv_exact,
+from wharfkit.harness import (SANITIZED, WHARF, WHARFD, Server, Suite, frame, read_frame, recv_exact,
                      recv_until_close, run)
 
 t = Suite(__file__)

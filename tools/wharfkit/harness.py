@@ -1,8 +1,8 @@
 """Integration-test harness: start the real wharfd on loopback, talk to it, report.
 
-Every test file does:
+The integration, client, systemd and torture suites use it. Every test file does:
 
-    from harness import Suite, Server
+    from wharfkit.harness import Suite, Server
     t = Suite(__file__)
 
     @t.test
@@ -26,10 +26,11 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.request
 
-ROOT = os.environ.get("WHARF_ROOT") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
+from .net import accepts, free_port, wait_until  # noqa: F401 (for the suites)
+from .server import StartFailed, Wharfd
+
+from . import ROOT
 BUILD = os.path.join(ROOT, os.environ.get("WHARF_BUILD", "build"))
 WHARFD = os.path.join(BUILD, "wharfd")
 WHARF = os.path.join(BUILD, "wharf")
@@ -43,152 +44,35 @@ class CheckFailed(Exception):
     pass
 
 
-def free_port(host="127.0.0.1", family=socket.AF_INET):
-    """A port nothing listens on right now (the kernel's choice for port 0)."""
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_until(pred, timeout=10.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
-class Server:
-    """A wharfd process on loopback with one listener per protocol asked for.
+class Server(Wharfd):
+    """wharfkit's Wharfd on loopback with one listener per protocol asked for, on this
+    build, on BACKEND, with test semantics: failures are CheckFailed, and a with-block
+    that ends normally checks wharfd's exit status and (sanitized builds) its log.
 
     Server("raw", "http", mode="echo", extra=["--idle-timeout", "1"]) gives
-    s.port["raw"], s.port["http"]; the process is stopped (SIGTERM, then SIGKILL
-    after a grace period) when the with-block ends.
+    s.port["raw"], s.port["http"]; stopped (SIGTERM, SIGKILL after a grace period) when
+    the with-block ends. args: a prefix (taskset, chrt) goes in front.
     """
 
-    def __init__(self, *protos, mode=None, workers=None, extra=(), env=None,
-                 host="127.0.0.1", preexec=None, ports=None, check_exit=True):
-        self.protos = protos or ("raw",)
-        self.host = host
-        self.given_ports = dict(ports or {})
-        self.port = {}
-        self.listen_args = []
-        self.pick_ports()
-        self.args = [WHARFD]
-        if mode:
-            self.args += ["--mode", mode]
-        if workers:
-            self.args += ["--workers", str(workers)]
+    def __init__(self, *protos, extra=(), check_exit=True, **kw):
+        extra = list(extra)
         if BACKEND != "auto" and "--backend" not in extra:
-            self.args += ["--backend", BACKEND]
-        self.args += list(extra)
-        self.env = dict(os.environ, **(env or {}))
-        self.preexec = preexec
+            extra = ["--backend", BACKEND] + extra
+        super().__init__(*protos, binary_path=WHARFD, extra=extra, **kw)
         self.check_exit = check_exit
-        self.proc = None
-        self.log_file = None
-        self.exit_code = None
-        self.stats_calls = 0  # each /stats request is itself a connection and a message
-
-    def pick_ports(self):
-        """Ports for the listeners: the ones given, else free ones picked now."""
-        self.port = dict(self.given_ports)
-        for p in self.protos:
-            self.port.setdefault(p, free_port())
-        h = f"[{self.host}]" if ":" in self.host else self.host
-        self.listen_args = [a for p in self.protos
-                            for a in ("--listen", f"{p}://{h}:{self.port[p]}")]
 
     def start(self, tries=3):
-        """Start wharfd; a port picked here that something else took before wharfd
-        bound it (free_port's pick is only a snapshot) is picked again."""
-        for attempt in range(tries):
-            self.log_file = tempfile.TemporaryFile(mode="w+")
-            at = self.args.index(WHARFD) + 1  # after a prefix (taskset, chrt) if any
-            self.proc = subprocess.Popen(self.args[:at] + self.listen_args + self.args[at:],
-                                         stdout=self.log_file, stderr=subprocess.STDOUT,
-                                         env=self.env, preexec_fn=self.preexec)
-            first = self.protos[0]
-            if not wait_until(lambda: self._accepts(first) or self.proc.poll() is not None, 15):
-                raise CheckFailed("wharfd did not start listening: " + self.log())
-            if self.proc.poll() is None:
-                return self
-            m = re.search(r"cannot bind \S*:(\d+): Address already in use", self.log())
-            picked = {port for p, port in self.port.items() if p not in self.given_ports}
-            if not m or int(m.group(1)) not in picked or attempt == tries - 1:
-                break
-            print(f"# a picked port was taken before wharfd bound it; picking again: "
-                  f"{self.log().strip().splitlines()[-1]}")
-            self.log_file.close()
-            self.pick_ports()
-        raise CheckFailed(f"wharfd exited with {self.proc.returncode}: " + self.log())
+        try:
+            return super().start(tries)
+        except StartFailed as e:
+            raise CheckFailed(str(e))
 
     def _accepts(self, proto):
-        try:
-            with socket.create_connection((self.host, self.port[proto]), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    def log(self):
-        if not self.log_file:
-            return ""
-        self.log_file.seek(0)
-        return self.log_file.read()
-
-    @property
-    def pid(self):
-        return self.proc.pid
+        return accepts(self.host, self.port[proto])
 
     def connect(self, proto=None, timeout=10):
-        s = socket.create_connection((self.host, self.port[proto or self.protos[0]]),
-                                     timeout=timeout)
-        return s
-
-    def url(self, path="/"):
-        return f"http://{self.host}:{self.port['http']}{path}"
-
-    def stats(self):
-        self.stats_calls += 1
-        with urllib.request.urlopen(self.url("/stats"), timeout=10) as r:
-            return json.loads(r.read())
-
-    def rss_kib(self):
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-    def cpu_seconds(self):
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        tick = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def stop(self, timeout=20):
-        """SIGTERM and wait; returns the exit code (kills after timeout)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.exit_code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.exit_code = self.proc.wait()
-        return self.exit_code
-
-    def wait(self, timeout=20):
-        self.exit_code = self.proc.wait(timeout)
-        return self.exit_code
-
-    def __enter__(self):
-        return self.start()
+        return socket.create_connection((self.host, self.port[proto or self.protos[0]]),
+                                        timeout=timeout)
 
     def __exit__(self, *exc):
         code = self.stop()
@@ -289,13 +173,9 @@ def restart_at_once(backend, restarts, conns=100, burst="250ms", say=print):
     t0 = time.monotonic()
 
     def ready(s):
-        """Bound and serving: a connection alone is not proof, the old process's
-        listener may still be there to take it (and reset it when it closes)."""
-        s.start()
-        if not wait_until(lambda: " ready: " in s.log() or s.proc.poll() is not None, 10) \
-                or s.proc.poll() is not None:
-            raise CheckFailed("not ready")
-        return s
+        """Bound and serving: Server.start() waits for the "ready:" line (a connection
+        alone is no proof: the old process's listener may still be there to take it)."""
+        return s.start()
 
     def start(i):
         s = Server("frame", "http", ports=ports, extra=extra, check_exit=False)
