@@ -114,22 +114,25 @@ include tests/fuzz/fuzz.mk
 
 # ---- running and testing (reached through the top Makefile, after deps) ---------
 .PHONY: check serve bench-standard torture-run
+# The Python of tests/, bench/ and tuning/ imports the wharfkit package (tools/wharfkit/)
+# through PYTHONPATH, set here for what these recipes run (tools/README.md).
+KIT_PYTHONPATH := $(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 # Every test: what it needs is built here, where the optional pieces are decided.
 check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
-	@WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
+	@PYTHONPATH=$(KIT_PYTHONPATH) WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
 
 serve: all
 	exec $(BUILD)/wharfd
 
 # The standard benchmark set (bench/README.md): at most 10 minutes.
 bench-standard: all
-	WHARF_BUILD=$(BUILD) bench/run-standard
+	PYTHONPATH=$(KIT_PYTHONPATH) WHARF_BUILD=$(BUILD) bench/run-standard
 
 # Every scenario of tests/torture/ against $(BUILD); prints the table, exits 1 on any
 # FAIL. Its <= 2 minute subset runs inside make test (tests/torture/test_torture_quick.py).
 TORTURE_ARGS ?=
 torture-run: all
-	@WHARF_BUILD=$(BUILD) tests/torture/run $(TORTURE_ARGS)
+	@PYTHONPATH=$(KIT_PYTHONPATH) WHARF_BUILD=$(BUILD) tests/torture/run $(TORTURE_ARGS)
 
 # The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing
 # configuration file is never overwritten.

@@ -335,6 +335,9 @@ static const struct option_def options[] = {
      "log a one-line summary this often (0: never)"},
     {"log-level", 0, "LEVEL", "info", set_log_level, "debug, info, warn, error or off"},
     {"help", 'h', NULL, NULL, NULL, "print this help and exit"},
+    {"print-defaults", 0, NULL, NULL, NULL,
+     "print every setting with its default as 'name = value' lines (a config file to start "
+     "from), and exit"},
     {"version", 'V', NULL, NULL, NULL, "print the version and the built-in backends, and exit"},
 };
 
@@ -362,6 +365,26 @@ static void print_wrapped(const char *text, int indent, int width)
         p += n;
         while (*p == ' ')
             p++;
+    }
+}
+
+/* --print-defaults: every setting with its default, in the config file's syntax. Read
+ * from the table, so it cannot drift from --help or from what apply_defaults() sets; a
+ * setting without a default (user) is printed commented out. */
+static void print_defaults(void)
+{
+    printf("# wharfd %s defaults (wharfd --print-defaults); names as the long flags\n",
+           WHARF_VERSION);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (!o->set || o->set == set_config_file)
+            continue;
+        if (o->set == set_listen)
+            printf("listen = raw://127.0.0.1:9000\nlisten = http://127.0.0.1:8080\n");
+        else if (o->defval)
+            printf("%s = %s\n", o->name, o->defval);
+        else
+            printf("# %s = %s\n", o->name, o->metavar);
     }
 }
 
@@ -527,6 +550,10 @@ static int apply_flags(struct config *cfg, int argc, char **argv, int pass, char
         if (pass == 0) {
             if (strcmp(o->name, "help") == 0) {
                 print_help();
+                return 1;
+            }
+            if (strcmp(o->name, "print-defaults") == 0) {
+                print_defaults();
                 return 1;
             }
             if (strcmp(o->name, "version") == 0) {

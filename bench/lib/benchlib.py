@@ -21,6 +21,11 @@ import sys
 import tempfile
 import time
 
+from wharfkit.net import free_port, http_get  # noqa: F401 (for the harnesses)
+from wharfkit.pin import taskset  # noqa: F401
+from wharfkit.sampler import (children_of, core_busy_seconds, cpu_seconds,  # noqa: F401
+                              memory_kib)
+
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(BENCH)
 LUA = os.path.join(BENCH, "lua")
@@ -119,116 +124,9 @@ def stop_process(p, grace=12):
         _procs.remove(p)
 
 
-def taskset(cpu, args):
-    if cpu is None or not shutil.which("taskset"):
-        return list(args)
-    return ["taskset", "-c", str(cpu)] + list(args)
-
-
-# ---- /proc readings ------------------------------------------------------------
-
-def _stat_fields(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    return s[s.rindex(")") + 2:].split()  # fields from the 3rd (state) on
-
-
-def children_of(pid):
-    """All descendants of pid (by scanning /proc for parent ids)."""
-    parent = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                parent[int(d)] = int(_stat_fields(d)[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        kids = [c for c, pp in parent.items() if pp == p]
-        out += kids
-        todo += kids
-    return out
-
-
-def cpu_seconds(pids):
-    """utime+stime of the processes (all their threads, live and exited), seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            f = _stat_fields(pid)
-            total += int(f[11]) + int(f[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / CLK_TCK
-
-
-def core_busy_seconds(cpu):
-    """Non-idle time of one CPU from /proc/stat (everything that ran there)."""
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{cpu} "):
-                v = [int(x) for x in line.split()[1:]]
-                idle = v[3] + (v[4] if len(v) > 4 else 0)
-                return (sum(v[:8]) - idle) / CLK_TCK
-    return 0.0
-
-
-def memory_kib(pids):
-    """(sum of VmRSS, sum of Pss) over the processes, in KiB."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        rss += int(line.split()[1])
-        except OSError:
-            pass
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        pss += int(line.split()[1])
-        except OSError:
-            pass
-    return rss, pss
-
+# /proc readings: wharfkit.sampler.
 
 # ---- ports and servers ------------------------------------------------------------
-
-def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def http_get(port, path="/", timeout=2.0, host="127.0.0.1"):
-    """(status, headers dict lower-case, body) of one GET, or None."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
-                      .encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
-        return None
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    try:
-        status = int(lines[0].split()[1])
-    except (IndexError, ValueError):
-        return None
-    hdrs = {}
-    for ln in lines[1:]:
-        k, _, v = ln.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    return status, hdrs, body
-
 
 class Server:
     """A server under test: name, port, the Popen of its main process, and the

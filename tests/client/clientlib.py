@@ -4,8 +4,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'integration'))
-from harness import Suite, Server, WHARF, run, CheckFailed, SANITIZED  # noqa: E402,F401
+from wharfkit.harness import Suite, Server, WHARF, run, CheckFailed, SANITIZED  # noqa: F401
 
 
 def no_sanitizer_report(stderr):

@@ -10,8 +10,7 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from clientlib import (Suite, Server, WHARF, wharf, wharf_json, no_sanitizer_report,  # noqa: E402
+from clientlib import (Suite, Server, WHARF, wharf, wharf_json, no_sanitizer_report,
                        totals, messages_delta, delta, addr)
 
 t = Suite(__file__)

@@ -6,8 +6,7 @@ import socket
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-from clientlib import (Suite, Server, wharf, wharf_json, totals, messages_delta,  # noqa: E402
+from clientlib import (Suite, Server, wharf, wharf_json, totals, messages_delta,
                        accepted_delta, addr)
 
 t = Suite(__file__)

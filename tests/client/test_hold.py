@@ -6,8 +6,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from clientlib import (Suite, Server, WHARF, wharf, wharf_json, no_sanitizer_report,  # noqa: E402
+from clientlib import (Suite, Server, WHARF, wharf, wharf_json, no_sanitizer_report,
                        totals, messages_delta, accepted_delta, addr, SANITIZED)
 
 t = Suite(__file__)

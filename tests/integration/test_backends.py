@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (WHARFD, Server, Suite, check_sheds_then_recovers, frame, read_frame,
+from wharfkit.harness import (WHARFD, Server, Suite, check_sheds_then_recovers, frame, read_frame,
                      recv_until_close, run, wait_until)
 
 t = Suite(__file__)
@@ -239,7 +239,7 @@ def seccomp_fallback(d):
         print(f"# no C compiler for the seccomp helper, skipped: {cc.stderr[:200]}")
         return
     s = Server("http", "frame", extra=["--backend", "auto"])
-    s.args = [exe] + s.args
+    s.prefix = [exe] + s.prefix
     with s:
         st = s.stats()
         lines = [l for l in s.log().splitlines() if "backend " in l]

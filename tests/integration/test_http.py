@@ -6,7 +6,7 @@ import socket
 import time
 import urllib.request
 
-from harness import BACKEND, SANITIZED, Server, Suite, recv_until_close, run, wait_until
+from wharfkit.harness import BACKEND, SANITIZED, Server, Suite, recv_until_close, run, wait_until
 
 t = Suite(__file__)
 

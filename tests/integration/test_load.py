@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from harness import (SANITIZED, Server, Suite, check_sheds_then_recovers, frame, read_frame,
+from wharfkit.harness import (SANITIZED, Server, Suite, check_sheds_then_recovers, frame, read_frame,
                      recv_exact, recv_until_close, run, wait_until)
 
 t = Suite(__file__)

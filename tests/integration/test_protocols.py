@@ -3,10 +3,11 @@ limits, half-close, and the command line."""
 
 import os
 import socket
+import tempfile
 import subprocess
 import time
 
-from harness import (SANITIZED, WHARF, WHARFD, Server, Suite, frame, read_frame, recv_exact,
+from wharfkit.harness import (SANITIZED, WHARF, WHARFD, Server, Suite, frame, read_frame, recv_exact,
                      recv_until_close, run)
 
 t = Suite(__file__)
@@ -239,6 +240,27 @@ def help_documents_every_flag_with_default():
     t.check(r.stdout.count("[default:") >= 12, "defaults shown", r.stdout.count("[default:"))
     v = run([WHARFD, "--version"])
     t.check(v.returncode == 0 and "epoll" in v.stdout, "--version names the backends", v.stdout)
+
+
+@t.test
+def print_defaults_fed_back_is_no_config():
+    """--print-defaults is a config file: fed back with --config it starts a server with
+    the settings of one started with no config at all."""
+    r = run([WHARFD, "--print-defaults"])
+    t.check(r.returncode == 0 and r.stderr == "", "exit 0, nothing on stderr", r.stderr)
+    names = [ln.split("=")[0].strip("# ") for ln in r.stdout.splitlines() if "=" in ln]
+    h = run([WHARFD, "--help"]).stdout
+    for n in names:
+        t.check(f"--{n} " in h, f"{n} is a flag", n)
+    t.check(names.count("listen") == 2 and "backlog" in names and "idle-timeout" in names,
+            "every setting, listen twice", names)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(r.stdout)
+        f.flush()
+        with Server("http") as plain, Server("http", extra=["--config", f.name]) as conf:
+            a, b = plain.stats()["config"], conf.stats()["config"]
+    t.check(a.pop("listen") != b.pop("listen"), "listeners from the flags (ports differ)")
+    t.check(a == b, "same settings", {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)})
 
 
 @t.test

@@ -10,7 +10,7 @@ integration suites (WHARF_BACKEND=io_uring) skips it. make torture runs 100 per 
 
 import os
 
-from harness import BACKEND, WHARFD, Server, Suite, restart_at_once, run
+from wharfkit.harness import BACKEND, WHARFD, Server, Suite, restart_at_once, run
 
 t = Suite(__file__)
 RESTARTS = int(os.environ.get("WHARF_RESTARTS", "20"))

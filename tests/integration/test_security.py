@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Server, Suite, frame, free_port, read_frame, wait_until
+from wharfkit.harness import Server, Suite, frame, free_port, read_frame, wait_until
 
 t = Suite(__file__)
 
@@ -162,7 +162,7 @@ def max_conns_per_ip_counts_return_to_zero():
 @t.test
 def bad_values_are_one_line_errors():
     for args in (["--max-conns-per-ip", "-1"], ["--stats-allow", "nobody"]):
-        r = subprocess.run([Server("raw").args[0]] + args, capture_output=True, text=True,
+        r = subprocess.run([Server("raw").binary] + args, capture_output=True, text=True,
                            timeout=10)
         t.check(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1,
                 f"{args} exits 2 with one line", (r.returncode, r.stderr))

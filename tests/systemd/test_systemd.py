@@ -11,8 +11,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from harness import (BUILD, ROOT, WHARFD, Server, Suite, frame, free_port,  # noqa: E402
+from wharfkit.harness import (BUILD, ROOT, WHARFD, Server, Suite, frame, free_port,
                      read_frame, recv_exact, recv_until_close, run, wait_until)
 
 t = Suite(__file__)

@@ -19,10 +19,12 @@ from torture import (ATTACK_PREFIX, BACKEND, SANITIZED, SERVER_PREFIX, STEADY_CO
                      proc_exit_summary, softnet_drops, sources, thread_cpu_seconds,
                      wait_until)
 
-import harness  # noqa: E402 - on the path torture.py set up
+from wharfkit import harness
+from wharfkit.server import defaults, size_bytes
 
 MIB = 1024
-MAX_MESSAGE = 1 << 20           # wharfd's default --max-message
+DEFAULTS = defaults(WHARFD)     # wharfd --print-defaults
+MAX_MESSAGE = size_bytes(DEFAULTS["max-message"])
 
 
 def timeouts(quick):
@@ -63,7 +65,7 @@ def run_attack(res, quick, attack, listeners=(), extra=(), preexec=None, rss_all
         res.base_cpu_threads = {t: (cpu1[t] - cpu0.get(t, 0.0)) / span for t in cpu1}
         res.base_cpu = sum(res.base_cpu_threads.values())
         res.base_rss_kib = srv.rss_kib()
-        sampler = Sampler(srv.pid).start()
+        sampler = Sampler(pid=srv.pid).start()
         steady = Steady(srv.port["frame"]).start(settle + during_s if during_s else 240)
         time.sleep(settle)
         drops0 = softnet_drops()
@@ -76,7 +78,7 @@ def run_attack(res, quick, attack, listeners=(), extra=(), preexec=None, rss_all
                           f"load's {STEADY_CONNS} (+1 for /stats): {act}")
         finally:
             res.during = bench_figures(steady.stop())
-            res.peak_rss_kib = sampler.stop()
+            res.peak_rss_kib = sampler.stop_peak()
             res.hwm_kib = srv.hwm_kib()
             res.softnet_drops = softnet_drops() - drops0
         if res.softnet_drops:
@@ -483,7 +485,7 @@ def malformed(res, quick):
                  + b"b" * 102400, 9, 100)):
             n = burst if "frame" in label else burst_http
             rss0 = srv.rss_kib()
-            samp = Sampler(srv.pid, 0.01).start()
+            samp = Sampler(pid=srv.pid, interval=0.01).start()
             socks, failed = open_many(n, port, sources(4))
             w = Watch()
             for s in socks:
@@ -501,7 +503,7 @@ def malformed(res, quick):
                         w.socks[fd].shutdown(socket.SHUT_WR)
                         w.got[fd] = b"" if got.startswith(b"HTTP/1.1 431") else got
                         w.closed_at.setdefault(fd, None)
-            peak = samp.stop()
+            peak = samp.stop_peak()
             closed = sum(1 for v in w.closed_at.values())
             growth = max(0, peak - rss0)
             res.fig(f"burst of {n} connections sending {label} ({sent_each} KiB each): "
@@ -829,7 +831,7 @@ def conn_flood(res, quick, extra=()):
 
     # the held connections must not meet the (short) idle timeout of the other scenarios
     run_attack(res, quick, attack, listeners=("frame2",), during_s=window,
-               extra=["--idle-timeout", "60s"] + list(extra),
+               extra=["--idle-timeout", DEFAULTS["idle-timeout"]] + list(extra),
                rss_allow=lambda b: (b + n // 2 + 8 * MIB,
                                     f"baseline + 512 B per connection + 8 MiB"))
 
@@ -847,7 +849,7 @@ def sigterm_under_load(res, quick):
         wait_until(lambda: srv.active() <= 1, 5)
         res.before = bench_figures(Steady(srv.port["frame"]).run(base_seconds(quick)))
         res.base_rss_kib = srv.rss_kib()
-        sampler = Sampler(srv.pid).start()
+        sampler = Sampler(pid=srv.pid).start()
         steady = Steady(srv.port["frame"]).start(60)
         load = subprocess.Popen(ATTACK_PREFIX + [
             WHARF, "bench", "-t", "1", "-c", "50", "-d", "60s", "--json", "--allow-errors",
@@ -858,7 +860,7 @@ def sigterm_under_load(res, quick):
         srv.signal(signal.SIGTERM)
         code = srv.wait(30)
         took = time.monotonic() - t0
-        res.peak_rss_kib = max(res.peak_rss_kib, sampler.stop())
+        res.peak_rss_kib = max(res.peak_rss_kib, sampler.stop_peak())
         time.sleep(0.3)
         load.send_signal(signal.SIGINT)
         lr = json.loads(load.communicate(timeout=30)[0])
@@ -894,7 +896,7 @@ def vanish_during_shutdown(res, quick):
     ports = {"frame2": free_port()}
     # a long idle timeout here, so the never-reading clients are cut by the shutdown
     # timeout and not by the idle timeout first
-    args = common_flags(quick, shutdown="2s") + ["--idle-timeout", "60s", "--listen",
+    args = common_flags(quick, shutdown="2s") + ["--idle-timeout", DEFAULTS["idle-timeout"], "--listen",
                                                  f"frame://127.0.0.1:{ports['frame2']}",
                                                  "--max-output", "64K", "--sndbuf", "128K"]
     srv = TServer("frame", "http", extra=args, check_exit=False)
@@ -902,7 +904,7 @@ def vanish_during_shutdown(res, quick):
         wait_until(lambda: srv.active() <= 1, 5)
         res.before = bench_figures(Steady(srv.port["frame"]).run(base_seconds(quick)))
         res.base_rss_kib = srv.rss_kib()
-        sampler = Sampler(srv.pid).start()
+        sampler = Sampler(pid=srv.pid).start()
         steady = Steady(srv.port["frame"]).start(60)
         idle, _ = open_many(n, ports["frame2"], sources(2))
         partial, _ = open_many(n, ports["frame2"], sources(2, 4))
@@ -917,7 +919,7 @@ def vanish_during_shutdown(res, quick):
         close_all(partial, linger0=True)   # vanish mid-request, with an RST
         code = srv.wait(30)
         took = time.monotonic() - t0
-        res.peak_rss_kib = sampler.stop()
+        res.peak_rss_kib = sampler.stop_peak()
         res.during = bench_figures(steady.stop())
         w = Watch()
         for s in idle + readers:
@@ -995,7 +997,7 @@ def _rolling(res, quick, restarts, start_a, start_b, churn_port):
     try:
         res.before = bench_figures(Steady(steady_port).run(base_seconds(quick)))
         res.base_rss_kib = torture_rss(b.pid)
-        sampler = Sampler(b.pid).start()
+        sampler = Sampler(pid=b.pid).start()
         steady = Steady(steady_port).start(120)
         dur = restarts * (1.5 if quick else 2.0) + 2
         churn = subprocess.Popen(ATTACK_PREFIX + [
@@ -1015,7 +1017,7 @@ def _rolling(res, quick, restarts, start_a, start_b, churn_port):
             time.sleep(0.5 if quick else 1.0)
         out, err = churn.communicate(timeout=dur + 60)
         res.during = bench_figures(steady.stop())
-        res.peak_rss_kib = sampler.stop()
+        res.peak_rss_kib = sampler.stop_peak()
         res.rss_bound_kib = res.base_rss_kib + 8 * MIB
         res.rss_bound_text = "B's RSS after the baseline + 8 MiB"
         res.rss_check()
@@ -1092,10 +1094,10 @@ def queued_at_close(res, port, start_a, start_b, n=400):
 def rolling_reuseport(res, quick, migrate):
     restarts = 3 if quick else 8
     res.info_only = migrate == 0
-    with NetNS(f"wharf-torture-{os.getpid()}") as ns:
-        ns.sysctl("net.ipv4.tcp_migrate_req", migrate)
+    with NetNS(f"wharf-torture-{os.getpid()}") as ns, ns.entered():
+        ns.set("net.ipv4.tcp_migrate_req", migrate)
         res.fig(f"in network namespace {ns.name}: net.ipv4.tcp_migrate_req = "
-                f"{ns.sysctl_get('net.ipv4.tcp_migrate_req')} (the host's is untouched)")
+                f"{ns.get('net.ipv4.tcp_migrate_req')} (the host's is untouched)")
         shared = free_port()
         steady_port, b_http = free_port(), free_port()
         flags = common_flags(quick) + ["--dispatch", "reuseport"]
@@ -1152,7 +1154,7 @@ def rolling_socket_activation(res, quick):
     shared_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     shared_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     shared_sock.bind(("127.0.0.1", 0))
-    shared_sock.listen(4096)
+    shared_sock.listen(int(DEFAULTS["backlog"]))
     shared = shared_sock.getsockname()[1]
     extra_socks = []
 
@@ -1160,7 +1162,7 @@ def rolling_socket_activation(res, quick):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
-        s.listen(4096)
+        s.listen(int(DEFAULTS["backlog"]))
         extra_socks.append(s)
         return s
 

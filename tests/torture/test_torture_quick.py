@@ -8,12 +8,11 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-import torture  # noqa: E402
-from scenarios import QUICK  # noqa: E402
+import torture
+from scenarios import QUICK
 
-import runner as _run  # noqa: E402
+import runner as _run
 
 
 def main():

@@ -16,7 +16,6 @@ Layout of every scenario (see README.md):
    every scenario-specific check held (counters, closes, replies).
 """
 
-import ctypes
 import json
 import os
 import re
@@ -30,11 +29,13 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-import harness  # noqa: E402
-from harness import (SANITIZED, WHARF, WHARFD, CheckFailed, Server,  # noqa: E402,F401
+from wharfkit import harness
+from wharfkit.harness import (SANITIZED, WHARF, WHARFD, CheckFailed, Server,  # noqa: F401
                      free_port, wait_until)
+from wharfkit import pin
+from wharfkit.netns import NetNS  # noqa: F401 (for the scenarios)
+from wharfkit.sampler import Sampler, thread_cpu_seconds  # noqa: F401 (for the scenarios)
 
 BACKEND = getattr(harness, "BACKEND", "auto")  # the event loop harness.Server asks for
 
@@ -63,43 +64,12 @@ def log(msg):
 
 # ---- CPU placement and priority ------------------------------------------------------
 
-def _cpus():
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return list(range(os.cpu_count() or 1))
-
-
-CPUS = _cpus()
-SERVER_CPU = str(CPUS[0])
-CLIENT_CPU = str(CPUS[1]) if len(CPUS) > 1 else str(CPUS[0])
-
-
-def _rt_works():
-    if os.environ.get("TORTURE_RT", "1") == "0":
-        return False
-    try:
-        return subprocess.run(["chrt", "-f", "10", "true"], capture_output=True,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-RT = _rt_works()
-
-
-def prefix(cpu, rt):
-    """taskset (and chrt -f 10): both exec, so the pid stays the program's."""
-    p = []
-    if rt and RT:
-        p += ["chrt", "-f", "10"]
-    p += ["taskset", "-c", cpu]
-    return p
-
-
-SERVER_PREFIX = prefix(SERVER_CPU, True)
-STEADY_PREFIX = prefix(CLIENT_CPU, True)
-ATTACK_PREFIX = prefix(CLIENT_CPU, False)
+SERVER_CPU = str(pin.server_cpu())
+CLIENT_CPU = str(pin.client_cpu())
+RT = pin.rt_works()
+SERVER_PREFIX = pin.prefix(SERVER_CPU, rt=True)
+STEADY_PREFIX = pin.prefix(CLIENT_CPU, rt=True)
+ATTACK_PREFIX = pin.prefix(CLIENT_CPU)
 
 
 def raise_nofile():
@@ -111,10 +81,7 @@ def raise_nofile():
 
 def pin_self():
     """The Python attack code runs on the client CPU too, at normal priority."""
-    try:
-        os.sched_setaffinity(0, {int(CLIENT_CPU)})
-    except (AttributeError, OSError):
-        pass
+    pin.pin_self(CLIENT_CPU)
 
 
 # ---- the server ----------------------------------------------------------------------
@@ -125,23 +92,7 @@ class TServer(Server):
     def __init__(self, *protos, pin=True, **kw):
         super().__init__(*protos, **kw)
         if pin:
-            self.args = SERVER_PREFIX + self.args
-
-    def status(self, field):
-        try:
-            with open(f"/proc/{self.pid}/status") as f:
-                for line in f:
-                    if line.startswith(field + ":"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def hwm_kib(self):
-        return self.status("VmHWM")
-
-    def rss_kib(self):
-        return self.status("VmRSS")
+            self.prefix = SERVER_PREFIX + self.prefix
 
     def cpu_seconds(self):
         try:
@@ -156,68 +107,12 @@ class TServer(Server):
         return self.stats()["totals"]["active"]
 
 
-def thread_cpu_seconds(pid):
-    """CPU seconds of every thread of a process, by thread id."""
-    out = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
-
-
 def cpu_by_thread(pid, seconds):
     """Fraction of a core each thread used over the next `seconds`."""
     a = thread_cpu_seconds(pid)
     time.sleep(seconds)
     b = thread_cpu_seconds(pid)
     return {t: (b[t] - a.get(t, 0.0)) / seconds for t in b}
-
-
-class Sampler:
-    """Samples a process's VmRSS every 50 ms on a thread; keeps the peak."""
-
-    def __init__(self, pid, interval=0.05):
-        self.pid, self.interval = pid, interval
-        self.peak = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _read(self):
-        try:
-            with open(f"/proc/{self.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _run(self):
-        while not self._stop.is_set():
-            v = self._read()
-            self.peak = max(self.peak, v)
-            self.samples += 1
-            self._stop.wait(self.interval)
-
-    def start(self):
-        self.peak = self._read()
-        self._t.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        self._t.join(5)
-        return self.peak
 
 
 # ---- the steady load -----------------------------------------------------------------
@@ -515,51 +410,6 @@ class Watch:
     def close(self):
         self.ep.close()
         close_all(self.socks.values())
-
-
-# ---- network namespaces --------------------------------------------------------------
-
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class NetNS:
-    """A network namespace of our own (`ip netns add`), entered by the calling thread
-    with setns(2): sockets it opens and processes it starts live there. Its sysctls
-    (net.ipv4.*) are its own; the host's are never touched."""
-
-    def __init__(self, name):
-        self.name = name
-        self.orig = None
-
-    def __enter__(self):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True,
-                       capture_output=True)
-        self.orig = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        fd = os.open(f"/var/run/netns/{self.name}", os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-        finally:
-            os.close(fd)
-        return self
-
-    def sysctl(self, name, value):
-        with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
-            f.write(str(value))
-
-    def sysctl_get(self, name):
-        with open("/proc/sys/" + name.replace(".", "/")) as f:
-            return f.read().strip()
-
-    def __exit__(self, *exc):
-        if self.orig is not None:
-            _libc.setns(self.orig, CLONE_NEWNET)
-            os.close(self.orig)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        return False
 
 
 # ---- misc ----------------------------------------------------------------------------

@@ -28,6 +28,10 @@ import threading
 import time
 from pathlib import Path
 
+from wharfkit import server as kit_server
+from wharfkit.netns import NetNS, run  # noqa: F401 (run: for the experiments)
+from wharfkit.sampler import Sampler
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RESULTS = REPO / "tuning" / "results"
@@ -221,7 +225,7 @@ class Lab:
     def netns(self, short):
         self._ns_count = getattr(self, "_ns_count", 0) + 1
         name = f"wx-{short}-{os.getpid()}-{self._ns_count}"
-        ns = NetNS(self, name)
+        ns = NetNS(name, popen=self.popen, anchor=True)
         self.namespaces.append(ns)
         ns.create()
         return ns
@@ -250,7 +254,7 @@ class Lab:
         return os.path.join(self.tmp, name)
 
     def sampler(self, interval, fn):
-        s = Sampler(self, interval, fn)
+        s = Sampler(fn, interval, halt=self.stop_event)
         self.threads.append(s)
         s.start()
         return s
@@ -306,121 +310,6 @@ def fmt_csv(v):
     return v
 
 
-def run(cmd, check=True, timeout=60, **kw):
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    r = subprocess.run(cmd, timeout=timeout, **kw)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {(r.stderr or '').strip()}")
-    return r
-
-
-class NetNS:
-    def __init__(self, lab, name):
-        self.lab = lab
-        self.name = name
-        self.anchor = None  # a process inside, whose /proc/PID/net/* is this namespace's
-
-    def create(self):
-        run(["ip", "netns", "add", self.name])
-        run(["ip", "-n", self.name, "link", "set", "lo", "up"])
-        self.anchor = self.lab.popen(self.ex("sleep", "1000000"), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def delete(self):
-        # Anything still inside was started by this experiment (the namespace is ours).
-        r = run(["ip", "netns", "pids", self.name], check=False)
-        for pid in (r.stdout or "").split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        for _ in range(50):
-            r = run(["ip", "netns", "pids", self.name], check=False)
-            if not (r.stdout or "").strip():
-                break
-            time.sleep(0.02)
-        run(["ip", "netns", "del", self.name], check=False)
-
-    def ex(self, *cmd):
-        return ["ip", "netns", "exec", self.name, *cmd]
-
-    def run(self, cmd, **kw):
-        return run(self.ex(*cmd), **kw)
-
-    def popen(self, cmd, **kw):
-        return self.lab.popen(self.ex(*cmd), **kw)
-
-    # sysctls of this namespace only
-    def has(self, key):
-        return self.run(["sysctl", "-n", key], check=False).returncode == 0
-
-    def get(self, key):
-        return self.run(["sysctl", "-n", key]).stdout.strip()
-
-    def set(self, key, value):
-        self.run(["sysctl", "-qw", f"{key}={value}"])
-        got = " ".join(self.get(key).split())
-        if got != " ".join(str(value).split()):
-            raise RuntimeError(f"{self.name}: {key} is {got!r} after setting {value!r}")
-
-    # counters, read through /proc/ANCHOR/net (what nstat and ss -s read)
-    def _proc_net(self, name):
-        return Path(f"/proc/{self.anchor.pid}/net/{name}").read_text()
-
-    def nstat(self):
-        """Absolute TCP/IP counters with nstat's names (TcpExtTWRecycled,
-        TcpActiveOpens, TcpExtListenOverflows, ...)."""
-        out = {}
-        for f in ("snmp", "netstat"):
-            lines = self._proc_net(f).splitlines()
-            for i in range(0, len(lines) - 1, 2):
-                k = lines[i].split()
-                v = lines[i + 1].split()
-                prefix = k[0].rstrip(":")
-                for name, val in zip(k[1:], v[1:]):
-                    try:
-                        out[prefix + name] = int(val)
-                    except ValueError:
-                        pass
-        return out
-
-    def sockstat(self):
-        out = {}
-        for line in self._proc_net("sockstat").splitlines():
-            proto, _, rest = line.partition(":")
-            it = rest.split()
-            for k, v in zip(it[0::2], it[1::2]):
-                out[f"{proto}_{k}"] = int(v)
-        return out
-
-    def tcp_states(self, server_ports=()):
-        """Counts by state from `ss -tan`, split into the server side (local port in
-        server_ports) and the rest. Keys like 'TIME-WAIT', 'srv:TIME-WAIT'."""
-        r = self.run(["ss", "-Htan"], check=False)
-        out = {}
-        for line in r.stdout.splitlines():
-            f = line.split()
-            if len(f) < 4:
-                continue
-            state, local = f[0], f[3]
-            out[state] = out.get(state, 0) + 1
-            port = local.rsplit(":", 1)[-1]
-            side = "srv" if port.isdigit() and int(port) in server_ports else "cli"
-            out[f"{side}:{state}"] = out.get(f"{side}:{state}", 0) + 1
-        return out
-
-    def listen_queue(self, port):
-        """(current accept queue, its maximum) of the listener on port: Recv-Q and
-        Send-Q of a LISTEN socket in `ss -ltn`."""
-        r = self.run(["ss", "-Hltn", f"sport = :{port}"], check=False)
-        for line in r.stdout.splitlines():
-            f = line.split()
-            if len(f) >= 3:
-                return int(f[1]), int(f[2])
-        return 0, 0
-
-
 STATS_HELPER = r"""
 import http.client, sys
 c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=10)
@@ -435,38 +324,26 @@ for _ in sys.stdin:
 """
 
 
-class Wharfd:
-    """wharfd inside a namespace, with its log in the lab's temporary directory."""
+class Wharfd(kit_server.Wharfd):
+    """wharfkit's Wharfd inside a namespace, started at once, with its log in the lab's
+    temporary directory; ready when every listener is up (`ss -ltn` in the namespace:
+    the log level here hides the ready line)."""
 
     def __init__(self, lab, ns, listens, extra=(), name="wharfd"):
-        self.lab, self.ns, self.listens = lab, ns, list(listens)
-        self.log = lab.tmpfile(f"{name}-{ns.name}.log")
-        self.http = next((l.split("://", 1)[1] for l in self.listens if l.startswith("http://")), None)
+        self.lab, self.ns = lab, ns
+        self.http = next((l.split("://", 1)[1] for l in listens if l.startswith("http://")), None)
+        ports = [int(l.rsplit(":", 1)[1]) for l in listens]
         # The experiments read /stats from whatever address the namespace gives the
         # listener (a veth address, not loopback): allow it.
-        cmd = [lab.wharfd_bin, "--log-level", "warn", "--stats-allow", "all"]
-        for l in self.listens:
-            cmd += ["-l", l]
-        cmd += list(extra)
-        self.cmd = cmd
+        super().__init__(binary_path=lab.wharfd_bin, listen=listens, prefix=ns.ex(),
+                         extra=["--log-level", "warn", "--stats-allow", "all", *extra],
+                         log_path=lab.tmpfile(f"{name}-{ns.name}.log"), popen=lab.popen,
+                         probe=lambda s: set(ports) <= ns.listening())
         self._stats = None
-        with open(self.log, "w") as lf:
-            self.proc = ns.popen(cmd, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
-        self._wait_ready()
-
-    def _wait_ready(self):
-        ports = [int(l.rsplit(":", 1)[1]) for l in self.listens]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"wharfd exited ({self.proc.returncode}): {Path(self.log).read_text()[-800:]}")
-            r = self.ns.run(["ss", "-Hltn"], check=False)
-            up = {int(l.split()[3].rsplit(":", 1)[1]) for l in r.stdout.splitlines() if l.split()}
-            if all(p in up for p in ports):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("wharfd did not start listening within 10 s")
+        try:
+            self.start(tries=1, timeout=10)
+        except kit_server.StartFailed as e:
+            raise RuntimeError(str(e))
 
     def stats(self):
         """GET /stats over one keep-alive connection kept for the whole run, so that
@@ -484,23 +361,11 @@ class Wharfd:
             raise RuntimeError(f"GET /stats failed: {line.strip()}")
         return json.loads(line)
 
-    def rss_kib(self):
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def stop(self):
+    def stop(self, timeout=15):
         if self._stats is not None and self._stats.poll() is None:
             self._stats.stdin.close()
             self._stats.wait(5)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        return super().stop(timeout)
 
 
 def wharf(lab, ns, args, timeout=150):
@@ -511,39 +376,6 @@ def wharf(lab, ns, args, timeout=150):
     except json.JSONDecodeError:
         raise RuntimeError(f"wharf {' '.join(args)}: exit {r.returncode}, no JSON: "
                            f"{(r.stderr or '')[-500:]}")
-
-
-class Sampler(threading.Thread):
-    """Calls fn() every interval seconds until stopped; rows get t_s (seconds since
-    start). An exception in fn ends the sampler and is kept in .error."""
-
-    def __init__(self, lab, interval, fn):
-        super().__init__(daemon=True)
-        self.lab, self.interval, self.fn = lab, interval, fn
-        self.rows = []
-        self.error = None
-        self._halt = threading.Event()
-        self.t0 = time.monotonic()
-
-    def run(self):
-        n = 0
-        while not self._halt.is_set() and not self.lab.stop_event.is_set():
-            try:
-                row = self.fn()
-            except Exception as e:  # namespace gone at the end, etc.
-                self.error = e
-                return
-            row["t_s"] = round(time.monotonic() - self.t0, 3)
-            self.rows.append(row)
-            n += 1
-            delay = self.t0 + n * self.interval - time.monotonic()
-            if delay > 0:
-                self._halt.wait(delay)
-
-    def stop(self):
-        self._halt.set()
-        self.join(10)
-        return self.rows
 
 
 def md_table(rows, cols):
