@@ -98,7 +98,7 @@ static void ep_flush(struct worker *w, struct conn *c)
         buf_release(&c->out);
 }
 
-/* Replies of this event are in the worker's scratch: write them now. Replies already
+/* Replies of this event are in the loop's scratch: write them now. Replies already
  * waiting in the connection's buffer go when EPOLLOUT says the socket has room. */
 static void ep_send(struct worker *w, struct conn *c)
 {
