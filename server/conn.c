@@ -220,8 +220,9 @@ int conn_reading(const struct conn *c)
 int conn_received(struct worker *w, struct conn *c, const char *data, size_t len)
 {
     struct worker_loop *l = worker_loop(w);
-    counter_add(&l->stats->reads, 1);
-    counter_add(&l->stats->bytes_in, (uint64_t)len);
+    struct worker_stats *st = l->stats;
+    counter_add(&st->reads, 1);
+    counter_add(&st->bytes_in, (uint64_t)len);
     c->flags |= CONN_USED;
     worker_timer_touch(w, c);
     if (buf_len(&c->in) && data == buf_tail(&c->in)) {
@@ -242,7 +243,7 @@ int conn_received(struct worker *w, struct conn *c, const char *data, size_t len
         return 0;
     if (!(c->flags & CONN_READ_PAUSED) && conn_unsent(w, c) > l->set->max_output) {
         c->flags |= CONN_READ_PAUSED;
-        counter_add(&l->stats->output_paused, 1);
+        counter_add(&st->output_paused, 1);
         l->io->read_off(w, c);
         return 0;
     }
@@ -261,9 +262,9 @@ void conn_peer_eof(struct worker *w, struct conn *c)
 
 void conn_sent(struct worker *w, struct conn *c, size_t n)
 {
-    struct worker_loop *l = worker_loop(w);
-    counter_add(&l->stats->writes, 1);
-    counter_add(&l->stats->bytes_out, (uint64_t)n);
+    struct worker_stats *st = worker_loop(w)->stats;
+    counter_add(&st->writes, 1);
+    counter_add(&st->bytes_out, (uint64_t)n);
     worker_timer_touch(w, c);
 }
 
