@@ -65,7 +65,7 @@ ifeq ($(HAVE_URING),yes)
   CPPFLAGS += $(if $(call URING_PROBE,$(URING_SETUP_BUF_RING)),-DHAVE_IO_URING_SETUP_BUF_RING=1)
   SERVER_LIBS += $(URING_LIBS)  # wharfd (and the unit tests linking its objects) only
 else
-  SERVER_SRC := $(filter-out server/uring.c,$(SERVER_SRC))
+  SERVER_SRC := $(filter-out server/uring%.c,$(SERVER_SRC))
 endif
 
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP

@@ -16,8 +16,9 @@ const struct backend *backend_choose(enum backend_kind want, char *why, size_t w
     if (want == BACKEND_EPOLL)
         return &epoll_backend;
 #ifdef WHARF_URING
-    if (uring_probe(why, whylen) == 0)
-        return &uring_backend;
+    struct uring_caps caps;
+    if (uring_probe(&caps, why, whylen) == 0)
+        return uring_backend_for(&caps);
     return want == BACKEND_IO_URING ? NULL : &epoll_backend;
 #else
     /* config.c refuses --backend io_uring in a build without it. */

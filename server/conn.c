@@ -8,8 +8,11 @@
 
 #include "../common/log.h"
 #include "backend.h"
+#include "config.h"
+#include "handler.h"
 #include "peer.h"
-#include "worker.h"
+#include "stats.h"
+#include "worker_loop.h"
 
 #define FLUSH_AT (64 * 1024)       /* send mid-batch once this much output is waiting */
 #define DIRECT_READ_MIN 4096       /* read straight into a partial message's buffer */
@@ -17,78 +20,84 @@
 /* Socket closed: its address may have one more connection (--max-conns-per-ip). */
 static void conn_release_peer(struct worker *w, uint32_t peer)
 {
-    if (w->accept.peers)
-        peer_release(w->accept.peers, peer);
+    struct worker_loop *l = worker_loop(w);
+    if (l->peers)
+        peer_release(l->peers, peer);
 }
 
 void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
 {
-    struct conn *c = calloc(1, sizeof *c);
+    struct worker_loop *l = worker_loop(w);
+    struct conn *c = calloc(1, sizeof *c + l->io->conn_private);
     if (!c) {
         close(fd);
         conn_release_peer(w, peer);
-        counter_add(&w->stats.alloc_failures, 1);
-        counter_add(&w->stats.closed, 1);
+        counter_add(&l->stats->alloc_failures, 1);
+        counter_add(&l->stats->closed, 1);
         return;
     }
     c->fd = fd;
     c->proto = proto;
     c->peer = peer;
     c->timer.list = TIMER_NONE;
-    if (w->io->attach(w, c) < 0) {
+    if (l->io->attach(w, c) < 0) {
         close(fd);
         conn_release_peer(w, peer);
         free(c);
-        counter_add(&w->stats.closed, 1);
+        counter_add(&l->stats->closed, 1);
         return;
     }
-    w->n_conns++;
+    l->n_conns++;
     worker_timer_set(w, c, TIMER_IDLE);
-    if (w->draining)
+    if (l->draining)
         conn_drain(w, c);
 }
 
-void conn_free(struct conn *c)
+void conn_free(struct worker *w, struct conn *c)
 {
+    struct worker_loop *l = worker_loop(w);
+    if (l->io->conn_release)
+        l->io->conn_release(c);
     buf_release(&c->in);
     buf_release(&c->out);
-    buf_release(&c->sending);
     free(c);
 }
 
 void conn_close(struct worker *w, struct conn *c)
 {
+    struct worker_loop *l = worker_loop(w);
     if (c->flags & CONN_CLOSED)
         return;
     if (c->timer.list != TIMER_NONE)
-        tlist_remove(&w->timers[c->timer.list], &c->timer);
-    w->io->detach(w, c);
+        tlist_remove(&l->timers[c->timer.list], &c->timer);
+    l->io->detach(w, c);
     conn_release_peer(w, c->peer);
     c->peer = PEER_NONE;
     buf_release(&c->in);
-    buf_release(&c->out); /* not c->sending: a send in flight may still read it */
-    buf_clear(&w->out); /* it only ever holds the replies of the connection being served */
+    buf_release(&c->out); /* not what the backend sends: a send in flight may read it */
     c->flags |= CONN_CLOSED;
     /* Freed after the event batch, so a later event in this batch finds CONN_CLOSED. */
-    c->timer.next = (struct tnode *)w->closed;
-    w->closed = c;
-    w->n_conns--;
-    counter_add(&w->stats.closed, 1);
+    c->timer.next = (struct tnode *)l->closed;
+    l->closed = c;
+    l->n_conns--;
+    counter_add(&l->stats->closed, 1);
 }
 
 void conn_fail(struct worker *w, struct conn *c, int err)
 {
+    struct worker_loop *l = worker_loop(w);
     if (err == ECONNRESET || err == EPIPE || err == ETIMEDOUT || err == EHOSTUNREACH)
-        counter_add(&w->stats.resets, 1);
+        counter_add(&l->stats->resets, 1);
     else
-        log_warn("worker %d: fd %d: %s", w->id, c->fd, strerror(err));
+        log_warn("worker %d: fd %d: %s", l->id, c->fd, strerror(err));
     conn_close(w, c);
 }
 
 void conn_nomem(struct worker *w, struct conn *c)
 {
-    counter_add(&w->stats.alloc_failures, 1);
-    log_warn("worker %d: out of memory; closing a connection", w->id);
+    struct worker_loop *l = worker_loop(w);
+    counter_add(&l->stats->alloc_failures, 1);
+    log_warn("worker %d: out of memory; closing a connection", l->id);
     conn_close(w, c);
 }
 
@@ -97,6 +106,7 @@ void conn_nomem(struct worker *w, struct conn *c)
  * that destroys the last reply). */
 static void conn_close_when_sent(struct worker *w, struct conn *c)
 {
+    struct worker_loop *l = worker_loop(w);
     if ((c->flags & CONN_PEER_EOF) || !(c->flags & CONN_ERROR)) {
         conn_close(w, c);
         return;
@@ -109,14 +119,15 @@ static void conn_close_when_sent(struct worker *w, struct conn *c)
     buf_release(&c->in);
     buf_release(&c->out);
     worker_timer_set(w, c, TIMER_LINGER);
-    w->io->linger(w, c);
+    l->io->linger(w, c);
 }
 
 /* HTTP requests that have begun but not finished run on the header deadline, which
  * further bytes do not push back (a trickle cannot hold a connection forever). */
 static void conn_update_timer(struct worker *w, struct conn *c, int partial)
 {
-    if (c->proto != PROTO_HTTP || w->timers[TIMER_HEADER].timeout_ms == 0)
+    struct worker_loop *l = worker_loop(w);
+    if (c->proto != PROTO_HTTP || l->timers[TIMER_HEADER].timeout_ms == 0)
         return;
     if (partial && c->timer.list == TIMER_IDLE)
         worker_timer_set(w, c, TIMER_HEADER);
@@ -134,16 +145,25 @@ static int conn_keep_partial(struct conn *c, const char *data, size_t len, size_
 }
 
 /* Where this batch's replies go: the connection's own buffer when earlier replies
- * wait there (order) or when the backend sends asynchronously, else the worker's
- * scratch output, which epoll writes before the event ends. */
+ * wait there (order) or when the backend has no scratch (it sends asynchronously),
+ * else the backend's scratch output, which it writes before the event ends. */
 static struct buf *conn_reply_buf(struct worker *w, struct conn *c)
 {
-    return w->io->replies_in_conn || buf_len(&c->out) ? &c->out : &w->out;
+    struct worker_loop *l = worker_loop(w);
+    return l->reply_scratch && !buf_len(&c->out) ? l->reply_scratch : &c->out;
+}
+
+/* Replies not yet taken by the kernel: c->out, and a send the backend has in flight. */
+static size_t conn_unsent(struct worker *w, const struct conn *c)
+{
+    struct worker_loop *l = worker_loop(w);
+    return buf_len(&c->out) + (l->io->unsent ? l->io->unsent(c) : 0);
 }
 
 /* Run the handler over data: c->in's contents (from_in) or fresh bytes. */
 static void conn_input(struct worker *w, struct conn *c, const char *data, size_t len, int from_in)
 {
+    struct worker_loop *l = worker_loop(w);
     struct handler_io io = {
         .proto = (enum proto)c->proto,
         .cs = &c->cs,
@@ -151,9 +171,9 @@ static void conn_input(struct worker *w, struct conn *c, const char *data, size_
         .state = c->handler_state,
         .fd = c->fd,
     };
-    handler_process(&w->env, &io, data, len);
+    handler_process(l->env, &io, data, len);
     c->handler_state = (uint8_t)io.state;
-    counter_add(&w->stats.messages, io.messages);
+    counter_add(&l->stats->messages, io.messages);
 
     if (io.verdict == HANDLER_NOMEM) {
         conn_nomem(w, c);
@@ -199,8 +219,10 @@ int conn_reading(const struct conn *c)
 
 int conn_received(struct worker *w, struct conn *c, const char *data, size_t len)
 {
-    counter_add(&w->stats.reads, 1);
-    counter_add(&w->stats.bytes_in, (uint64_t)len);
+    struct worker_loop *l = worker_loop(w);
+    struct worker_stats *st = l->stats;
+    counter_add(&st->reads, 1);
+    counter_add(&st->bytes_in, (uint64_t)len);
     c->flags |= CONN_USED;
     worker_timer_touch(w, c);
     if (buf_len(&c->in) && data == buf_tail(&c->in)) {
@@ -215,14 +237,14 @@ int conn_received(struct worker *w, struct conn *c, const char *data, size_t len
         conn_input(w, c, data, len, 0);
     if (c->flags & CONN_CLOSED)
         return 0;
-    if (buf_len(&w->out) + buf_len(&c->out) >= FLUSH_AT)
-        w->io->send(w, c);
+    if ((l->reply_scratch ? buf_len(l->reply_scratch) : 0) + buf_len(&c->out) >= FLUSH_AT)
+        l->io->send(w, c);
     if (c->flags & CONN_CLOSED)
         return 0;
-    if (!(c->flags & CONN_READ_PAUSED) && conn_unsent(c) > w->set.max_output) {
+    if (!(c->flags & CONN_READ_PAUSED) && conn_unsent(w, c) > l->set->max_output) {
         c->flags |= CONN_READ_PAUSED;
-        counter_add(&w->stats.output_paused, 1);
-        w->io->read_off(w, c);
+        counter_add(&st->output_paused, 1);
+        l->io->read_off(w, c);
         return 0;
     }
     return conn_reading(c);
@@ -230,31 +252,34 @@ int conn_received(struct worker *w, struct conn *c, const char *data, size_t len
 
 void conn_peer_eof(struct worker *w, struct conn *c)
 {
+    struct worker_loop *l = worker_loop(w);
     c->flags |= CONN_PEER_EOF;
     if (buf_len(&c->in)) {
-        counter_add(&w->stats.truncated, 1);
+        counter_add(&l->stats->truncated, 1);
         buf_release(&c->in);
     }
 }
 
 void conn_sent(struct worker *w, struct conn *c, size_t n)
 {
-    counter_add(&w->stats.writes, 1);
-    counter_add(&w->stats.bytes_out, (uint64_t)n);
+    struct worker_stats *st = worker_loop(w)->stats;
+    counter_add(&st->writes, 1);
+    counter_add(&st->bytes_out, (uint64_t)n);
     worker_timer_touch(w, c);
 }
 
 void conn_settle(struct worker *w, struct conn *c)
 {
+    struct worker_loop *l = worker_loop(w);
     if (c->flags & CONN_CLOSED)
         return;
-    w->io->send(w, c);
+    l->io->send(w, c);
     if (c->flags & (CONN_CLOSED | CONN_LINGER))
         return;
-    size_t out = conn_unsent(c);
-    if ((c->flags & CONN_READ_PAUSED) && out <= w->set.max_output / 2) {
+    size_t out = conn_unsent(w, c);
+    if ((c->flags & CONN_READ_PAUSED) && out <= l->set->max_output / 2) {
         c->flags &= ~CONN_READ_PAUSED;
-        w->io->read_on(w, c); /* data may wait in the socket with no new event coming */
+        l->io->read_on(w, c); /* data may wait in the socket with no new event coming */
     }
     if (out)
         return;
@@ -262,22 +287,24 @@ void conn_settle(struct worker *w, struct conn *c)
         conn_close_when_sent(w, c);
     else if (c->flags & CONN_PEER_EOF)
         conn_close(w, c); /* everything the peer sent is answered */
-    else if (w->draining && !buf_len(&c->in) && ((c->flags & CONN_USED) || !w->drain_grace_ms))
+    else if (l->draining && !buf_len(&c->in) && ((c->flags & CONN_USED) || !l->drain_grace_ms))
         conn_close(w, c); /* shutting down and nothing half-received */
 }
 
 void conn_on_timeout(struct worker *w, struct conn *c)
 {
+    struct worker_loop *l = worker_loop(w);
     if (c->timer.list == TIMER_IDLE)
-        counter_add(&w->stats.idle_timeouts, 1);
+        counter_add(&l->stats->idle_timeouts, 1);
     else if (c->timer.list == TIMER_HEADER)
-        counter_add(&w->stats.header_timeouts, 1);
+        counter_add(&l->stats->header_timeouts, 1);
     else if (c->timer.list == TIMER_LINGER)
-        counter_add(&w->stats.linger_timeouts, 1);
+        counter_add(&l->stats->linger_timeouts, 1);
     conn_close(w, c);
 }
 
 void conn_drain(struct worker *w, struct conn *c)
 {
-    w->io->revisit(w, c);
+    struct worker_loop *l = worker_loop(w);
+    l->io->revisit(w, c);
 }

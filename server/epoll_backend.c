@@ -12,6 +12,19 @@
 
 #define MAX_EVENTS 512
 #define READS_PER_EVENT 4          /* then other connections get a turn */
+#define RBUF_SIZE (64 * 1024)
+
+/* The worker's loop state (w->loop.io_state). */
+struct ep_loop {
+    int epfd;
+    struct buf out;                /* replies of the connection being served (reply_scratch) */
+    char rbuf[RBUF_SIZE];          /* read scratch */
+};
+
+/* c->io_flags */
+enum { EP_RDHUP = 1u << 0 };       /* saw the peer's FIN: read on to EOF, even after a short read */
+
+static inline struct ep_loop *ep_of(struct worker *w) { return w->loop.io_state; }
 
 /* ---- connection I/O ---- */
 
@@ -20,8 +33,8 @@ static int ep_attach(struct worker *w, struct conn *c)
     /* Registered once for both directions: "want to write" is the non-empty out
      * buffer, so no epoll_ctl is ever needed per reply. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-        log_warn("worker %d: epoll_ctl add: %s", w->id, strerror(errno));
+    if (epoll_ctl(ep_of(w)->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+        log_warn("worker %d: epoll_ctl add: %s", w->loop.id, strerror(errno));
         return -1;
     }
     return 0;
@@ -29,16 +42,16 @@ static int ep_attach(struct worker *w, struct conn *c)
 
 static void ep_detach(struct worker *w, struct conn *c)
 {
-    (void)w;
     /* close() also removes the fd from epoll: it is never dup'ed. */
     close(c->fd);
+    buf_clear(&ep_of(w)->out); /* it only ever holds the replies of the connection served */
 }
 
 /* Input after our shutdown(SHUT_WR): discarded until the peer's EOF. */
 static void ep_linger(struct worker *w, struct conn *c)
 {
     for (;;) {
-        ssize_t n = read(c->fd, w->rbuf, WORKER_RBUF_SIZE);
+        ssize_t n = read(c->fd, ep_of(w)->rbuf, RBUF_SIZE);
         if (n > 0)
             continue;
         if (n < 0 && errno == EINTR)
@@ -55,7 +68,8 @@ static void ep_linger(struct worker *w, struct conn *c)
  * socket does not take moves into the connection's buffer. */
 static void ep_flush(struct worker *w, struct conn *c)
 {
-    struct buf *b = buf_len(&w->out) ? &w->out : &c->out;
+    struct buf *scratch = &ep_of(w)->out;
+    struct buf *b = buf_len(scratch) ? scratch : &c->out;
     while (buf_len(b)) {
         size_t len = buf_len(b);
         ssize_t n = write(c->fd, buf_head(b), len);
@@ -73,7 +87,7 @@ static void ep_flush(struct worker *w, struct conn *c)
         conn_fail(w, c, n < 0 ? errno : EPIPE);
         return;
     }
-    if (b == &w->out) {
+    if (b == scratch) {
         if (buf_len(b) && buf_append(&c->out, buf_head(b), buf_len(b)) < 0) {
             conn_nomem(w, c);
             return;
@@ -84,11 +98,11 @@ static void ep_flush(struct worker *w, struct conn *c)
         buf_release(&c->out);
 }
 
-/* Replies of this event are in the worker's scratch: write them now. Replies already
+/* Replies of this event are in the loop's scratch: write them now. Replies already
  * waiting in the connection's buffer go when EPOLLOUT says the socket has room. */
 static void ep_send(struct worker *w, struct conn *c)
 {
-    if (buf_len(&w->out))
+    if (buf_len(&ep_of(w)->out))
         ep_flush(w, c);
 }
 
@@ -102,8 +116,8 @@ static void ep_read(struct worker *w, struct conn *c)
         size_t room;
         char *dst = conn_direct_read(c, &room);
         if (!dst) {
-            dst = w->rbuf;
-            room = WORKER_RBUF_SIZE;
+            dst = ep_of(w)->rbuf;
+            room = RBUF_SIZE;
         }
         ssize_t n = read(c->fd, dst, room);
         if (n < 0) {
@@ -122,7 +136,7 @@ static void ep_read(struct worker *w, struct conn *c)
             return;
         /* A short read drained the socket: edge-triggered epoll reports the next bytes,
          * unless the FIN came with these ones, which only a read returning 0 shows. */
-        if ((size_t)n < room && !(c->flags & CONN_RDHUP))
+        if ((size_t)n < room && !(c->io_flags & EP_RDHUP))
             return;
     }
     worker_mark_todo(w, c);
@@ -156,7 +170,7 @@ static void ep_on_event(struct worker *w, struct conn *c, uint32_t events)
         return;
     }
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->flags |= CONN_RDHUP;
+        c->io_flags |= EP_RDHUP;
     if (buf_len(&c->out) && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         ep_flush(w, c);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
@@ -185,24 +199,31 @@ static void ep_accept_stop(struct worker *w)
 
 static int ep_init(struct worker *w)
 {
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->rbuf = malloc(WORKER_RBUF_SIZE);
-    if (w->epfd < 0 || !w->rbuf) {
-        log_error("worker %d: %s", w->id, strerror(errno));
+    struct ep_loop *ep = malloc(sizeof *ep);
+    if (!ep) {
+        log_error("worker %d: %s", w->loop.id, strerror(errno));
+        return -1;
+    }
+    ep->out = (struct buf){0};
+    w->loop.io_state = ep;
+    w->loop.reply_scratch = &ep->out;
+    ep->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (ep->epfd < 0) {
+        log_error("worker %d: %s", w->loop.id, strerror(errno));
         return -1;
     }
     /* data.ptr == &w->handoff marks the handoff eventfd (edge-triggered: never read,
      * see handoff.h); listeners point into w->accept.listeners; else a connection. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &w->handoff};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->handoff.efd, &ev) < 0) {
-        log_error("worker %d: epoll_ctl: %s", w->id, strerror(errno));
+    if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, w->handoff.efd, &ev) < 0) {
+        log_error("worker %d: epoll_ctl: %s", w->loop.id, strerror(errno));
         return -1;
     }
     for (int i = 0; i < w->accept.n_listeners; i++) {
         struct listener *l = &w->accept.listeners[i];
         ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.ptr = l};
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
-            log_error("worker %d: epoll_ctl on a listener: %s", w->id, strerror(errno));
+        if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+            log_error("worker %d: epoll_ctl on a listener: %s", w->loop.id, strerror(errno));
             return -1;
         }
     }
@@ -211,12 +232,15 @@ static int ep_init(struct worker *w)
 
 static void ep_fini(struct worker *w)
 {
-    if (w->epfd >= 0)
-        close(w->epfd);
-    w->epfd = -1;
-    free(w->rbuf);
-    w->rbuf = NULL;
-    buf_release(&w->out);
+    struct ep_loop *ep = ep_of(w);
+    if (!ep)
+        return;
+    if (ep->epfd >= 0)
+        close(ep->epfd);
+    buf_release(&ep->out);
+    free(ep);
+    w->loop.io_state = NULL;
+    w->loop.reply_scratch = NULL;
 }
 
 static void ep_dispatch(struct worker *w, struct epoll_event *ev, int n)
@@ -239,9 +263,9 @@ static void ep_run(struct worker *w)
         worker_heartbeat(w);
         if (w->accept.pending)
             accept_pending(&w->accept, worker_deliver_own, w);
-        int n = epoll_wait(w->epfd, ev, MAX_EVENTS, worker_next_timeout_ms(w));
+        int n = epoll_wait(ep_of(w)->epfd, ev, MAX_EVENTS, worker_next_timeout_ms(w));
         if (n < 0 && errno != EINTR) {
-            log_error("worker %d: epoll_wait: %s", w->id, strerror(errno));
+            log_error("worker %d: epoll_wait: %s", w->loop.id, strerror(errno));
             break;
         }
         counter_add(&w->stats.loop_waits, 1);
@@ -254,7 +278,7 @@ static void ep_run(struct worker *w)
 
 const struct backend epoll_backend = {
     .name = "epoll",
-    .replies_in_conn = 0,
+    .conn_private = 0, /* its one flag is c->io_flags */
     .init = ep_init,
     .run = ep_run,
     .fini = ep_fini,

@@ -1,4 +1,4 @@
-/* uring: the worker loop on io_uring (built when liburing is found; see Makefile).
+/* uring: the worker loop on io_uring (built when liburing is found; see build.mk).
  *
  * One ring per worker, created in the worker's own thread (SINGLE_ISSUER|DEFER_TASKRUN,
  * else COOP_TASKRUN, else no flags). Every connection has one multishot receive armed,
@@ -10,22 +10,20 @@
  * io_uring_enter that also waits for the next completions. The handoff's eventfd has a
  * multishot poll armed on the ring; with --dispatch reuseport each listener a multishot
  * accept. A connection closed with operations in flight has them cancelled and is
- * freed once their last completion has arrived (conn.inflight). */
+ * freed once their last completion has arrived (backend.h: conn_busy).
+ *
+ * The files: uring_probe.c (can io_uring serve here, and with what), uring_ring.c
+ * (ring and buffer-ring setup, liburing 2.3 shims, test hooks), uring_pool.c (the
+ * receive buffers), uring_accept.c (the handoff's poll, accepts), uring.c (the
+ * connection operations, the loop); uring_int.h is what they share. */
 #ifndef WHARF_URING_H
 #define WHARF_URING_H
 
-#include <stddef.h>
-
 #include "backend.h"
+#include "uring_probe.h"
 
-extern const struct backend uring_backend;
-
-/* Whether io_uring can serve here: sets up a throw-away ring, checks its features and
- * opcodes, registers a buffer ring and completes one multishot receive on a socket
- * pair. 0, or -1 with the reason in why (e.g. EPERM from seccomp or
- * kernel.io_uring_disabled, a kernel too old for multishot receives).
- * With $WHARFD_TEST_HOOKS=1, $WHARFD_TEST_URING_SETUP=EPERM (or ENOSYS, EINVAL, ...)
- * makes every ring setup fail with that error, as a filtered system call would. */
-int uring_probe(char *why, size_t whylen);
+/* The io_uring backend, for a kernel that uring_probe found able (its caps): called
+ * once, before any worker starts. */
+const struct backend *uring_backend_for(const struct uring_caps *caps);
 
 #endif

@@ -14,21 +14,6 @@
 #define INIT_WAIT_MS 10000      /* how long worker_start waits for the loop to be set up */
 #define DRAIN_GRACE_MS 1000     /* a never-used connection's wait for its first bytes */
 
-void worker_timer_set(struct worker *w, struct conn *c, int list)
-{
-    if (c->timer.list != TIMER_NONE)
-        tlist_remove(&w->timers[c->timer.list], &c->timer);
-    tlist_append(&w->timers[list], &c->timer, w->now);
-}
-
-void worker_timer_touch(struct worker *w, struct conn *c)
-{
-    /* Touched even with the idle timeout off, so a reload that turns it on finds
-     * deadlines that follow the last activity. */
-    if (c->timer.list == TIMER_IDLE)
-        tlist_touch(&w->timers[TIMER_IDLE], &c->timer, w->now);
-}
-
 void worker_mark_todo(struct worker *w, struct conn *c)
 {
     if (c->flags & CONN_TODO)
@@ -51,13 +36,13 @@ static int start_handshake_init(struct worker *w)
         pthread_condattr_destroy(&attr);
     }
     if (rc != 0) {
-        log_error("worker %d: cannot create its start condition: %s", w->id, strerror(rc));
+        log_error("worker %d: cannot create its start condition: %s", w->loop.id, strerror(rc));
         return -1;
     }
     rc = pthread_mutex_init(&w->init_lock, NULL);
     if (rc != 0) {
         pthread_cond_destroy(&w->init_cond);
-        log_error("worker %d: cannot create its start lock: %s", w->id, strerror(rc));
+        log_error("worker %d: cannot create its start lock: %s", w->loop.id, strerror(rc));
         return -1;
     }
     w->init_state = 0;
@@ -92,19 +77,21 @@ static int start_handshake_wait(struct worker *w)
     int state = w->init_state;
     pthread_mutex_unlock(&w->init_lock);
     if (rc != 0 && rc != ETIMEDOUT)
-        log_error("worker %d: waiting for its start: %s", w->id, strerror(rc));
+        log_error("worker %d: waiting for its start: %s", w->loop.id, strerror(rc));
     return state;
 }
 
 int worker_init(struct worker *w, int id, const struct config *cfg, const struct backend *io,
                 uint32_t max_sleep_ms)
 {
-    w->id = id;
+    w->loop.id = id;
     w->cfg = cfg;
-    w->io = io;
+    w->loop.io = io;
     w->set = cfg->set;
     w->max_sleep_ms = max_sleep_ms;
-    w->epfd = -1;
+    w->loop.stats = &w->stats;
+    w->loop.env = &w->env;
+    w->loop.set = &w->set;
     w->done_fd = -1;
     if (handoff_init(&w->handoff) < 0) {
         log_error("worker %d: cannot create its handoff queue: %s", id, strerror(errno));
@@ -114,9 +101,12 @@ int worker_init(struct worker *w, int id, const struct config *cfg, const struct
         handoff_destroy(&w->handoff);
         return -1;
     }
-    w->timers[TIMER_IDLE] = (struct tlist){.timeout_ms = (uint32_t)w->set.idle_timeout_ms, .id = TIMER_IDLE};
-    w->timers[TIMER_HEADER] = (struct tlist){.timeout_ms = (uint32_t)w->set.header_timeout_ms, .id = TIMER_HEADER};
-    w->timers[TIMER_LINGER] = (struct tlist){.timeout_ms = LINGER_MS, .id = TIMER_LINGER};
+    struct tlist *timers = w->loop.timers;
+    timers[TIMER_IDLE] = (struct tlist){.timeout_ms = (uint32_t)w->set.idle_timeout_ms,
+                                        .id = TIMER_IDLE};
+    timers[TIMER_HEADER] = (struct tlist){.timeout_ms = (uint32_t)w->set.header_timeout_ms,
+                                          .id = TIMER_HEADER};
+    timers[TIMER_LINGER] = (struct tlist){.timeout_ms = LINGER_MS, .id = TIMER_LINGER};
     w->env = (struct handler_env){
         .mode = w->set.mode,
         .max_message = w->set.max_message,
@@ -134,7 +124,7 @@ int worker_init(struct worker *w, int id, const struct config *cfg, const struct
 int worker_add_listener(struct worker *w, const struct listener *l)
 {
     if (w->accept.n_listeners == MAX_LISTENERS) {
-        log_error("worker %d: too many listeners", w->id);
+        log_error("worker %d: too many listeners", w->loop.id);
         return -1;
     }
     w->accept.listeners[w->accept.n_listeners++] = *l;
@@ -162,8 +152,8 @@ static void retime(struct tlist *list, uint64_t timeout_ms)
 
 static void apply_settings(struct worker *w, const struct settings *s)
 {
-    retime(&w->timers[TIMER_IDLE], s->idle_timeout_ms);
-    retime(&w->timers[TIMER_HEADER], s->header_timeout_ms);
+    retime(&w->loop.timers[TIMER_IDLE], s->idle_timeout_ms);
+    retime(&w->loop.timers[TIMER_HEADER], s->header_timeout_ms);
     w->set = *s;
     w->env.mode = s->mode;
     w->env.max_message = s->max_message;
@@ -181,7 +171,7 @@ void worker_take_handoff(struct worker *w)
     if (handoff_take_settings(&w->handoff, &set))
         apply_settings(w, &set);
     int req = atomic_load_explicit(&w->drain_requested, memory_order_acquire);
-    if (req && !w->draining)
+    if (req && !w->loop.draining)
         start_drain(w);
     if (req == 2)
         w->drain_deadline_ms = 0;
@@ -190,12 +180,12 @@ void worker_take_handoff(struct worker *w)
 /* Every connection, wherever its timer is: a snapshot, since draining moves them. */
 static struct conn **snapshot_conns(struct worker *w, size_t *count)
 {
-    struct conn **all = malloc((w->n_conns + 1) * sizeof *all);
+    struct conn **all = malloc((w->loop.n_conns + 1) * sizeof *all);
     size_t n = 0;
     if (!all)
         return NULL;
     for (int l = 0; l < TIMER_LISTS; l++)
-        for (struct tnode *t = w->timers[l].head; t && n < w->n_conns; t = t->next)
+        for (struct tnode *t = w->loop.timers[l].head; t && n < w->loop.n_conns; t = t->next)
             all[n++] = conn_of_timer(t);
     *count = n;
     return all;
@@ -207,7 +197,7 @@ static void revisit_all(struct worker *w)
     size_t n = 0;
     struct conn **all = snapshot_conns(w, &n);
     if (!all) {
-        log_error("worker %d: out of memory while draining; cutting connections", w->id);
+        log_error("worker %d: out of memory while draining; cutting connections", w->loop.id);
         w->drain_deadline_ms = 0;
         return;
     }
@@ -218,14 +208,14 @@ static void revisit_all(struct worker *w)
 
 static void start_drain(struct worker *w)
 {
-    w->draining = 1;
+    w->loop.draining = 1;
     w->env.draining = 1;
     w->drain_deadline_ms = clock_ms() + w->set.shutdown_timeout_ms;
     uint32_t grace = w->set.shutdown_timeout_ms < DRAIN_GRACE_MS ? w->set.shutdown_timeout_ms
                                                                  : DRAIN_GRACE_MS;
-    w->drain_grace_ms = clock_ms() + grace;
+    w->loop.drain_grace_ms = clock_ms() + grace;
     if (w->accept.n_listeners)
-        w->io->accept_stop(w);
+        w->loop.io->accept_stop(w);
     accept_ctx_close(&w->accept);
     revisit_all(w);
 }
@@ -233,15 +223,15 @@ static void start_drain(struct worker *w)
 /* The grace of never-used connections is over: close those still idle. */
 static void end_drain_grace(struct worker *w)
 {
-    w->drain_grace_ms = 0;
+    w->loop.drain_grace_ms = 0;
     revisit_all(w);
 }
 
 static void cut_all(struct worker *w)
 {
     for (int l = 0; l < TIMER_LISTS; l++) {
-        while (w->timers[l].head) {
-            struct conn *c = conn_of_timer(w->timers[l].head);
+        while (w->loop.timers[l].head) {
+            struct conn *c = conn_of_timer(w->loop.timers[l].head);
             counter_add(&w->stats.shutdown_cut, 1);
             conn_close(w, c);
         }
@@ -255,7 +245,7 @@ void worker_run_todo(struct worker *w)
     while (c) {
         struct conn *next = c->todo_next;
         c->flags &= ~CONN_TODO;
-        w->io->revisit(w, c);
+        w->loop.io->revisit(w, c);
         c = next;
     }
 }
@@ -263,10 +253,10 @@ void worker_run_todo(struct worker *w)
 static void expire_timers(struct worker *w)
 {
     for (int l = 0; l < TIMER_LISTS; l++) {
-        struct tlist *list = &w->timers[l];
+        struct tlist *list = &w->loop.timers[l];
         if (!list->timeout_ms)
             continue;
-        while (list->head && timer_expired(list->head->deadline, w->now))
+        while (list->head && timer_expired(list->head->deadline, w->loop.now))
             conn_on_timeout(w, conn_of_timer(list->head));
     }
 }
@@ -276,28 +266,28 @@ static void expire_timers(struct worker *w)
  * completion has arrived. */
 static void free_closed(struct worker *w)
 {
-    struct conn *c = w->closed, *keep = NULL;
-    w->closed = NULL;
+    struct conn *c = w->loop.closed, *keep = NULL;
+    w->loop.closed = NULL;
     while (c) {
         struct conn *next = (struct conn *)c->timer.next;
-        if ((c->flags & CONN_TODO) || c->inflight) {
+        if ((c->flags & CONN_TODO) || (w->loop.io->conn_busy && w->loop.io->conn_busy(c))) {
             c->timer.next = (struct tnode *)keep;
             keep = c;
         } else {
-            conn_free(c);
+            conn_free(w, c);
         }
         c = next;
     }
-    w->closed = keep;
+    w->loop.closed = keep;
 }
 
 void worker_free_closed_all(struct worker *w)
 {
-    struct conn *c = w->closed;
-    w->closed = NULL;
+    struct conn *c = w->loop.closed;
+    w->loop.closed = NULL;
     while (c) {
         struct conn *next = (struct conn *)c->timer.next;
-        conn_free(c);
+        conn_free(w, c);
         c = next;
     }
     w->todo = NULL;
@@ -309,18 +299,18 @@ int worker_next_timeout_ms(const struct worker *w)
         return 0;
     int64_t best = -1;
     for (int l = 0; l < TIMER_LISTS; l++) {
-        const struct tlist *list = &w->timers[l];
+        const struct tlist *list = &w->loop.timers[l];
         if (!list->timeout_ms || !list->head)
             continue;
-        int64_t left = (int32_t)(list->head->deadline - w->now);
+        int64_t left = (int32_t)(list->head->deadline - w->loop.now);
         if (left < 0)
             left = 0;
         if (best < 0 || left < best)
             best = left + 1; /* +1: the coarse clock must have passed the deadline */
     }
-    if (w->draining) {
+    if (w->loop.draining) {
         uint64_t now = clock_ms();
-        uint64_t until = w->drain_grace_ms ? w->drain_grace_ms : w->drain_deadline_ms;
+        uint64_t until = w->loop.drain_grace_ms ? w->loop.drain_grace_ms : w->drain_deadline_ms;
         int64_t left = until > now ? (int64_t)(until - now) : 0;
         if (best < 0 || left < best)
             best = left;
@@ -335,7 +325,7 @@ int worker_next_timeout_ms(const struct worker *w)
 
 void worker_update_clock(struct worker *w)
 {
-    w->now = (uint32_t)(clock_ms_coarse() - w->epoch_ms);
+    w->loop.now = (uint32_t)(clock_ms_coarse() - w->epoch_ms);
     http_cache_refresh(&w->http, time(NULL));
 }
 
@@ -344,10 +334,10 @@ int worker_turn_end(struct worker *w)
     worker_run_todo(w);
     expire_timers(w);
     if (w->accept.paused_until_ms && accept_pause_left_ms(&w->accept) == 0)
-        w->io->accept_resume(w);
-    if (w->draining && w->drain_grace_ms && clock_ms() >= w->drain_grace_ms)
+        w->loop.io->accept_resume(w);
+    if (w->loop.draining && w->loop.drain_grace_ms && clock_ms() >= w->loop.drain_grace_ms)
         end_drain_grace(w);
-    if (w->draining && (w->n_conns == 0 || clock_ms() >= w->drain_deadline_ms)) {
+    if (w->loop.draining && (w->loop.n_conns == 0 || clock_ms() >= w->drain_deadline_ms)) {
         cut_all(w);
         free_closed(w);
         return 1;
@@ -369,17 +359,18 @@ static void worker_finished(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    w->loop.peers = w->accept.peers; /* set by main after worker_init */
     w->epoch_ms = clock_ms_coarse();
     worker_update_clock(w);
-    if (w->io->init(w) < 0) {
-        w->io->fini(w);
+    if (w->loop.io->init(w) < 0) {
+        w->loop.io->fini(w);
         worker_finished(w);
         start_handshake_announce(w, -1);
         return NULL;
     }
     start_handshake_announce(w, 1);
-    w->io->run(w);
-    w->io->fini(w);
+    w->loop.io->run(w);
+    w->loop.io->fini(w);
     worker_free_closed_all(w);
     worker_finished(w);
     return NULL;
@@ -389,14 +380,14 @@ int worker_start(struct worker *w)
 {
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
     if (rc != 0) {
-        log_error("cannot start worker %d: %s", w->id, strerror(rc));
+        log_error("cannot start worker %d: %s", w->loop.id, strerror(rc));
         return -1;
     }
     int state = start_handshake_wait(w);
     if (state != 1) {
         if (state == 0)
-            log_error("worker %d: its %s loop was not ready after %d ms", w->id, w->io->name,
-                      INIT_WAIT_MS);
+            log_error("worker %d: its %s loop was not ready after %d ms", w->loop.id,
+                      w->loop.io->name, INIT_WAIT_MS);
         return -1;
     }
     return 0;

@@ -9,12 +9,17 @@
  * The start handshake: worker_start creates the thread and sleeps on init_cond until
  * the thread, once its backend is set up (or has failed), sets init_state and signals
  * it; init_state is only read or written under init_lock. The condition variable runs
- * on CLOCK_MONOTONIC, so the start-up deadline ignores changes of the wall clock. The backend runs the loop and calls back into the worker_* functions below
- * for everything that is the same whatever waits for events. */
+ * on CLOCK_MONOTONIC, so the start-up deadline ignores changes of the wall clock.
+ *
+ * The backend (backend.h) runs the loop, keeping its own state behind
+ * loop.io_state, and calls back into the worker_* functions below for everything
+ * that is the same whatever waits for events. What the connections see of their
+ * worker is the struct worker_loop at its start (worker_loop.h). */
 #ifndef WHARF_WORKER_H
 #define WHARF_WORKER_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -28,15 +33,14 @@
 #include "listener.h"
 #include "stats.h"
 #include "timer.h"
-
-#define WORKER_RBUF_SIZE (64 * 1024)
-
-enum { TIMER_IDLE, TIMER_HEADER, TIMER_LINGER, TIMER_LISTS };
+#include "worker_loop.h"
 
 struct conn;
-struct uring_loop;
 
 struct worker {
+    /* private to the worker thread; first (worker_loop.h): what its connections see */
+    struct worker_loop loop;
+
     /* shared */
     struct worker_stats stats;
     struct handoff handoff;
@@ -48,33 +52,18 @@ struct worker {
     pthread_cond_t init_cond;
     int init_state;             /* 0: starting; 1: the loop runs; -1: its backend failed */
 
-    /* set before the thread starts */
-    int id;
+    /* set before the thread starts (and loop.id, loop.io) */
     int done_fd;                 /* an eventfd written once finished is set; -1: none */
     pthread_t thread;
     const struct config *cfg;
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */
-    const struct backend *io;
 
     /* private to the worker thread */
     struct settings set;        /* this worker's copy; reloads arrive through the handoff */
     uint32_t max_sleep_ms;      /* wake at least this often (watchdog); 0: sleep freely */
-    int epfd;                   /* epoll backend */
-    struct uring_loop *uring;   /* io_uring backend */
     uint64_t epoch_ms;          /* deadlines count from here */
-    uint32_t now;               /* ms since epoch, updated once per loop iteration */
-    char *rbuf;                 /* epoll: WORKER_RBUF_SIZE bytes of read scratch */
-    struct buf out;             /* epoll: replies of the connection being served */
-    struct tlist timers[TIMER_LISTS];
     struct conn *todo;          /* connections to revisit before sleeping (backend.h) */
-    struct conn *closed;        /* closed; freed after the batch and their last completion */
-    uint64_t n_conns;
-    int draining;
     uint64_t drain_deadline_ms;
-    /* A connection accepted just before draining began has had no chance to send its
-     * request (in a rolling restart, its client sees the new listener too late): it
-     * gets this long before draining closes it unanswered. */
-    uint64_t drain_grace_ms;    /* when the grace ends (never after the deadline); 0 once it has */
     struct http_cache http;
     struct handler_env env;
 };
@@ -95,9 +84,9 @@ void worker_join(struct worker *w);
 /* Undo worker_init, after the thread was joined (or never started). */
 void worker_destroy(struct worker *w);
 
-/* Used by conn.c and the backends: */
-void worker_timer_set(struct worker *w, struct conn *c, int list);
-void worker_timer_touch(struct worker *w, struct conn *c);
+_Static_assert(offsetof(struct worker, loop) == 0, "worker_loop(): the loop comes first");
+
+/* Used by the backends (worker_timer_set and _touch: worker_loop.h): */
 /* Revisit c before the loop sleeps again (the backend's revisit hook). */
 void worker_mark_todo(struct worker *w, struct conn *c);
 

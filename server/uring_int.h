@@ -1,0 +1,85 @@
+/* uring_int: what the io_uring backend's files share, and nothing outside them sees:
+ * the worker's loop state (w->loop.io_state), a connection's state (c->io_flags,
+ * c->io_private), how completions are tagged, getting an SQE. */
+#ifndef WHARF_URING_INT_H
+#define WHARF_URING_INT_H
+
+#include <liburing.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "uring_accept.h"
+#include "uring_pool.h"
+#include "uring_probe.h"
+#include "uring_ring.h"
+#include "worker.h"
+
+struct uring_loop {
+    struct io_uring ring;
+    int ring_ok;
+    unsigned setup_flags;
+    struct uring_caps caps;       /* what the start-up probe found */
+    struct uring_test_hooks hooks;
+    struct uring_pool pool;       /* the receive buffers */
+    struct uring_accept acc;      /* the handoff's poll, --dispatch reuseport's accepts */
+    unsigned koverflow;           /* *ring.cq.koverflow when last looked at */
+    int cancel_all_due;           /* ur_quiesce's cancel of everything has not completed */
+    unsigned sqe_calls;           /* for hooks.sqe_fail_every */
+    uint64_t stall_log_ms;        /* when a stalled queue was last logged */
+    unsigned flush_every;         /* FLUSH_EVERY (a test hook can change it) */
+    unsigned fixed_slots;         /* the file table's size; 0: none registered */
+};
+
+static inline struct uring_loop *ur_of(const struct worker *w) { return w->loop.io_state; }
+
+/* A connection's own (backend.h): c->io_flags, and struct ur_conn at c->io_private. */
+enum {
+    UR_RECV_ARMED = 1u << 0,   /* a multishot receive is armed */
+    UR_RECV_CANCEL = 1u << 1,  /* a cancel of that receive is on its way */
+    UR_SENDING = 1u << 2,      /* a send of ur_conn(c)->sending is in flight */
+    UR_FIXED = 1u << 3,        /* also in the ring's file table, at index fd */
+    UR_CANCEL_LATER = 1u << 4, /* a cancel found no SQE; the to-do list sends it */
+};
+
+struct ur_conn {
+    struct buf sending;        /* the send in flight; frozen until it completes */
+    uint8_t inflight;          /* operations whose last completion is still due */
+};
+
+_Static_assert(sizeof(struct conn) + sizeof(struct ur_conn) <= 136,
+               "an io_uring connection grew past the documented 136 bytes");
+
+static inline struct ur_conn *ur_conn(struct conn *c) { return (struct ur_conn *)c->io_private; }
+static inline const struct ur_conn *ur_conn_c(const struct conn *c)
+{
+    return (const struct ur_conn *)c->io_private;
+}
+
+/* user_data: a pointer (conn, listener, handoff: 8-byte aligned) | what completed. */
+enum ur_tag { TAG_RECV = 1, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL, TAG_IGNORE,
+              TAG_SLOT_CLEAR /* the slot number instead of a pointer */ };
+#define TAG_MASK 7u
+
+static inline uint64_t ud(const void *p, unsigned tag) { return (uint64_t)(uintptr_t)p | tag; }
+static inline void *ud_ptr(uint64_t v) { return (void *)(uintptr_t)(v & ~(uint64_t)TAG_MASK); }
+
+/* Name c's socket in sqe by its file-table slot where it has one. */
+static inline void ur_sqe_file(struct io_uring_sqe *sqe, const struct conn *c)
+{
+    if (c->io_flags & UR_FIXED)
+        sqe->flags |= IOSQE_FIXED_FILE; /* sqe->fd already holds the index: c->fd */
+}
+
+/* The ring's file table (uring_files.c): set up at init; a kept-alive connection's
+ * socket is added at its second receive and removed before its close. */
+void ur_files_setup(struct worker *w);
+void ur_files_add(struct worker *w, struct conn *c);
+void ur_files_remove(struct worker *w, struct conn *c);
+
+/* An SQE; when the submission queue is full, submit what is queued first. NULL when
+ * there is still none (uring.c). */
+struct io_uring_sqe *ur_sqe(struct worker *w);
+/* Cancel the operation tagged tag of p. 0, or -1 when no SQE was to be had. */
+int ur_cancel(struct worker *w, const void *p, unsigned tag);
+
+#endif
