@@ -1,74 +1,13 @@
-/* config: every setting of wharfd, its flag, its default and its help line.
+/* config: wharfd's configuration from its flags and its configuration file.
  *
- * One table (config.c) drives --help, getopt_long, the defaults (each default is
+ * One table (option_table.c) drives --help, getopt_long, the defaults (each default is
  * applied through the same setter a flag uses, so --help cannot lie) and the
  * configuration file, whose lines are "name = value" with the long flags' names.
  * Precedence: defaults, then the file, then the flags. Only main and config read flags. */
 #ifndef WHARF_CONFIG_H
 #define WHARF_CONFIG_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#include "../common/addr.h"
-#include "../common/log.h"
-#include "../common/mode.h"
-#include "listen_spec.h"
-
-#define MAX_LISTENERS 16
-/* --workers is capped here; every per-worker array (stats registry, acceptor batches,
- * the watchdog) is sized by it. */
-#define MAX_WORKERS 256
-
-enum dispatch { DISPATCH_LEAST, DISPATCH_RR, DISPATCH_REUSEPORT };
-
-/* Which event loop serves connections: auto picks io_uring where it is built in and
- * usable (see backend.h), epoll otherwise. */
-enum backend_kind { BACKEND_AUTO, BACKEND_EPOLL, BACKEND_IO_URING };
-
-/* What SIGHUP can change while connections stay up. Each worker keeps its own copy,
- * updated through its handoff (see handoff.h), so no thread reads another's. */
-struct settings {
-    enum mode mode;
-    enum log_level log_level;
-    uint64_t max_message;
-    uint64_t max_output;
-    uint64_t max_conns;           /* 0: as many as the file limit allows */
-    uint64_t idle_timeout_ms;     /* 0: off */
-    uint64_t header_timeout_ms;   /* 0: off */
-    uint64_t shutdown_timeout_ms;
-    uint64_t stats_interval_ms;   /* 0: off */
-    int stats_allow_all;          /* /stats and /metrics for every client, not only loopback */
-};
-
-/* Socket options set on each listener; Linux copies them to every accepted socket,
- * so they cost no system call per connection. 0 means "leave the kernel's default". */
-struct sockopts {
-    int nodelay;
-    int defer_accept_s;
-    int fastopen_qlen;
-    int rcvbuf, sndbuf;
-    int busy_poll_us;
-};
-
-struct config {
-    struct listen_spec listen[MAX_LISTENERS];
-    int n_listen;
-    int workers;                  /* 0 until resolved: the CPUs this process may run on */
-    enum dispatch dispatch;
-    enum backend_kind backend;
-    int backlog;
-    int cpu_affinity;
-    uint32_t max_conns_per_ip;    /* 0: off; set at start only */
-    struct sockopts sock;
-    struct settings set;
-    const char *config_file;      /* NULL: none */
-    const char *user;             /* NULL: keep the user we started as */
-    int test_hooks;               /* $WHARFD_TEST_HOOKS=1: routes that exist for tests only */
-    /* the command line, kept to re-apply the flags over the file on reload */
-    int argc;
-    char **argv;
-};
+#include "settings.h"
 
 /* Parse the file (if --config) and argv into cfg. Returns 0 to run, 1 when --help
  * or --version was printed, or 2 after printing one error line. */

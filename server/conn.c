@@ -48,7 +48,7 @@ void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
         return;
     }
     l->n_conns++;
-    worker_timer_set(w, c, TIMER_IDLE);
+    worker_timer_set(w, &c->timer, TIMER_IDLE);
     if (l->draining)
         conn_drain(w, c);
 }
@@ -118,7 +118,7 @@ static void conn_close_when_sent(struct worker *w, struct conn *c)
     c->flags |= CONN_LINGER;
     buf_release(&c->in);
     buf_release(&c->out);
-    worker_timer_set(w, c, TIMER_LINGER);
+    worker_timer_set(w, &c->timer, TIMER_LINGER);
     l->io->linger(w, c);
 }
 
@@ -130,9 +130,9 @@ static void conn_update_timer(struct worker *w, struct conn *c, int partial)
     if (c->proto != PROTO_HTTP || l->timers[TIMER_HEADER].timeout_ms == 0)
         return;
     if (partial && c->timer.list == TIMER_IDLE)
-        worker_timer_set(w, c, TIMER_HEADER);
+        worker_timer_set(w, &c->timer, TIMER_HEADER);
     else if (!partial && c->timer.list == TIMER_HEADER)
-        worker_timer_set(w, c, TIMER_IDLE);
+        worker_timer_set(w, &c->timer, TIMER_IDLE);
 }
 
 /* Keep the unconsumed tail of data (the backend's memory) as the connection's partial
@@ -224,7 +224,7 @@ int conn_received(struct worker *w, struct conn *c, const char *data, size_t len
     counter_add(&st->reads, 1);
     counter_add(&st->bytes_in, (uint64_t)len);
     c->flags |= CONN_USED;
-    worker_timer_touch(w, c);
+    worker_timer_touch(w, &c->timer);
     if (buf_len(&c->in) && data == buf_tail(&c->in)) {
         buf_commit(&c->in, len);
     } else if (buf_len(&c->in) && buf_append(&c->in, data, len) < 0) {
@@ -265,7 +265,7 @@ void conn_sent(struct worker *w, struct conn *c, size_t n)
     struct worker_stats *st = worker_loop(w)->stats;
     counter_add(&st->writes, 1);
     counter_add(&st->bytes_out, (uint64_t)n);
-    worker_timer_touch(w, c);
+    worker_timer_touch(w, &c->timer);
 }
 
 void conn_settle(struct worker *w, struct conn *c)

@@ -9,6 +9,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "uring_accept.h"
 #include "uring_int.h"
 
 #define SQ_ENTRIES 4096

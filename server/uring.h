@@ -19,8 +19,9 @@
 #ifndef WHARF_URING_H
 #define WHARF_URING_H
 
-#include "backend.h"
 #include "uring_probe.h"
+
+struct backend;
 
 /* The io_uring backend, for a kernel that uring_probe found able (its caps): called
  * once, before any worker starts. */

@@ -9,19 +9,8 @@
 #include <stdint.h>
 
 struct listener;
+struct uring_accept; /* its state: struct uring_loop's acc (uring_int.h) */
 struct worker;
-
-struct uring_accept {
-    int handoff_armed;
-    uint32_t accept_armed;        /* bit i: listener i has its multishot accept */
-    uint32_t listen_polled;       /* bit i: out of files, listener i waits on a poll */
-    /* What found no SQE (the queue stayed full) and is tried again at the start of
-     * the next turn: nothing else would ever arm it (ur_arm_pending). */
-    int handoff_pending;
-    uint32_t accept_pending;      /* bit i: listener i's accept */
-    uint32_t poll_pending;        /* bit i: listener i's poll */
-    uint32_t cancel_pending;      /* bit i: draining, the cancels of listener i's accept/poll */
-};
 
 /* At init: arm the handoff's poll and the accepts. */
 void ur_accept_start(struct worker *w);

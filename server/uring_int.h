@@ -8,11 +8,23 @@
 #include <stdint.h>
 
 #include "conn.h"
-#include "uring_accept.h"
 #include "uring_pool.h"
 #include "uring_probe.h"
 #include "uring_ring.h"
 #include "worker.h"
+
+/* Accepting and the handoff (uring_accept.c). */
+struct uring_accept {
+    int handoff_armed;
+    uint32_t accept_armed;        /* bit i: listener i has its multishot accept */
+    uint32_t listen_polled;       /* bit i: out of files, listener i waits on a poll */
+    /* What found no SQE (the queue stayed full) and is tried again at the start of
+     * the next turn: nothing else would ever arm it (ur_arm_pending). */
+    int handoff_pending;
+    uint32_t accept_pending;      /* bit i: listener i's accept */
+    uint32_t poll_pending;        /* bit i: listener i's poll */
+    uint32_t cancel_pending;      /* bit i: draining, the cancels of listener i's accept/poll */
+};
 
 struct uring_loop {
     struct io_uring ring;

@@ -12,12 +12,12 @@
 #include <stdint.h>
 
 #include "../common/buf.h"
-#include "conn.h"
 #include "timer.h"
 
 enum { TIMER_IDLE, TIMER_HEADER, TIMER_LINGER, TIMER_LISTS };
 
 struct backend;
+struct conn;
 struct handler_env;
 struct peer_table;
 struct settings;
@@ -50,22 +50,23 @@ struct worker_loop {
 
 static inline struct worker_loop *worker_loop(struct worker *w) { return (struct worker_loop *)w; }
 
-/* Put c on timer list `list` (TIMER_IDLE, ...), its deadline counted from now. */
-static inline void worker_timer_set(struct worker *w, struct conn *c, int list)
+/* Put a connection's timer node t on timer list `list` (TIMER_IDLE, ...), its deadline
+ * counted from now. (A node, not the connection: this header needs no conn.h.) */
+static inline void worker_timer_set(struct worker *w, struct tnode *t, int list)
 {
     struct worker_loop *l = worker_loop(w);
-    if (c->timer.list != TIMER_NONE)
-        tlist_remove(&l->timers[c->timer.list], &c->timer);
-    tlist_append(&l->timers[list], &c->timer, l->now);
+    if (t->list != TIMER_NONE)
+        tlist_remove(&l->timers[t->list], t);
+    tlist_append(&l->timers[list], t, l->now);
 }
 
 /* Activity: push the idle deadline back. Touched even with the idle timeout off, so a
  * reload that turns it on finds deadlines that follow the last activity. */
-static inline void worker_timer_touch(struct worker *w, struct conn *c)
+static inline void worker_timer_touch(struct worker *w, struct tnode *t)
 {
     struct worker_loop *l = worker_loop(w);
-    if (c->timer.list == TIMER_IDLE)
-        tlist_touch(&l->timers[TIMER_IDLE], &c->timer, l->now);
+    if (t->list == TIMER_IDLE)
+        tlist_touch(&l->timers[TIMER_IDLE], t, l->now);
 }
 
 #endif
