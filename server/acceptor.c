@@ -42,7 +42,9 @@ static void flush_batch(struct acceptor *ac, unsigned i)
             if (ac->ctx.peers)
                 peer_release(ac->ctx.peers, ac->batch[i][k].peer);
         }
-        counter_add(&ac->to[i].stats->closed, ac->batch_len[i]);
+        /* Never handed over: take them back from accepted, which only this thread
+         * writes (closed is the worker's, and a second writer could lose its adds). */
+        counter_sub(&ac->to[i].stats->accepted, ac->batch_len[i]);
     }
     ac->batch_len[i] = 0;
 }

@@ -22,9 +22,9 @@
 /* One worker, as the acceptor sees it. */
 struct accept_target {
     struct handoff *handoff;    /* where its connections go */
-    struct worker_stats *stats; /* accepted: written by the acceptor (its one writer);
-                                 * closed: read, for --dispatch least (and added to
-                                 * when a push fails for want of memory) */
+    struct worker_stats *stats; /* accepted: written by the acceptor (its one writer;
+                                 * taken back when a push fails for want of memory);
+                                 * closed: only read, for --dispatch least */
 };
 
 struct acceptor {

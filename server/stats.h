@@ -20,6 +20,13 @@ static inline void counter_add(counter_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* Take back n that this same writer added (a count that turned out not to happen). */
+static inline void counter_sub(counter_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+                          memory_order_relaxed);
+}
+
 static inline uint64_t counter_get(const counter_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
