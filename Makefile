@@ -31,27 +31,30 @@ BUILD_MAKE := $(MAKE) --no-print-directory -f build.mk
 
 .PHONY: all deps run test bench torture
 all:
-	@$(BUILD_MAKE) all
+	+@$(BUILD_MAKE) all
 
 deps:
 	@tests/deps.sh $(DEPS_PKGS)
 
 # deps runs first and alone: the compiler itself may be what it installs.
 run: deps
-	@$(BUILD_MAKE) serve
+	+@$(BUILD_MAKE) serve
 
 test: deps
-	@$(BUILD_MAKE) check
+	+@$(BUILD_MAKE) check
 
 bench: deps
-	@$(BUILD_MAKE) bench-standard
+	+@$(BUILD_MAKE) bench-standard
 
 #   make torture TORTURE_ARGS='--quick'    make torture TORTURE_ARGS='slowloris conn_flood'
 torture: deps
-	@$(BUILD_MAKE) torture-run
+	+@$(BUILD_MAKE) torture-run
 
 # Anything else (clean, install, fuzz, fuzz-replay, build/tests/test_buf, ...) is
-# build.mk's. The two makefiles themselves are never remade.
+# build.mk's, always asked: FORCE keeps a file that exists (build/wharfd) from looking
+# up to date here, where its sources are not known. The makefiles are never remade.
 Makefile build.mk: ;
-%:
-	@$(BUILD_MAKE) $@
+.PHONY: FORCE
+FORCE:
+%: FORCE
+	+@$(BUILD_MAKE) $@
