@@ -254,6 +254,7 @@ static void test_flag_errors(void **state)
     static char *const bad[][3] = {
         {"--no-such-flag", NULL}, {"--backlog", NULL}, {"--backlog", "0"},
         {"--config", "/nonexistent/wharf.conf"}, {"stray", NULL}, {"--mode", "shout"},
+        {"--backl", "10"}, {"--back", "10"},
     };
     static const char *const want[] = {
         "wharfd: --no-such-flag: unknown option (see wharfd --help)\n",
@@ -262,6 +263,8 @@ static void test_flag_errors(void **state)
         "wharfd: cannot read /nonexistent/wharf.conf: No such file or directory\n",
         "wharfd: unexpected argument 'stray' (see wharfd --help)\n",
         "wharfd: --mode: expected echo or upper, got 'shout'\n",
+        "wharfd: unknown option '--backl' (abbreviations are not accepted)\n",
+        "wharfd: --back: unknown option (see wharfd --help)\n", /* ambiguous */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *argv[] = {"wharfd", bad[i][0], bad[i][1], NULL};
