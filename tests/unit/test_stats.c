@@ -146,7 +146,14 @@ struct prom_state {
     int help_seen, type_seen;
     char *families[MAX_SERIES], *series[MAX_SERIES];
     int n_families, n_series;
+    char why[256]; /* what was wrong, when a check returns -1 */
 };
+
+static int prom_fail(struct prom_state *st, const char *what, const char *line)
+{
+    snprintf(st->why, sizeof st->why, "%s: %s", what, line);
+    return -1;
+}
 
 static int metric_name_len(const char *p, int label)
 {
@@ -166,9 +173,15 @@ static const char *prom_labels(const char *p)
         int n = metric_name_len(p, 1);
         if (n == 0 || p[n] != '=' || p[n + 1] != '"')
             return NULL;
-        for (p += n + 2; *p != '"'; p++)
-            if (!*p || *p == '\n' || (*p == '\\' && !strchr("\\\"n", *++p)))
+        for (p += n + 2; *p != '"'; p++) {
+            if (*p == '\\') { /* an escape: \\, \" or \n only */
+                if (!p[1] || !strchr("\\\"n", p[1]))
+                    return NULL;
+                p++;
+            } else if (!*p || *p == '\n') {
                 return NULL;
+            }
+        }
         p++;
         if (*p == ',')
             p++;
@@ -178,79 +191,112 @@ static const char *prom_labels(const char *p)
     return p + 1;
 }
 
-static void prom_comment(struct prom_state *st, const char *line)
+static int prom_comment(struct prom_state *st, const char *line)
 {
     int help = strncmp(line, "# HELP ", 7) == 0, type = strncmp(line, "# TYPE ", 7) == 0;
     if (!help && !type)
-        return; /* any other comment is allowed */
+        return 0; /* any other comment is allowed */
     const char *name = line + 7;
     int n = metric_name_len(name, 0);
     if (n == 0 || name[n] != ' ' || n >= (int)sizeof st->family)
-        fail_msg("bad metric name in: %s", line);
+        return prom_fail(st, "bad metric name in", line);
     if (help) {
         snprintf(st->family, sizeof st->family, "%.*s", n, name);
         for (int i = 0; i < st->n_families; i++)
             if (strcmp(st->families[i], st->family) == 0)
-                fail_msg("family described twice: %s", line);
+                return prom_fail(st, "family described twice", line);
         assert_true(st->n_families < MAX_SERIES);
         st->families[st->n_families++] = strdup(st->family);
         st->help_seen = 1, st->type_seen = 0;
         if (name[n + 1] == '\0')
-            fail_msg("HELP without text: %s", line);
-        return;
+            return prom_fail(st, "HELP without text", line);
+        return 0;
     }
     if (!st->help_seen || strncmp(name, st->family, (size_t)n) != 0 || st->family[n] != '\0')
-        fail_msg("TYPE without its HELP first: %s", line);
+        return prom_fail(st, "TYPE without its HELP first", line);
     if (st->type_seen)
-        fail_msg("second TYPE: %s", line);
+        return prom_fail(st, "second TYPE", line);
     if (strcmp(name + n + 1, "counter") != 0 && strcmp(name + n + 1, "gauge") != 0)
-        fail_msg("TYPE neither counter nor gauge: %s", line);
+        return prom_fail(st, "TYPE neither counter nor gauge", line);
     st->type_seen = 1;
+    return 0;
 }
 
-static void prom_sample(struct prom_state *st, const char *line)
+static int prom_sample(struct prom_state *st, const char *line)
 {
     int n = metric_name_len(line, 0);
     if (n == 0)
-        fail_msg("bad sample line: %s", line);
+        return prom_fail(st, "bad sample line", line);
     if (!st->help_seen || !st->type_seen || strncmp(line, st->family, (size_t)n) != 0 ||
         st->family[n] != '\0')
-        fail_msg("sample not under its family's HELP and TYPE: %s", line);
+        return prom_fail(st, "sample not under its family's HELP and TYPE", line);
     const char *p = line + n;
     if (*p == '{' && !(p = prom_labels(p)))
-        fail_msg("bad labels: %s", line);
+        return prom_fail(st, "bad labels", line);
     if (*p != ' ')
-        fail_msg("no space before the value: %s", line);
+        return prom_fail(st, "no space before the value", line);
     char *end;
     strtod(p + 1, &end);
     if (end == p + 1 || *end != '\0')
-        fail_msg("bad value: %s", line);
+        return prom_fail(st, "bad value", line);
     char *key = strndup(line, (size_t)(p - line));
-    for (int i = 0; i < st->n_series; i++)
-        if (strcmp(st->series[i], key) == 0)
-            fail_msg("duplicate series: %s", key);
     assert_true(st->n_series < MAX_SERIES);
-    st->series[st->n_series++] = key;
+    st->series[st->n_series++] = key; /* freed by prom_check, also when a duplicate */
+    for (int i = 0; i < st->n_series - 1; i++)
+        if (strcmp(st->series[i], key) == 0)
+            return prom_fail(st, "duplicate series", key);
+    return 0;
 }
 
-/* Checks text; returns the number of series it has. */
-static int prom_check(const char *text)
+/* Checks text: the number of series it has, or -1 with the reason in why (256 bytes). */
+static int prom_check(const char *text, char *why)
 {
     struct prom_state st = {0};
-    assert_true(*text && text[strlen(text) - 1] == '\n');
+    int rc = 0;
+    if (!*text || text[strlen(text) - 1] != '\n' || strstr(text, "\n\n"))
+        rc = prom_fail(&st, "empty, blank line or no final newline", "");
     char *copy = strdup(text), *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        if (line[0] == '#')
-            prom_comment(&st, line);
-        else
-            prom_sample(&st, line);
-    assert_null(strstr(text, "\n\n")); /* strtok_r would skip empty lines */
+    for (char *line = strtok_r(copy, "\n", &save); line && rc == 0;
+         line = strtok_r(NULL, "\n", &save))
+        rc = line[0] == '#' ? prom_comment(&st, line) : prom_sample(&st, line);
     for (int i = 0; i < st.n_families; i++)
         free(st.families[i]);
     for (int i = 0; i < st.n_series; i++)
         free(st.series[i]);
     free(copy);
-    return st.n_series;
+    snprintf(why, 256, "%s", st.why);
+    return rc < 0 ? -1 : st.n_series;
+}
+
+static void test_prometheus_checker_itself(void **state)
+{
+    (void)state;
+    char why[256];
+    static const char ok[] = "# HELP a_total some help\n# TYPE a_total counter\n"
+                             "a_total{w=\"0\"} 1\na_total{w=\"1\",x=\"q\\\"\"} 2.5\n"
+                             "# HELP b:c gauge\n# TYPE b:c gauge\nb:c -3\n";
+    if (prom_check(ok, why) != 3)
+        fail_msg("refused good text: %s", why);
+    static const char *const bad[] = {
+        "a 1\n",                                                   /* no HELP, TYPE */
+        "# TYPE a counter\na 1\n",                                 /* TYPE before HELP */
+        "# HELP a h\na 1\n",                                       /* no TYPE */
+        "# HELP a h\n# TYPE a summary\na 1\n",                    /* not counter|gauge */
+        "# HELP a h\n# TYPE a counter\nb 1\n",                    /* another family */
+        "# HELP a h\n# TYPE a counter\na{w=\"0\"} 1\na{w=\"0\"} 2\n", /* duplicate */
+        "# HELP a h\n# TYPE a counter\na{w=0} 1\n",               /* unquoted label */
+        "# HELP a h\n# TYPE a counter\na{0w=\"0\"} 1\n",          /* bad label name */
+        "# HELP a h\n# TYPE a counter\na one\n",                  /* bad value */
+        "# HELP a h\n# TYPE a counter\na{w=\"\\x\"} 1\n",         /* bad escape */
+        "# HELP a h\n# TYPE a counter\na{w=\"\\\n",               /* cut short */
+        "# HELP a h\n# TYPE a counter\na\n",                      /* no value */
+        "# HELP 9a h\n# TYPE 9a counter\n9a 1\n",                 /* bad metric name */
+        "# HELP a h\n# TYPE a counter\na 1\n# HELP a h\n# TYPE a counter\n", /* twice */
+        "# HELP a h\n# TYPE a counter\na 1",                       /* no last newline */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (prom_check(bad[i], why) >= 0)
+            fail_msg("accepted bad text %zu:\n%s", i, bad[i]);
 }
 
 /* ---- a registry with known counters: two workers, one acceptor ---- */
@@ -359,7 +405,10 @@ static void test_prometheus_format_and_values(void **state)
     struct buf out = {0};
     assert_int_equal(stats_render_prometheus(&out, &cfg.set), 0);
     const char *t = text_of(&out);
-    int n = prom_check(t);
+    char why[256];
+    int n = prom_check(t, why);
+    if (n < 0)
+        fail_msg("/metrics: %s", why);
     /* active and each worker counter per worker, each acceptor counter, capacity, uptime */
 #define ONE(name, type, help) +1
     assert_int_equal(n, 2 * (1 WORKER_COUNTERS(ONE)) + (0 ACCEPTOR_COUNTERS(ONE)) + 2);
@@ -405,6 +454,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_reader_itself),
+        cmocka_unit_test(test_prometheus_checker_itself),
         cmocka_unit_test_setup(test_json_parses_and_has_the_counters, setup),
         cmocka_unit_test_setup(test_json_has_every_counter, setup),
         cmocka_unit_test_setup(test_prometheus_format_and_values, setup),
