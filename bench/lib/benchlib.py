@@ -149,6 +149,7 @@ def wharfd(binary, workers=1, protos=("http",), extra=(), wrap=()):
     s = Wharfd(*protos, binary_path=binary, workers=workers,
                extra=["--log-level", "warn", *extra], prefix=taskset(SERVER_CPU, list(wrap)),
                new_session=True, probe=lambda s: answers_as("wharf", s.port["http"]))
+    _servers[:] = [x for x in _servers if x.proc is None or x.alive()]  # stopped: done
     _servers.append(s)
     return s
 
