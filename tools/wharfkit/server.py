@@ -18,10 +18,9 @@ import os
 import re
 import subprocess
 import tempfile
-import urllib.request
 
 from . import binary, proc
-from .net import accepts, free_port, wait_until
+from .net import accepts, free_port, http_get, wait_until
 from .sampler import children_of, cpu_seconds, status_kib
 
 
@@ -244,10 +243,15 @@ class Wharfd:
         return f"http://{h}:{self.port['http']}{path}"
 
     def stats(self):
-        """GET /stats, parsed (needs an http listener)."""
+        """GET /stats, parsed (needs an http listener); OSError when it does not answer
+        200. One connection (Connection: close), over a plain socket: no urllib, whose
+        http.client a script's own http.py (bench/lib/http.py) would hide."""
         self.stats_calls += 1
-        with urllib.request.urlopen(self.url("/stats"), timeout=10) as r:
-            return json.loads(r.read())
+        r = http_get(self.port["http"], "/stats", timeout=10, host=self.host)
+        if r is None or r[0] != 200:
+            raise OSError(f"GET /stats on {self.url('/stats')}: "
+                          f"{'no answer' if r is None else r[0]}")
+        return json.loads(r[2])
 
     def rss_kib(self):
         return status_kib(self.pid, "VmRSS")
