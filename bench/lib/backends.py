@@ -107,7 +107,7 @@ def perf_read(p, path):
 def http_run(a, srv, be, rnd):
     """wrk keep-alive against one backend; syscalls and CPU over wrk's whole run."""
     tag = f"r{rnd}-{be}-http-c{a.http_conns}"
-    pids = srv.refresh_pids()
+    pids = srv.pids()
     perf, path = None, os.path.join(a.tmp, tag + ".perf")
     if not a.no_perf:
         perf = perf_counts(pids, path)
@@ -206,7 +206,7 @@ def main():
     out = subprocess.run([wharfd, "--version"], capture_output=True, text=True, timeout=10)
     if "io_uring" not in out.stdout:
         bl.die("this wharfd has no io_uring backend (liburing-dev missing at build time?)")
-    servers = {be: bl.Wharfd(wharfd, protos=("http", "frame"), extra=["--backend", be])
+    servers = {be: bl.wharfd(wharfd, protos=("http", "frame"), extra=["--backend", be])
                for be in BACKENDS}
     per_round = sum(c / echo.CONNECT_RATE + a.warmup + a.duration + 2 for c in a.conns) + \
         a.duration + 3
@@ -229,7 +229,7 @@ def main():
             got = s.backend()
             if got != be:
                 bl.die(f"wharfd --backend {be} runs '{got}' (see its log): "
-                       f"{s.log_tail(300)}")
+                       f"{s.log()[-300:]}")
         bl.write_meta(a.out, sys.argv, {"servers": servers["epoll"].version})
         for rnd in range(1, a.rounds + 1):
             order = BACKENDS if rnd % 2 else tuple(reversed(BACKENDS))

@@ -21,8 +21,11 @@ import sys
 import tempfile
 import time
 
-from wharfkit.net import free_port, http_get  # noqa: F401 (for the harnesses)
+from wharfkit.net import free_port, http_get, wait_until  # noqa: F401 (for the harnesses)
 from wharfkit.pin import taskset  # noqa: F401
+from wharfkit.proc import stop as stop_procs
+from wharfkit.server import Wharfd  # noqa: F401 (isinstance in the harnesses)
+from wharfkit.server import supports as wharfd_supports, version as wharfd_version  # noqa: F401
 from wharfkit.sampler import (children_of, core_busy_seconds, cpu_seconds,  # noqa: F401
                               memory_kib)
 
@@ -50,10 +53,14 @@ def die(msg, code=2):
 # ---- process bookkeeping -----------------------------------------------------
 
 _procs = []      # Popen objects we started and must stop
+_servers = []    # wharfd servers (wharfkit's Wharfd) we made and must stop
 _tmpdirs = []
 
 
 def _cleanup():
+    for s in reversed(_servers):
+        s.stop(3)
+    _servers.clear()
     for p in reversed(_procs):
         stop_process(p, grace=3)
     _procs.clear()
@@ -96,114 +103,20 @@ def spawn(args, **kw):
 
 
 def stop_process(p, grace=12):
-    """SIGTERM the process (by its id), wait, then SIGKILL its process group."""
-    if p.poll() is None:
-        try:
-            p.send_signal(signal.SIGTERM)
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-        except ProcessLookupError:
-            pass
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # the group we created for it, by id
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-    # Children left behind in its group (an nginx worker whose master died).
-    try:
-        os.killpg(p.pid, 0)
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """SIGTERM the process (by its id), wait, then SIGKILL its process group (the one
+    spawn() made for it, by id): wharfkit.proc.stop."""
+    stop_procs(p, grace, group=True)
     if p in _procs:
         _procs.remove(p)
 
 
 # /proc readings: wharfkit.sampler.
 
-# ---- ports and servers ------------------------------------------------------------
-
-class Server:
-    """A server under test: name, port, the Popen of its main process, and the
-    process ids whose CPU and memory count as the server's."""
-
-    name = "server"
-    version = ""
-
-    def __init__(self):
-        self.proc = None
-        self.port = None
-        self.pids = []
-        self.workdir = None
-        self.log_path = None
-
-    # subclasses: command(port) -> argv; expect_server_header
-    expect_header = None
-
-    def start(self, cpu=SERVER_CPU, tries=5, timeout=15):
-        last = ""
-        for _ in range(tries):
-            self.port = free_port()
-            self.prepare()
-            logf = open(self.log_path, "ab")
-            self.proc = spawn(taskset(cpu, self.command()), stdout=logf, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL)
-            logf.close()
-            deadline = time.monotonic() + timeout
-            ok = False
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                r = http_get(self.port, timeout=1)
-                if r:
-                    hdr = r[1].get("server", "")
-                    ok = r[0] == 200 and (not self.expect_header or
-                                          hdr.lower().startswith(self.expect_header))
-                    if not ok:
-                        last = f"port {self.port} answered as '{hdr}' with {r[0]}"
-                    break
-                time.sleep(0.05)
-            if ok and self.proc.poll() is None:
-                time.sleep(0.2)  # let the worker processes settle
-                self.pids = [self.proc.pid] + children_of(self.proc.pid)
-                return self
-            last = last or self.log_tail()
-            stop_process(self.proc)
-        raise RuntimeError(f"{self.name} did not start: {last}")
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def refresh_pids(self):
-        if self.alive():
-            self.pids = [self.proc.pid] + children_of(self.proc.pid)
-        return self.pids
-
-    def stop(self):
-        if self.proc:
-            stop_process(self.proc)
-            self.proc = None
-
-    def log_tail(self, n=2000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()[-n:].decode(errors="replace")
-        except OSError:
-            return ""
-
-    def prepare(self):
-        if not self.workdir:
-            self.workdir = tmpdir(f"wharf-bench-{self.name}-")
-        self.log_path = os.path.join(self.workdir, "server.log")
-
-    def url(self, path="/"):
-        return f"http://127.0.0.1:{self.port}{path}"
-
+# ---- servers ------------------------------------------------------------------------
+#
+# What the harnesses use of a server, wharfd (wharfkit's Wharfd) and nginx alike: name,
+# version, start(tries=, timeout=), stop(), alive(), pid, pids() (the processes whose CPU
+# and memory count as the server's), port (by protocol: port["http"]), url(path), log().
 
 def build_dir():
     b = os.environ.get("WHARF_BUILD", "build")
@@ -220,59 +133,25 @@ def snapshot(binary):
     return dst
 
 
-class Wharfd(Server):
-    name = "wharfd"
-    expect_header = "wharf"
+def answers_as(header, port):
+    """Something on 127.0.0.1:port answers GET / with 200 and a Server header starting
+    with header (not some other program that took the port)."""
+    r = http_get(port, timeout=1)
+    return bool(r) and r[0] == 200 and r[1].get("server", "").lower().startswith(header)
 
-    def __init__(self, binary, workers=1, protos=("http",), extra=()):
-        super().__init__()
-        self.binary = binary
-        self.workers = workers
-        self.protos = protos
-        self.extra = list(extra)
-        self.ports = {}
-        try:
-            out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-            self.version = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
-        except (OSError, subprocess.TimeoutExpired):
-            self.version = ""
 
-    def prepare(self):
-        super().prepare()
-        self.ports = {"http": self.port}
-        for p in self.protos:
-            if p != "http":
-                self.ports[p] = free_port()
-
-    def stats(self):
-        """GET /stats of the running wharfd, parsed, and the monotonic time of the
-        reading (the middle of the request); (None, time) when it did not answer."""
-        t0 = time.monotonic()
-        r = http_get(self.ports.get("http", self.port), "/stats")
-        t = (t0 + time.monotonic()) / 2
-        try:
-            return (json.loads(r[2]) if r else None), t
-        except ValueError:
-            return None, t
-
-    def backend(self):
-        """The event loop the running wharfd chose (from GET /stats), or ''."""
-        st, _ = self.stats()
-        return st.get("backend", "") if st else ""
-
-    def supports(self, flag):
-        try:
-            out = subprocess.run([self.binary, "--help"], capture_output=True, text=True,
-                                 timeout=10)
-            return flag in out.stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-
-    def command(self):
-        args = [self.binary, "--workers", str(self.workers), "--log-level", "warn"]
-        for p, port in self.ports.items():
-            args += ["--listen", f"{p}://127.0.0.1:{port}"]
-        return args + self.extra
+def wharfd(binary, workers=1, protos=("http",), extra=(), wrap=()):
+    """wharfkit's Wharfd as the harnesses run it: binary (a snapshot()), --workers 1
+    --log-level warn, one loopback listener per protocol on free ports (http first: the
+    harnesses need it), pinned to SERVER_CPU (taskset), under wrap (valgrind ...) if
+    given, in a process group of its own; stopped at the end like everything else."""
+    protos = ("http",) + tuple(p for p in protos if p != "http")
+    s = Wharfd(*protos, binary_path=binary, workers=workers,
+               extra=["--log-level", "warn", *extra], prefix=taskset(SERVER_CPU, list(wrap)),
+               new_session=True, probe=lambda s: answers_as("wharf", s.port["http"]))
+    _servers[:] = [x for x in _servers if x.proc is None or x.alive()]  # stopped: done
+    _servers.append(s)
+    return s
 
 
 def nginx_version():
@@ -283,22 +162,27 @@ def nginx_version():
         return ""
 
 
-class Nginx(Server):
-    name = "nginx"
-    expect_header = "nginx"
+class Nginx:
+    """The peer: nginx from peers/nginx.conf on a free port, master and one worker
+    pinned to SERVER_CPU, in a process group of its own (spawn())."""
 
-    def __init__(self, conns=20000, master=True):
-        super().__init__()
+    name = "nginx"
+
+    def __init__(self, conns=20000, master=True, wrap=()):
         self.conns = conns
         self.master = master
+        self.wrap = list(wrap)
         self.version = nginx_version()
+        self.proc = None
+        self.port = {}
+        self.workdir = tmpdir("wharf-bench-nginx-")
+        self.log_path = os.path.join(self.workdir, "server.log")
 
     @staticmethod
     def available():
         return os.access(NGINX, os.X_OK)
 
     def prepare(self):
-        super().prepare()
         nofile = 20000
         try:
             import resource
@@ -310,7 +194,7 @@ class Nginx(Server):
             conf = f.read()
         user = "user root;" if os.geteuid() == 0 else ""
         conns = min(self.conns, nofile)
-        conf = (conf.replace("@PORT@", str(self.port)).replace("@PREFIX@", self.workdir)
+        conf = (conf.replace("@PORT@", str(self.port["http"])).replace("@PREFIX@", self.workdir)
                 .replace("@CONNS@", str(conns)).replace("@NOFILE@", str(nofile))
                 .replace("@USER@", user))
         self.conf = os.path.join(self.workdir, "nginx.conf")
@@ -319,16 +203,53 @@ class Nginx(Server):
 
     def command(self):
         g = "daemon off;" + ("" if self.master else " master_process off;")
-        return [NGINX, "-p", self.workdir + "/", "-c", self.conf, "-g", g, "-e",
-                os.path.join(self.workdir, "error.log")]
+        return self.wrap + [NGINX, "-p", self.workdir + "/", "-c", self.conf, "-g", g, "-e",
+                            os.path.join(self.workdir, "error.log")]
 
-    def log_tail(self, n=2000):
-        out = super().log_tail(n)
-        try:
-            with open(os.path.join(self.workdir, "error.log"), "rb") as f:
-                out += f.read()[-n:].decode(errors="replace")
-        except OSError:
-            pass
+    def start(self, tries=5, timeout=15):
+        last = ""
+        for _ in range(tries):
+            self.port = {"http": free_port()}
+            self.prepare()
+            with open(self.log_path, "ab") as logf:
+                self.proc = spawn(taskset(SERVER_CPU, self.command()), stdout=logf,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            ok = wait_until(lambda: self.proc.poll() is not None or http_get(self.port["http"],
+                                                                              timeout=1), timeout)
+            if ok and self.proc.poll() is None:
+                if answers_as("nginx", self.port["http"]):
+                    time.sleep(0.2)  # let the worker process settle
+                    return self
+                last = f"port {self.port['http']} answered, but not as nginx"
+            last = last or self.log()[-2000:]
+            stop_process(self.proc)
+        raise RuntimeError(f"nginx did not start: {last}")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def pids(self):
+        return [self.pid] + children_of(self.pid) if self.alive() else []
+
+    def stop(self, timeout=12):
+        if self.proc:
+            stop_process(self.proc, timeout)
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port['http']}{path}"
+
+    def log(self):
+        out = ""
+        for name in ("server.log", "error.log"):
+            try:
+                with open(os.path.join(self.workdir, name), "rb") as f:
+                    out += f.read()[-4000:].decode(errors="replace")
+            except OSError:
+                pass
         return out
 
 

@@ -68,10 +68,20 @@ def parse_args():
 
 def served(srv):
     """Requests wharfd has answered so far, and the monotonic time of the reading."""
-    st, t = srv.stats()
+    t0 = time.monotonic()
+    st = stats(srv)
+    t = (t0 + time.monotonic()) / 2  # the middle of the request
     if not st:
         raise RuntimeError("GET /stats failed")
     return st["totals"]["messages"], t
+
+
+def stats(srv):
+    """wharfd's /stats, or None when it did not answer."""
+    try:
+        return srv.stats()
+    except (OSError, ValueError):
+        return None
 
 
 def busy_seconds():
@@ -85,7 +95,7 @@ def wait_connected(srv, conns, load, limit_s):
     """Until wharfd has the load's connections open, or limit_s passes."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and load.poll() is None:
-        st, _ = srv.stats()
+        st = stats(srv)
         if st and st["totals"]["active"] - 1 >= conns:  # not counting the /stats request
             return True
         time.sleep(0.05)
@@ -102,7 +112,7 @@ class Load:
         if a.workload == "frame":
             cmd = [wharf, "bench", "-t", "1", "-c", str(a.conns), "-s", "64", "-P", "1",
                    "-d", f"{int(total_s * 1000)}ms", "--json", "--allow-errors",
-                   f"frame://127.0.0.1:{srv.ports['frame']}"]
+                   f"frame://127.0.0.1:{srv.port['frame']}"]
             self.proc = bl.spawn(bl.taskset(bl.LOAD_CPU, cmd), stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL)
         else:
@@ -142,7 +152,7 @@ def usable_backends(wharfd, backends):
     kernel (or a seccomp filter); it is then left out, with a note."""
     usable = []
     for be in backends:
-        srv = bl.Wharfd(wharfd, protos=("http",), extra=["--backend", be])
+        srv = bl.wharfd(wharfd, protos=("http",), extra=["--backend", be])
         try:
             srv.start(tries=1)
             got = srv.backend()
@@ -188,7 +198,7 @@ def stop_perf(p):
 
 
 def one_run(a, wharfd, wharf, backend, rnd):
-    srv = bl.Wharfd(wharfd, protos=("http", "frame"), extra=["--backend", backend])
+    srv = bl.wharfd(wharfd, protos=("http", "frame"), extra=["--backend", backend])
     srv.start()
     data = os.path.join(a.tmp, f"r{rnd}-{backend}.data")
     load = perf = None
@@ -348,7 +358,7 @@ def main():
         f.write(table)
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    bl.write_meta(a.out, sys.argv, {"wharfd": bl.Wharfd(wharfd).version})
+    bl.write_meta(a.out, sys.argv, {"wharfd": bl.wharfd_version(wharfd)})
     print(table)
     return 1 if failed else 0
 

@@ -79,7 +79,7 @@ def fd_count(pid):
 
 
 def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
-    target = f"{proto}://127.0.0.1:{srv.ports[proto]}"
+    target = f"{proto}://127.0.0.1:{srv.port[proto]}"
     d = a.duration
     cmd = [wharf, "bench", "-t", "1", "-c", str(conns), "-P", str(pipe), "-s", str(size),
            "-d", f"{int(d * 1000)}ms", "--warmup", f"{int(a.warmup * 1000)}ms",
@@ -88,7 +88,7 @@ def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
     raw = os.path.join(a.out, "raw", tag + ".json")
     err = open(os.path.join(a.out, "raw", tag + ".err"), "wb")
     limit = conns / CONNECT_RATE + a.warmup + d + 30
-    base_fds = fd_count(srv.proc.pid)
+    base_fds = fd_count(srv.pid)
     p = bl.spawn(bl.taskset(bl.LOAD_CPU, cmd), stdout=subprocess.PIPE, stderr=err)
     err.close()
     t_start = time.monotonic()
@@ -97,23 +97,24 @@ def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
     counts = {}
     try:
         # steady state: every connection is up, and the warm-up has passed
-        while fd_count(srv.proc.pid) - base_fds < conns * 0.98 and p.poll() is None \
+        while fd_count(srv.pid) - base_fds < conns * 0.98 and p.poll() is None \
                 and time.monotonic() - t_start < conns / CONNECT_RATE * 3 + 10:
             time.sleep(0.02)
         time.sleep(a.warmup + 0.2)
         perf = None
         out_csv = os.path.join(a.tmp, tag + ".perf")
+        pids = srv.pids()
         if not a.no_perf and p.poll() is None:
             ev = ["raw_syscalls:sys_enter", "context-switches"] + \
                  [f"syscalls:sys_enter_{s}" for s in tps]
             perf = bl.spawn(bl.taskset(bl.LOAD_CPU, ["perf", "stat", "-x", ",", "-o", out_csv,
                                                      "-e", ",".join(ev), "-p",
-                                                     ",".join(map(str, srv.refresh_pids()))]),
+                                                     ",".join(map(str, pids))]),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.15)  # attached
-        c0, w0 = bl.cpu_seconds(srv.pids), time.monotonic()
+        c0, w0 = bl.cpu_seconds(pids), time.monotonic()
         time.sleep(max(0.3, d - 0.6))
-        c1, w1 = bl.cpu_seconds(srv.pids), time.monotonic()
+        c1, w1 = bl.cpu_seconds(pids), time.monotonic()
         if perf:
             perf.send_signal(2)
             try:
@@ -265,7 +266,7 @@ def main():
     r = subprocess.run([wharf, "bench", "--help"], capture_output=True, timeout=10)
     if r.returncode != 0:
         bl.die("'wharf bench' is not available in this build")
-    srv = bl.Wharfd(bl.snapshot(os.path.join(bl.build_dir(), "wharfd")),
+    srv = bl.wharfd(bl.snapshot(os.path.join(bl.build_dir(), "wharfd")),
                     protos=("http",) + tuple(a.protos), extra=a.wharfd_args.split())
     combos = [(p, c, s, pp) for p in a.protos for c in a.conns for s in a.sizes
               for pp in a.pipelines]
@@ -291,7 +292,7 @@ def main():
                 i += 1
                 tag = f"[{i}/{n}] {proto} c{conns} {size}B x{pipe}"
                 if not srv.alive():
-                    failures.append(f"wharfd died before {tag}: {srv.log_tail(300)}")
+                    failures.append(f"wharfd died before {tag}: {srv.log()[-300:]}")
                     srv.start()
                 try:
                     row = one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps)

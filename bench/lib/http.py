@@ -99,7 +99,7 @@ def make_servers(a):
     for name in a.servers:
         if name == "wharfd":
             binary = bl.snapshot(os.path.join(bl.build_dir(), "wharfd"))
-            servers.append(bl.Wharfd(binary, extra=a.wharfd_args.split()))
+            servers.append(bl.wharfd(binary, extra=a.wharfd_args.split()))
         elif name == "nginx":
             if not bl.Nginx.available():
                 bl.log("nginx is not installed: skipped (apt-get install nginx-light)")
@@ -113,15 +113,15 @@ def make_servers(a):
 def one_run(a, srv, wl_name, rnd, raw_dir):
     wl = WORKLOADS[wl_name]
     args = (a.pipeline,) if wl.get("pipelined") else ()
-    srv.refresh_pids()
-    cpu0 = bl.cpu_seconds(srv.pids)
+    pids = srv.pids()
+    cpu0 = bl.cpu_seconds(pids)
     core0 = bl.core_busy_seconds(bl.SERVER_CPU)
     raw = os.path.join(raw_dir, f"r{rnd}-{wl_name}-{srv.name}.txt")
     r = bl.run_wrk(srv.url("/"), wl["script"], args, conns=wl["conns"], threads=1,
                    duration=a.duration, raw_path=raw)
-    cpu1 = bl.cpu_seconds(srv.pids)
+    cpu1 = bl.cpu_seconds(pids)
     core1 = bl.core_busy_seconds(bl.SERVER_CPU)
-    rss, pss = bl.memory_kib(srv.refresh_pids())
+    rss, pss = bl.memory_kib(srv.pids())
     n = r["requests"]
     lat = r["latency_us"]
     e = r["errors"]
@@ -344,7 +344,7 @@ def main():
         backend = ""
         for s in servers:
             s.start()
-            bl.log(f"  started {s.name} {s.version} on 127.0.0.1:{s.port} (pids {s.pids})")
+            bl.log(f"  started {s.name} {s.version} on {s.url()} (pids {s.pids()})")
             if isinstance(s, bl.Wharfd):
                 backend = s.backend()
         a.backend = backend
@@ -363,7 +363,7 @@ def main():
                         i += 1
                         tag = f"[{i}/{n_runs}] round {rnd}/{a.rounds} {wl:<9} {s.name:<6}"
                         if not s.alive():
-                            bl.log(f"{tag} {s.name} died; restarting: {s.log_tail(300)}")
+                            bl.log(f"{tag} {s.name} died; restarting: {s.log()[-300:]}")
                             failures.append(f"{s.name} died before {wl} round {rnd}")
                             s.start()
                         try:
@@ -396,7 +396,7 @@ def main():
                     break
         for s in servers:
             if isinstance(s, bl.Wharfd) and s.alive():
-                r = bl.http_get(s.port, "/stats")
+                r = bl.http_get(s.port["http"], "/stats")
                 if r:
                     with open(os.path.join(a.out, "wharfd-stats.json"), "wb") as f:
                         f.write(r[2])

@@ -143,7 +143,7 @@ class HttpHolder:
 
 
 def rss_now(srv):
-    return bl.memory_kib(srv.refresh_pids())
+    return bl.memory_kib(srv.pids())
 
 
 def wait_fds(pid, want, timeout):
@@ -161,7 +161,7 @@ def wait_fds(pid, want, timeout):
 def one_run(a, load, n, rnd, source, wharf):
     server, proto = load.split("-")
     if server == "wharfd":
-        srv = bl.Wharfd(a.wharfd_bin, protos=("http", proto) if proto != "http" else ("http",),
+        srv = bl.wharfd(a.wharfd_bin, protos=("http", proto) if proto != "http" else ("http",),
                         extra=a.wharfd_args.split())
     else:
         srv = bl.Nginx()
@@ -174,7 +174,7 @@ def one_run(a, load, n, rnd, source, wharf):
         errors = 0
         held = 0
         if proto == "http":
-            h = HttpHolder(srv.port, n, source)
+            h = HttpHolder(srv.port["http"], n, source)
             connect_s = h.open()
             held, errors = len(h.socks), h.errors
             time.sleep(a.duration)
@@ -182,14 +182,14 @@ def one_run(a, load, n, rnd, source, wharf):
             h.close()
         else:
             hold_s = a.duration + 0.7  # idle time after all are live; RSS is read inside it
-            base = len(os.listdir(f"/proc/{srv.proc.pid}/fd"))
+            base = len(os.listdir(f"/proc/{srv.pid}/fd"))
             cmd = [wharf, "hold", "-c", str(n), "-d", f"{int(hold_s * 1000)}ms", "--json",
-                   "--allow-errors", "--source", ",".join(source), f"{proto}://127.0.0.1:{srv.ports[proto]}"]
+                   "--allow-errors", "--source", ",".join(source), f"{proto}://127.0.0.1:{srv.port[proto]}"]
             t0 = time.monotonic()
             p = bl.spawn(bl.taskset(bl.LOAD_CPU, cmd), stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
             try:
-                wait_fds(srv.proc.pid, base + n, n / 5000 + 20)
+                wait_fds(srv.pid, base + n, n / 5000 + 20)
                 connect_s = time.monotonic() - t0
                 time.sleep(a.duration)
                 held_rss, held_pss = rss_now(srv)

@@ -110,19 +110,14 @@ def make_server(a, name, under=None):
     if name == "wharfd":
         binary = a.wharfd_bin
         extra = a.wharfd_args.split()
-        s = bl.Wharfd(binary, extra=extra)
-        if under and "--backend" not in extra and s.supports("--backend"):
+        if under and "--backend" not in extra and bl.wharfd_supports(binary, "--backend"):
             # valgrind does not emulate io_uring's shared rings: such a wharfd never
             # answers under it. Instructions are counted for the epoll loop.
-            s.extra = extra + ["--backend", "epoll"]
-    elif name == "nginx":
-        s = bl.Nginx(master=under is None)
-    else:
-        bl.die(f"unknown server {name}")
-    if under:
-        base = s.command
-        s.command = lambda: under + base()
-    return s
+            extra += ["--backend", "epoll"]
+        return bl.wharfd(binary, extra=extra, wrap=under or ())
+    if name == "nginx":
+        return bl.Nginx(master=under is None, wrap=under or ())
+    bl.die(f"unknown server {name}")
 
 
 # ---- 1. perf stat ------------------------------------------------------------------------
@@ -133,14 +128,15 @@ def perf_run(a, srv, wl_name, tps, tag):
     events = ["raw_syscalls:sys_enter", "context-switches"] + [f"syscalls:sys_enter_{s}"
                                                                for s in tps]
     target = ["-C", str(bl.SERVER_CPU), "-a"] if a.perf_scope == "cpu" else \
-        ["-p", ",".join(str(p) for p in srv.refresh_pids())]
+        ["-p", ",".join(str(p) for p in srv.pids())]
     cmd = ["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events)] + target
     perf = bl.spawn(bl.taskset(bl.LOAD_CPU, cmd), stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
     time.sleep(0.3)  # perf attaches
     if perf.poll() is not None:
         raise RuntimeError("perf stat failed: " + perf.stderr.read().decode(errors="replace"))
-    cpu0 = bl.cpu_seconds(srv.pids)
+    pids = srv.pids()
+    cpu0 = bl.cpu_seconds(pids)
     try:
         r = bl.run_wrk(srv.url("/"), wl["script"], wl["args"], conns=a.conns,
                        duration=a.duration,
@@ -148,7 +144,7 @@ def perf_run(a, srv, wl_name, tps, tag):
     finally:
         time.sleep(0.2)  # the server's last closes
         stop_perf(perf)
-    cpu1 = bl.cpu_seconds(srv.pids)
+    cpu1 = bl.cpu_seconds(pids)
     counts = {}
     with open(out) as f:
         for line in f:
@@ -299,10 +295,10 @@ def callgrind_server(a, name, workloads):
     srv.start(timeout=60)
     if isinstance(srv, bl.Wharfd):
         a.backends["callgrind"] = srv.backend()
-    pid = srv.proc.pid
+    pid = srv.pid
     try:
         # warm up (first-touch allocations, lazy binding), then measure each workload
-        fixed_client(srv.port, "keepalive", 50)
+        fixed_client(srv.port["http"], "keepalive", 50)
         for wl in workloads:
             n = a.requests if not WORKLOADS[wl]["close"] else max(50, a.requests // 10)
             if WORKLOADS[wl]["pipeline"] > 1:
@@ -313,7 +309,7 @@ def callgrind_server(a, name, workloads):
             if z.returncode != 0:
                 raise RuntimeError(f"callgrind_control -z: {z.stdout}{z.stderr}")
             t0 = time.monotonic()
-            fixed_client(srv.port, wl, n)
+            fixed_client(srv.port["http"], wl, n)
             elapsed = time.monotonic() - t0
             time.sleep(0.3)  # let the server finish with the last connection
             d = subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True,

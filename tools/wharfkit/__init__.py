@@ -7,6 +7,7 @@ only).
     netns.py     NetNS: a network namespace of our own, deleted on exit and on signals
     topology.py  Topology: namespaces joined by a bridge, from a short description
     sampler.py   Sampler: CPU/RSS (or any reading) every interval on a thread; /proc readers
+    proc.py      stop(): processes we started, by PID (SIGTERM, bounded wait, SIGKILL)
     net.py       free_port, wait_until, http_get
     pin.py       CPUs, taskset/chrt prefixes, pinning this process
 

@@ -10,20 +10,18 @@ Ready means wharfd logged its "ready:" line (it has bound every listener and its
 run); where the log level hides that line (--log-level warn and above), the probe says
 (default: the first listener accepts a connection). A port picked here that something
 else took before wharfd bound it is picked again. stop() is SIGTERM to the recorded PID,
-a bounded wait, then SIGKILL.
+a bounded wait, then SIGKILL (wharfkit.proc.stop); with new_session=True wharfd leads a
+process group of its own and the SIGKILL goes to that group.
 """
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
-import time
-import urllib.request
 
-from . import binary
-from .net import accepts, free_port, wait_until
-from .sampler import cpu_seconds, status_kib
+from . import binary, proc
+from .net import accepts, free_port, http_get, wait_until
+from .sampler import children_of, cpu_seconds, status_kib
 
 
 class StartFailed(RuntimeError):
@@ -62,6 +60,25 @@ def duration_s(v):
     return float(v)
 
 
+def supports(wharfd, flag):
+    """flag appears in `wharfd --help`."""
+    try:
+        out = subprocess.run([wharfd, "--help"], capture_output=True, text=True, timeout=10)
+        return flag in out.stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def version(wharfd):
+    """The first line of `wharfd --version`, or ''."""
+    try:
+        out = subprocess.run([wharfd, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        return out.splitlines()[0] if out else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
 def _quiet(args):
     """The log level in args hides the ready line."""
     for i, a in enumerate(args):
@@ -73,6 +90,8 @@ def _quiet(args):
 
 
 class Wharfd:
+    name = "wharfd"
+
     def __init__(self, *protos, binary_path=None, host="127.0.0.1", ports=None, listen=None,
                  mode=None, workers=None, extra=(), prefix=(), env=None, preexec=None,
                  log_path=None, popen=None, probe=None, new_session=False):
@@ -164,15 +183,7 @@ class Wharfd:
         """SIGTERM (by PID) and wait up to timeout, then SIGKILL; the exit status."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.send_signal(signal.SIGCONT)  # a stopped process acts on it only then
-                self.exit_code = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.exit_code = self.proc.wait()
-        self.exit_code = self.proc.returncode
+        self.exit_code = proc.stop(self.proc, timeout, group=self.new_session)[0]
         return self.exit_code
 
     def wait(self, timeout=20):
@@ -204,6 +215,26 @@ class Wharfd:
     def pid(self):
         return self.proc.pid
 
+    def pids(self):
+        """wharfd's process and whatever it started (CPU and memory count over these)."""
+        return [self.pid] + children_of(self.pid) if self.alive() else []
+
+    @property
+    def version(self):
+        if not hasattr(self, "_version"):
+            self._version = version(self.binary)
+        return self._version
+
+    def supports(self, flag):
+        return supports(self.binary, flag)
+
+    def backend(self):
+        """The event loop the running wharfd chose (GET /stats), or ''."""
+        try:
+            return self.stats().get("backend", "")
+        except (OSError, ValueError):
+            return ""
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -212,10 +243,15 @@ class Wharfd:
         return f"http://{h}:{self.port['http']}{path}"
 
     def stats(self):
-        """GET /stats, parsed (needs an http listener)."""
+        """GET /stats, parsed (needs an http listener); OSError when it does not answer
+        200. One connection (Connection: close), over a plain socket: no urllib, whose
+        http.client a script's own http.py (bench/lib/http.py) would hide."""
         self.stats_calls += 1
-        with urllib.request.urlopen(self.url("/stats"), timeout=10) as r:
-            return json.loads(r.read())
+        r = http_get(self.port["http"], "/stats", timeout=10, host=self.host)
+        if r is None or r[0] != 200:
+            raise OSError(f"GET /stats on {self.url('/stats')}: "
+                          f"{'no answer' if r is None else r[0]}")
+        return json.loads(r[2])
 
     def rss_kib(self):
         return status_kib(self.pid, "VmRSS")

@@ -33,10 +33,13 @@ class Topology:
         self.popen = popen
         self.hosts = {}
         self.hub = None
+        self.made = []  # every NetNS made, set up or not: delete() deletes them all
 
     def _ns(self, short):
         kw = {"popen": self.popen} if self.popen else {}
-        return NetNS(f"{self.prefix}-{short}", **kw)
+        ns = NetNS(f"{self.prefix}-{short}", **kw)
+        self.made.append(ns)
+        return ns
 
     def create(self):
         try:
@@ -60,12 +63,13 @@ class Topology:
         return self
 
     def delete(self):
-        for h in reversed(list(self.hosts.values())):
-            h.ns.delete()
+        """Every namespace made (hosts first, the hub and its bridge last), also those
+        whose setup failed halfway."""
+        for ns in reversed(self.made):
+            ns.delete()
+        self.made = []
         self.hosts = {}
-        if self.hub:
-            self.hub.delete()
-            self.hub = None
+        self.hub = None
 
     def __getitem__(self, name):
         return self.hosts[name]

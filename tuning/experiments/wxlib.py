@@ -8,9 +8,9 @@ SIGHUP, and when its time limit (--max-time) runs out. The host's sysctls are ne
 written: every `sysctl -w` here runs under `ip netns exec NAME`, and the host
 values of the knobs the experiments touch are read before and after and compared.
 
-Processes are ended by the PID recorded when they were started, and what is left in
-a namespace we created (`ip netns pids`) before it is deleted. Nothing is killed by
-name.
+Processes are ended by the PID recorded when they were started (wharfkit.proc.stop:
+SIGTERM, a bounded wait, SIGKILL), and what is left in a namespace we created (`ip netns
+pids`) when wharfkit's NetNS deletes it. Nothing is killed by name.
 
 Python 3 standard library only; charts with gnuplot (Debian: gnuplot-nox).
 """
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from wharfkit import server as kit_server
 from wharfkit.netns import NetNS, run  # noqa: F401 (run: for the experiments)
+from wharfkit.proc import stop as stop_procs
 from wharfkit.sampler import Sampler
 
 HERE = Path(__file__).resolve().parent
@@ -167,23 +168,10 @@ class Lab:
                 t.join(5)
             except Exception as e:
                 log(f"cleanup: sampler: {e!r}")
-        for p in self.procs:
-            try:
-                if p.poll() is None:
-                    p.terminate()
-                    p.send_signal(signal.SIGCONT)  # a stopped process acts on SIGTERM only then
-            except Exception:
-                pass
-        deadline = time.monotonic() + 3
-        for p in self.procs:
-            try:
-                p.wait(max(0.05, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    p.kill()
-                    p.wait(5)
-                except Exception as e:
-                    log(f"cleanup: pid {p.pid}: {e!r}")
+        try:
+            stop_procs(self.procs, timeout=3)
+        except Exception as e:
+            log(f"cleanup: processes: {e!r}")
         for ns in reversed(self.namespaces):
             try:
                 ns.delete()
@@ -206,17 +194,7 @@ class Lab:
         names = {ns.name for ns in namespaces}
         mine = [p for p in self.procs if isinstance(p.args, list) and len(p.args) > 3
                 and p.args[:3] == ["ip", "netns", "exec"] and p.args[3] in names]
-        for p in mine:
-            if p.poll() is None:
-                p.terminate()
-                p.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 3
-        for p in mine:
-            try:
-                p.wait(max(0.05, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_procs(mine, timeout=3)
         for ns in namespaces:
             ns.delete()
             self.namespaces.remove(ns)
