@@ -166,11 +166,6 @@ void ur_accept_stop(struct worker *w)
     io_uring_submit(&ur_of(w)->ring);
 }
 
-int ur_accept_pending(const struct uring_accept *u)
-{
-    return u->handoff_pending || u->accept_pending || u->poll_pending || u->cancel_pending;
-}
-
 /* At each turn's start: arm (or cancel) again what found no SQE before. Accepts and
  * polls only while accepting goes on; a cancel until it has been submitted. */
 void ur_arm_pending(struct worker *w)

@@ -19,8 +19,7 @@ void ur_on_handoff(struct worker *w, const struct io_uring_cqe *cqe);
 void ur_on_accept(struct worker *w, const struct listener *l, const struct io_uring_cqe *cqe);
 void ur_on_listen_poll(struct worker *w, const struct listener *l,
                        const struct io_uring_cqe *cqe);
-/* Whether something waits to be armed or cancelled (ur_arm_pending does it). */
-int ur_accept_pending(const struct uring_accept *u);
+/* Arm or cancel what waits (ur_accept_pending, uring_int.h, says whether anything does). */
 void ur_arm_pending(struct worker *w);
 /* The backend's accept_stop and accept_resume (backend.h). */
 void ur_accept_stop(struct worker *w);

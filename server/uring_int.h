@@ -26,6 +26,13 @@ struct uring_accept {
     uint32_t cancel_pending;      /* bit i: draining, the cancels of listener i's accept/poll */
 };
 
+/* Whether something waits to be armed or cancelled (ur_arm_pending does it). Asked
+ * twice every loop turn: inline, not a call into uring_accept.c. */
+static inline int ur_accept_pending(const struct uring_accept *u)
+{
+    return u->handoff_pending || u->accept_pending || u->poll_pending || u->cancel_pending;
+}
+
 struct uring_loop {
     struct io_uring ring;
     int ring_ok;
