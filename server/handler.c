@@ -151,6 +151,21 @@ static int reply_status(const struct handler_env *env, struct buf *out, int stat
     return http_reply(out, env->http, status, "text/plain", body, (size_t)n, flags, allow);
 }
 
+/* GET /healthz, for a balancer's health check: 200 while serving, 503 from the first
+ * SIGTERM on (drain_state.h), so the balancer takes this server out of its pool before it
+ * stops accepting. Open to every client whatever --stats-allow says: the checks come
+ * from the balancer's address, and the answer tells nothing but the phase. */
+static int reply_health(const struct handler_env *env, struct buf *out, int get_or_head,
+                        unsigned flags)
+{
+    if (!get_or_head)
+        return reply_status(env, out, 405, flags, "GET, HEAD");
+    int status = env->draining ? 503 : 200;
+    const char *body = env->draining ? "draining\n" : "ok\n";
+    count_status(env->stats, status);
+    return http_reply(out, env->http, status, "text/plain", body, strlen(body), flags, NULL);
+}
+
 /* Tests of the watchdog need a worker that stops turning its loop: this blocks the
  * calling worker for ?ms=N milliseconds. Only with $WHARFD_TEST_HOOKS=1. */
 static int test_stall(const struct handler_env *env, struct buf *out,
@@ -209,6 +224,8 @@ static int route(const struct handler_env *env, struct buf *out, int fd, const c
         counter_add(&env->stats->http_2xx, 1); /* after: the page shows the requests before it */
         return r;
     }
+    if (path_is(path, plen, "/healthz")) /* past the hot routes, so they pay nothing for it */
+        return reply_health(env, out, get || head, flags);
     if (env->test_hooks && path_is(path, plen, "/__test/stall"))
         return test_stall(env, out, req, flags);
     return reply_status(env, out, 404, flags, NULL);

@@ -22,7 +22,8 @@ struct handler_env {
     const struct settings *settings; /* the worker's own copy (for /stats) */
     enum mode mode;
     size_t max_message;
-    int draining;                /* answer, then close (HTTP says "Connection: close") */
+    int draining;                /* answer, then close (HTTP says "Connection: close"), and
+                                  * GET /healthz says 503: from the first SIGTERM on */
     int test_hooks;              /* serve GET /__test/stall?ms=N (blocks this worker) */
     const struct http_cache *http;
     struct worker_stats *stats;  /* the calling worker's own counters */

@@ -19,6 +19,7 @@
 #include "acceptor.h"
 #include "backend.h"
 #include "config.h"
+#include "drain_state.h"
 #include "filelimit.h"
 #include "listener.h"
 #include "peer.h"
@@ -245,11 +246,14 @@ static void log_ready(const struct server *s)
         off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? " " : "", text);
     }
     log_info("wharfd %s ready: %s; %d worker%s (%s), dispatch %s, mode %s, "
-             "max %llu connections", WHARF_VERSION, list, s->cfg.workers,
+             "max %llu connections; on SIGTERM: drain delay %.1f s, shutdown timeout %.1f s",
+             WHARF_VERSION, list, s->cfg.workers,
              s->cfg.workers == 1 ? "" : "s", s->io->name,
              s->use_acceptor ? dispatch_name(s->cfg.dispatch)
              : s->cfg.workers == 1 ? "none (the one worker accepts)" : "reuseport",
-             mode_name(s->cfg.set.mode), (unsigned long long)s->cfg.set.max_conns);
+             mode_name(s->cfg.set.mode), (unsigned long long)s->cfg.set.max_conns,
+             (double)s->cfg.set.drain_delay_ms / 1000.0,
+             (double)s->cfg.set.shutdown_timeout_ms / 1000.0);
 }
 
 static void notify_status(struct server *s)
@@ -262,7 +266,8 @@ static void notify_status(struct server *s)
     double secs = (double)(now - s->last_totals_ms) / 1000.0;
     double rps = s->last_totals_ms && secs > 0 ? (double)(t.messages - s->last_totals.messages) / secs
                                                : 0.0;
-    sd_notify("STATUS=%llu connections, %.0f requests/s, %llu served",
+    sd_notify("STATUS=%s%llu connections, %.0f requests/s, %llu served",
+              drain_state_get() == DRAIN_SERVING ? "" : "draining (/healthz says 503): ",
               (unsigned long long)t.active, rps, (unsigned long long)t.messages);
     s->last_totals = t;
     s->last_totals_ms = now;
@@ -369,22 +374,61 @@ static uint64_t next_tick(uint64_t next, uint64_t candidate)
     return candidate && (!next || candidate < next) ? candidate : next;
 }
 
-/* Serve until SIGTERM/SIGINT/SIGQUIT: periodic stats, systemd status and watchdog. */
-static void wait_for_stop(struct server *s, int sfd)
+/* What the main thread does once it stops serving. */
+enum stop_step { KEEP_SERVING, STOP_DRAIN, STOP_CUT };
+
+static void log_stopping(const struct server *s, const char *why)
 {
-    uint64_t now = clock_ms();
+    log_info("%s: shutting down: no new connections, answering what was received "
+             "(up to %.1f s)", why, (double)s->cfg.set.shutdown_timeout_ms / 1000.0);
+}
+
+/* A signal: SIGHUP reloads (not while stopping); SIGTERM/SIGINT/SIGQUIT starts the
+ * delay, or the drain when there is none; a second one during the delay cuts.
+ * *delay_end: when the delay ends, 0 before it began. */
+static enum stop_step on_signal(struct server *s, int sig, uint64_t *delay_end)
+{
+    if (sig == SIGHUP) {
+        if (*delay_end)
+            log_warn("SIGHUP while draining: not reloading");
+        else
+            reload(s);
+        return KEEP_SERVING;
+    }
+    if (*delay_end) {
+        log_warn("%s again: closing every connection now", strsignal(sig));
+        return STOP_CUT;
+    }
+    if (!s->cfg.set.drain_delay_ms) {
+        log_stopping(s, strsignal(sig));
+        return STOP_DRAIN;
+    }
+    /* The lame-duck phase (drain_state.h): each worker hears of it through its handoff. */
+    drain_state_begin_delay(strsignal(sig), s->cfg.set.drain_delay_ms, stats_active_connections());
+    for (int i = 0; i < s->cfg.workers; i++)
+        handoff_wake(&s->workers[i].handoff);
+    *delay_end = clock_ms() + s->cfg.set.drain_delay_ms;
+    return KEEP_SERVING;
+}
+
+/* Serve until SIGTERM/SIGINT/SIGQUIT and the --drain-delay after it: periodic stats,
+ * systemd status and watchdog. STOP_DRAIN, or STOP_CUT for a second signal in the delay. */
+static enum stop_step wait_for_stop(struct server *s, int sfd)
+{
+    uint64_t now = clock_ms(), delay_end = 0;
     uint64_t next_stats = s->cfg.set.stats_interval_ms ? now + s->cfg.set.stats_interval_ms : 0;
     uint64_t next_status = sd_notify_enabled() ? now + STATUS_INTERVAL_MS : 0;
     uint64_t next_watchdog = s->watchdog_ms ? now + s->watchdog_ms : 0;
     for (;;) {
-        uint64_t wake = next_tick(next_tick(next_stats, next_status), next_watchdog);
+        uint64_t wake = next_tick(next_tick(next_tick(next_stats, next_status), next_watchdog),
+                                  delay_end);
         now = clock_ms();
         int timeout = wake ? (wake > now ? (int)(wake - now) : 0) : -1;
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
         int n = poll(&pfd, 1, timeout);
         if (n < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
-            return;
+            return STOP_DRAIN;
         }
         now = clock_ms();
         if (next_watchdog && now >= next_watchdog) {
@@ -399,20 +443,18 @@ static void wait_for_stop(struct server *s, int sfd)
             stats_log_line("stats: ");
             next_stats = now + s->cfg.set.stats_interval_ms;
         }
-        if (n <= 0)
-            continue;
-        struct signalfd_siginfo si;
-        if (read(sfd, &si, sizeof si) != sizeof si)
-            continue;
-        if (si.ssi_signo == SIGHUP) {
-            reload(s);
-            next_stats = s->cfg.set.stats_interval_ms ? now + s->cfg.set.stats_interval_ms : 0;
-            continue;
+        if (delay_end && now >= delay_end) {
+            log_stopping(s, "drain delay over");
+            return STOP_DRAIN;
         }
-        log_info("%s: shutting down: no new connections, answering what was received "
-                 "(up to %.1f s)",
-                 strsignal((int)si.ssi_signo), (double)s->cfg.set.shutdown_timeout_ms / 1000.0);
-        return;
+        struct signalfd_siginfo si;
+        if (n <= 0 || read(sfd, &si, sizeof si) != sizeof si)
+            continue;
+        enum stop_step step = on_signal(s, (int)si.ssi_signo, &delay_end);
+        if (si.ssi_signo == SIGHUP)
+            next_stats = s->cfg.set.stats_interval_ms ? now + s->cfg.set.stats_interval_ms : 0;
+        if (step != KEEP_SERVING)
+            return step;
     }
 }
 
@@ -424,19 +466,20 @@ static int all_finished(const struct server *s)
     return 1;
 }
 
-/* Stop accepting, let the workers drain, and wait; a second SIGTERM/SIGINT cuts the
- * remaining connections at once instead of waiting for --shutdown-timeout. The last
- * worker's wake-up (done_efd) ends the wait at once: a restart waits for this process
- * to exit, not for a poll timeout (which stays, should a wake-up be lost). */
-static void drain_and_join(struct server *s, int sfd)
+/* Stop accepting, let the workers drain, and wait; a second SIGTERM/SIGINT (or cut: one
+ * came during --drain-delay) cuts the remaining connections at once instead of waiting
+ * for --shutdown-timeout. The last worker's wake-up (done_efd) ends the wait at once: a
+ * restart waits for this process to exit, not for a poll timeout (which stays, should a
+ * wake-up be lost). */
+static void drain_and_join(struct server *s, int sfd, int cut)
 {
+    drain_state_set(DRAIN_DRAINING);
     sd_notify("STOPPING=1\nSTATUS=draining %llu connections",
               (unsigned long long)stats_active_connections());
     if (s->use_acceptor)
         acceptor_stop(&s->acceptor);
     for (int i = 0; i < s->cfg.workers; i++)
-        worker_request_drain(&s->workers[i], 0);
-    int cut = 0;
+        worker_request_drain(&s->workers[i], cut);
     while (!all_finished(s)) {
         struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
                                 {.fd = s->done_efd, .events = POLLIN}};
@@ -539,8 +582,7 @@ int main(int argc, char **argv)
     sd_notify("READY=1\nMAINPID=%d", (int)getpid());
     notify_status(&s);
 
-    wait_for_stop(&s, sfd);
-    drain_and_join(&s, sfd);
+    drain_and_join(&s, sfd, wait_for_stop(&s, sfd) == STOP_CUT);
     stats_log_line("exit: ");
     for (int i = 0; i < s.cfg.workers; i++)
         worker_destroy(&s.workers[i]);

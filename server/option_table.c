@@ -156,6 +156,11 @@ static int set_shutdown_timeout(struct config *cfg, const char *v, char *err, si
     return set_duration(&cfg->set.shutdown_timeout_ms, v, err, errlen);
 }
 
+static int set_drain_delay(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    return set_duration(&cfg->set.drain_delay_ms, v, err, errlen);
+}
+
 static int set_stats_interval(struct config *cfg, const char *v, char *err, size_t errlen)
 {
     return set_duration(&cfg->set.stats_interval_ms, v, err, errlen);
@@ -300,6 +305,10 @@ static const struct option_def options[] = {
      "byte, however slowly it trickles in (0: never)"},
     {"shutdown-timeout", 0, "DURATION", "10s", set_shutdown_timeout,
      "on SIGTERM/SIGINT, time to finish answering before connections are cut"},
+    {"drain-delay", 0, "DURATION", "0", set_drain_delay,
+     "on SIGTERM/SIGINT, first serve this long as before but answer GET /healthz with 503 and "
+     "close HTTP connections after each response, so a balancer stops sending here; then "
+     "drain (--shutdown-timeout). A second signal cuts at once (0: drain at once)"},
     {"backlog", 0, "N", "4096", set_backlog,
      "listen() backlog (the kernel caps it at net.core.somaxconn)"},
     {"nodelay", 0, "on|off", "on", set_nodelay, "TCP_NODELAY on accepted connections"},
@@ -395,8 +404,9 @@ void options_print_help(void)
         print_wrapped(text, 8, 80);
     }
     printf("\nSizes take K, M, G suffixes; durations take ms, s, m, h (a bare number is "
-           "seconds).\nSignals: SIGTERM/SIGINT drain and exit 0 (a second one cuts at once); "
-           "SIGHUP re-reads --config\nand applies mode, limits, timeouts and log level.\n");
+           "seconds).\nSignals: SIGTERM/SIGINT drain (after --drain-delay) and exit 0 (a second one "
+           "cuts at\nonce); SIGHUP re-reads --config and applies mode, limits, timeouts and log "
+           "level.\n");
 }
 
 void options_apply_defaults(struct config *cfg)

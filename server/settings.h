@@ -36,6 +36,7 @@ struct settings {
     uint64_t shutdown_timeout_ms;
     uint64_t stats_interval_ms;   /* 0: off */
     int stats_allow_all;          /* /stats and /metrics for every client, not only loopback */
+    uint64_t drain_delay_ms;      /* SIGTERM: /healthz says 503 this long before draining; 0: off */
 };
 
 /* Socket options set on each listener; Linux copies them to every accepted socket,

@@ -8,6 +8,7 @@
 #include "../common/log.h"
 #include "../common/version.h"
 #include "config.h"
+#include "drain_state.h"
 
 /* Set once by main before any thread starts; read-only afterwards. */
 static const struct stats_registry *registry;
@@ -119,6 +120,8 @@ int stats_render_json(struct buf *out, const struct settings *set)
                      WHARF_VERSION, registry->backend, now - registry->start_ms,
                      registry->capacity);
     rc |= render_config_json(out, set);
+    rc |= buf_printf(out, ",\"drain\":{\"state\":\"%s\",\"delay_ms\":%" PRIu64 "}",
+                     drain_phase_name(drain_state_get()), set->drain_delay_ms);
     rc |= buf_printf(out, ",\"totals\":{\"active\":%" PRIu64, stats_active_connections());
     WORKER_COUNTERS(JSON_TOTAL)
     rc |= buf_printf(out, "},\"acceptor\":{");
@@ -145,9 +148,24 @@ int stats_render_json(struct buf *out, const struct settings *set)
                      "_total " type "\nwharf_acceptor_" #name "_total %" PRIu64 "\n",         \
                      ACCEPTOR_SUM(name));
 
+/* The stop sequence (drain_state.h): one series per phase, 1 for the current one. */
+static int render_drain_prometheus(struct buf *out, const struct settings *set)
+{
+    enum drain_phase now = drain_state_get();
+    int rc = buf_printf(out, "# HELP wharf_drain_state the stop sequence's phase: serving, delay "
+                             "(--drain-delay: /healthz says 503), draining\n"
+                             "# TYPE wharf_drain_state gauge\n");
+    for (int p = DRAIN_SERVING; p <= DRAIN_DRAINING; p++)
+        rc |= buf_printf(out, "wharf_drain_state{state=\"%s\"} %d\n",
+                         drain_phase_name((enum drain_phase)p), p == (int)now);
+    return rc | buf_printf(out, "# HELP wharf_drain_delay_seconds --drain-delay\n"
+                                "# TYPE wharf_drain_delay_seconds gauge\n"
+                                "wharf_drain_delay_seconds %.3f\n",
+                           (double)set->drain_delay_ms / 1000.0);
+}
+
 int stats_render_prometheus(struct buf *out, const struct settings *set)
 {
-    (void)set;
     int rc = 0;
     rc |= buf_printf(out, "# HELP wharf_connections_active connections open now\n"
                           "# TYPE wharf_connections_active gauge\n");
@@ -165,6 +183,7 @@ int stats_render_prometheus(struct buf *out, const struct settings *set)
                      "\n# HELP wharf_uptime_seconds seconds since start\n"
                      "# TYPE wharf_uptime_seconds gauge\nwharf_uptime_seconds %.3f\n",
                      registry->capacity, (double)(clock_ms() - registry->start_ms) / 1000.0);
+    rc |= render_drain_prometheus(out, set);
     return rc ? -1 : 0;
 }
 

@@ -9,6 +9,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "conn.h"
+#include "drain_state.h"
 
 #define LINGER_MS 2000          /* how long a lingering close waits for the peer's EOF */
 #define INIT_WAIT_MS 10000      /* how long worker_start waits for the loop to be set up */
@@ -170,6 +171,9 @@ void worker_take_handoff(struct worker *w)
     struct settings set;
     if (handoff_take_settings(&w->handoff, &set))
         apply_settings(w, &set);
+    /* --drain-delay's lame-duck phase: announced through this wake-up (drain_state.h). */
+    if (!w->env.draining && drain_state_get() != DRAIN_SERVING)
+        w->env.draining = 1;
     int req = atomic_load_explicit(&w->drain_requested, memory_order_acquire);
     if (req && !w->loop.draining)
         start_drain(w);

@@ -2,7 +2,8 @@
  * connections it owns, their timers, the handoff and the drain.
  *
  * Cross-thread surface, and nothing else: the handoff queue (connections in, the
- * drain signal), the stats counters (read by anyone), the heartbeat (read by the
+ * drain signal, the wake-up after the drain phase changed: drain_state.h), the stats
+ * counters (read by anyone), the heartbeat (read by the
  * main thread's watchdog) and the start handshake. Every other field belongs to the
  * worker thread.
  *

@@ -106,6 +106,7 @@ static void expect_same_settings(const struct config *a, const struct config *b)
     assert_int_equal(a->set.shutdown_timeout_ms, b->set.shutdown_timeout_ms);
     assert_int_equal(a->set.stats_interval_ms, b->set.stats_interval_ms);
     assert_int_equal(a->set.stats_allow_all, b->set.stats_allow_all);
+    assert_int_equal(a->set.drain_delay_ms, b->set.drain_delay_ms);
     assert_true(a->user == b->user || (a->user && b->user && !strcmp(a->user, b->user)));
 }
 
@@ -128,6 +129,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.set.idle_timeout_ms, 60000);
     assert_int_equal(c.set.header_timeout_ms, 30000);
     assert_int_equal(c.set.shutdown_timeout_ms, 10000);
+    assert_int_equal(c.set.drain_delay_ms, 0); /* no delay: SIGTERM drains at once, as before */
     assert_null(c.config_file);
     assert_null(c.user);
 }
@@ -277,6 +279,33 @@ static void test_flag_errors(void **state)
     }
 }
 
+/* --drain-delay: a duration from a flag or the file, reloadable, refused on one line. */
+static void test_drain_delay(void **state)
+{
+    (void)state;
+    char path[4096];
+    write_temp(path, "drain-delay = 2s\n");
+    char *argv[] = {"wharfd", "--config", path, NULL};
+    struct config cur, next;
+    assert_int_equal(config_parse(&cur, ARGC(argv), argv), 0);
+    assert_int_equal(cur.set.drain_delay_ms, 2000);
+    rewrite(path, "drain-delay = 750ms\n");
+    char err[512] = "";
+    assert_int_equal(config_reload(&cur, &next, err, sizeof err), 0);
+    assert_int_equal(next.set.drain_delay_ms, 750);
+    char *flag[] = {"wharfd", "-c", path, "--drain-delay", "0", NULL};
+    assert_int_equal(config_parse(&cur, ARGC(flag), flag), 0);
+    assert_int_equal(cur.set.drain_delay_ms, 0); /* the flag over the file */
+    unlink(path);
+    char *bad[] = {"wharfd", "--drain-delay", "soon", NULL};
+    int rc;
+    char *msg = parse_capturing(2, &cur, ARGC(bad), bad, &rc);
+    assert_int_equal(rc, 2);
+    assert_string_equal(msg, "wharfd: --drain-delay: expected a duration up to 1 day like 30, "
+                             "30s, 500ms or 2m, got 'soon'\n");
+    free(msg);
+}
+
 /* stdout of config_parse(argv = wharfd FLAG), which must print and return 1. */
 static char *printed_by(const char *flag)
 {
@@ -404,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_every_option_in_help_and_defaults),
         cmocka_unit_test(test_print_defaults_reads_back),
+        cmocka_unit_test(test_drain_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

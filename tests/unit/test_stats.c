@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "../../server/drain_state.h"
 #include "../../server/option_table.h"
 #include "../../server/stats.h"
 
@@ -409,9 +410,10 @@ static void test_prometheus_format_and_values(void **state)
     int n = prom_check(t, why);
     if (n < 0)
         fail_msg("/metrics: %s", why);
-    /* active and each worker counter per worker, each acceptor counter, capacity, uptime */
+    /* active and each worker counter per worker, each acceptor counter, capacity, uptime;
+     * the drain state (one per phase) and the drain delay */
 #define ONE(name, type, help) +1
-    assert_int_equal(n, 2 * (1 WORKER_COUNTERS(ONE)) + (0 ACCEPTOR_COUNTERS(ONE)) + 2);
+    assert_int_equal(n, 2 * (1 WORKER_COUNTERS(ONE)) + (0 ACCEPTOR_COUNTERS(ONE)) + 2 + 4);
 #undef ONE
     expect_in(t, "\nwharf_connections_active{worker=\"0\"} 7\n");
     expect_in(t, "\nwharf_connections_active{worker=\"1\"} 0\n");
@@ -450,6 +452,31 @@ static void test_totals(void **state)
     assert_int_equal(stats_active_connections(), 7);
 }
 
+/* The stop sequence's phase and --drain-delay, as /stats and /metrics show them. */
+static void test_drain_state_shown(void **state)
+{
+    (void)state;
+    struct buf out = {0};
+    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    expect_in(text_of(&out), ",\"drain\":{\"state\":\"serving\",\"delay_ms\":0}");
+    buf_release(&out);
+    cfg.set.drain_delay_ms = 1500;
+    drain_state_set(DRAIN_DELAY);
+    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    const char *j = text_of(&out);
+    expect_in(j, ",\"drain\":{\"state\":\"delay\",\"delay_ms\":1500}");
+    assert_true(json_valid(j));
+    buf_release(&out);
+    assert_int_equal(stats_render_prometheus(&out, &cfg.set), 0);
+    const char *t = text_of(&out);
+    expect_in(t, "\nwharf_drain_state{state=\"serving\"} 0\n");
+    expect_in(t, "\nwharf_drain_state{state=\"delay\"} 1\n");
+    expect_in(t, "\nwharf_drain_state{state=\"draining\"} 0\n");
+    expect_in(t, "\nwharf_drain_delay_seconds 1.500\n");
+    buf_release(&out);
+    drain_state_set(DRAIN_SERVING); /* only this test goes back: the server never does */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup(test_prometheus_format_and_values, setup),
         cmocka_unit_test_setup(test_render_appends, setup),
         cmocka_unit_test_setup(test_totals, setup),
+        cmocka_unit_test_setup(test_drain_state_shown, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
