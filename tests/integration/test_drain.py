@@ -186,7 +186,7 @@ def stop_sequence_serving_delay_draining_exit():
         time.sleep(0.3)
         # The clients stop a little before the delay ends, as clients behind a balancer
         # that has taken this server out do: after it, the listeners close.
-        until = time.monotonic() + 0.3 + 0.75 * delay
+        until = time.monotonic() + 0.3 + 0.6 * delay
         http, frames = HttpClient(s.port["http"], until), FrameClient(s.port["frame"], until)
         http.start()
         frames.start()
@@ -373,8 +373,10 @@ def unit_value(text, key):
 @t.test
 def shipped_unit_waits_longer_than_delay_plus_shutdown_timeout():
     sysd = os.path.join(ROOT, "server", "systemd")
-    unit = open(os.path.join(sysd, "wharfd.service")).read()
-    conf = open(os.path.join(sysd, "wharfd.conf")).read()
+    with open(os.path.join(sysd, "wharfd.service")) as f:
+        unit = f.read()
+    with open(os.path.join(sysd, "wharfd.conf")) as f:
+        conf = f.read()
     defaults = subprocess.run([WHARFD, "--print-defaults"], capture_output=True, text=True,
                               timeout=10, check=True).stdout
 
