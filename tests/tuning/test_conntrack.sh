@@ -79,7 +79,8 @@ EXP_PID=""
 if [[ $rc -eq 0 ]]; then ok "conntrack --quick exits 0"; else
     fail "conntrack --quick exits 0" "exit $rc: $(tail -n 5 "$OUT/log" | tr '\n' ' ')"; fi
 
-csv=$(ls "$OUT"/conntrack-*.csv 2>/dev/null | head -n1)
+first() { [[ -e $1 ]] && printf '%s' "$1"; }  # the first match of a glob, or nothing
+csv=$(first "$OUT"/conntrack-*[0-9].csv)
 field() {  # ROW-ID COLUMN
     awk -F, -v id="$1" -v col="$2" '{ sub(/\r$/, "") } NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
         $c["id"] == id { print $c[col] }' "$csv"
@@ -105,7 +106,7 @@ if [[ -n $csv ]]; then
 else
     fail "CSV written" "none in $OUT"
 fi
-md=$(ls "$OUT"/conntrack-*.md 2>/dev/null | head -n1)
+md=$(first "$OUT"/conntrack-*[0-9].md)
 if [[ -n $md ]] && grep -q '^## Capacity' "$md" && grep -q 'entries\*\*' "$md"; then ok "Markdown with the capacity calculation"; else
     fail "Markdown with the capacity calculation" "${md:-no .md}"; fi
 # Global nf_conntrack_max (read-only in a namespace, as on Linux 6.x): the report says so.

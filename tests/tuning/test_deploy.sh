@@ -110,7 +110,7 @@ TOOL=$D/usr/local/sbin/wharf-tune
 ( cd / && env -u WHARF_TUNE_PROFILE_DIR PATH=/usr/sbin:/usr/bin:/sbin:/bin "$TOOL" profiles ) >"$WORK/out" 2>&1
 RC=$?
 check "installed wharf-tune lists the installed profiles" "rc=$RC: $(why)" \
-    test "$RC" -eq 0 -a "$(grep -c . "$WORK/out")" -eq "$(ls "$PROFILES"/*.conf | wc -l)"
+    test "$RC" -eq 0 -a "$(grep -c . "$WORK/out")" -eq "$(find "$PROFILES" -name '*.conf' | wc -l)"
 ( cd / && env -u WHARF_TUNE_PROFILE_DIR PATH=/usr/sbin:/usr/bin:/sbin:/bin "$TOOL" check high-concurrency ) >"$WORK/out" 2>&1
 RC=$?
 check "installed wharf-tune check runs against the installed high-concurrency profile" "rc=$RC: $(head -n 2 "$WORK/out" | tr '\n' ' ')" \
@@ -183,8 +183,7 @@ start_wharfd() {  # LOG ARGS... (in a subshell whose file limit is 3000)
     : >"$log"
     ( ulimit -n 3000 && exec "$B/wharfd" --listen raw://127.0.0.1:0 --listen http://127.0.0.1:0 "$@" ) >"$log" 2>&1 &
     PIDS+=($!)
-    local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         [[ -n $(wharfd_room "$log") ]] && return 0
         sleep 0.05
     done
