@@ -35,6 +35,21 @@ if ! command -v nft >/dev/null; then
     echo "skip - conntrack experiment: nft is not installed (nftables; make deps installs it)"
     finish
 fi
+# The experiment's rules: conntrack state, ct count (nft_connlimit) and notrack.
+PROBE_NS="wt-ctprobe-$$"
+probe_err=$(ip netns add "$PROBE_NS" 2>&1 && ip netns exec "$PROBE_NS" nft -f - 2>&1 <<'EOF'
+table inet p {
+  chain input { type filter hook input priority filter; ct state established accept; tcp dport 9 ct state new ct count over 2 drop; }
+  chain pre { type filter hook prerouting priority raw; tcp dport 9 notrack; }
+}
+EOF
+)
+probe_rc=$?
+ip netns del "$PROBE_NS" 2>/dev/null
+if [[ $probe_rc -ne 0 ]]; then
+    echo "skip - conntrack experiment: nft cannot load its rules here (ct count, notrack): $(echo "$probe_err" | head -n 1)"
+    finish
+fi
 case $WHARF_BUILD in /*) B=$WHARF_BUILD ;; *) B=$REPO/$WHARF_BUILD ;; esac
 if [[ ! -x $B/wharfd || ! -x $B/wharf ]]; then fail "binaries" "no $B/wharfd or $B/wharf: run make"; finish; fi
 
