@@ -5,7 +5,7 @@
 #   make SANITIZE=thread test  TSan build (in build/tsan/)
 #   make CC=clang              any C11 compiler with gcc-style flags
 #   make URING=0               epoll only, even where liburing is installed
-#   make install PREFIX=/usr/local DESTDIR=/tmp/x
+#   make install PREFIX=/usr/local DESTDIR=/tmp/x   (make uninstall: the same variables)
 #   make bench                 the standard benchmark set (bench/, <= 10 min)
 #   make torture               hostile clients, faults, floods (tests/torture/, <= 10 min, root)
 #   make fuzz                  libFuzzer on every codec (tests/fuzz/, FUZZ_TIME seconds each)
@@ -23,6 +23,8 @@
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev haproxy
+# tests/tuning: the conntrack rules (nft) of test_deploy.sh and the conntrack experiment
+TEST_PKGS  += nftables
 # bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles
 BENCH_PKGS := wrk nginx-light gnuplot-nox linux-perf valgrind
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)

@@ -10,9 +10,14 @@ endif
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
+DATADIR  ?= $(PREFIX)/share
 MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+# tuned (2.20) reads profiles only from /usr/lib/tuned and /etc/tuned; packagers
+# shipping into /usr/lib/tuned say TUNED_DIR=/usr/lib/tuned.
+TUNED_DIR ?= $(SYSCONFDIR)/tuned
 SANITIZE ?=
 
 CSTD     := -std=gnu11
@@ -91,7 +96,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Server objects a unit test may link (everything but main).
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 
-.PHONY: all install clean
+.PHONY: all install uninstall clean
 all: $(BUILD)/wharfd $(BUILD)/wharf
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
@@ -135,7 +140,12 @@ torture-run: all
 	@PYTHONPATH=$(KIT_PYTHONPATH) WHARF_BUILD=$(BUILD) tests/torture/run $(TORTURE_ARGS)
 
 # The unit's ExecStart and --config follow BINDIR and SYSCONFDIR; an existing
-# configuration file is never overwritten.
+# configuration file is never overwritten. wharf-tune finds its profiles at
+# ../share/wharf/profiles from where it is installed (so also under a DESTDIR), else
+# at PROFILEDIR, written into it.
+PROFILEDIR    := $(DATADIR)/wharf/profiles
+PROFILES      := $(wildcard tuning/profiles/*.conf)
+TUNED_PROFILE := wharf-high-concurrency
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/wharf
@@ -149,6 +159,25 @@ install: all
 	install -m 0644 client/wharf.1 $(DESTDIR)$(MANDIR)/man1/
 	test -e $(DESTDIR)$(SYSCONFDIR)/wharf/wharfd.conf || \
 	    install -m 0644 server/systemd/wharfd.conf $(DESTDIR)$(SYSCONFDIR)/wharf/wharfd.conf
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PROFILEDIR) $(DESTDIR)$(TUNED_DIR)/$(TUNED_PROFILE)
+	sed -e 's|^INSTALLED_PROFILE_DIR=""$$|INSTALLED_PROFILE_DIR="$(PROFILEDIR)"|' tuning/wharf-tune \
+	    > $(DESTDIR)$(SBINDIR)/wharf-tune
+	chmod 0755 $(DESTDIR)$(SBINDIR)/wharf-tune
+	install -m 0644 $(PROFILES) $(DESTDIR)$(PROFILEDIR)/
+	install -m 0644 tuning/wharf-tune.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 tuning/tuned/$(TUNED_PROFILE)/tuned.conf $(DESTDIR)$(TUNED_DIR)/$(TUNED_PROFILE)/
+
+# What install added, and the directories it made if they are left empty; never the
+# configuration file (nor its directory).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/wharfd $(DESTDIR)$(BINDIR)/wharf $(DESTDIR)$(SBINDIR)/wharf-tune \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/wharfd.service $(DESTDIR)$(SYSTEMD_UNITDIR)/wharfd.socket \
+	    $(DESTDIR)$(MANDIR)/man8/wharfd.8 $(DESTDIR)$(MANDIR)/man8/wharf-tune.8 \
+	    $(DESTDIR)$(MANDIR)/man1/wharf.1 \
+	    $(addprefix $(DESTDIR)$(PROFILEDIR)/,$(notdir $(PROFILES))) \
+	    $(DESTDIR)$(TUNED_DIR)/$(TUNED_PROFILE)/tuned.conf
+	-rmdir $(DESTDIR)$(PROFILEDIR) $(DESTDIR)$(DATADIR)/wharf \
+	    $(DESTDIR)$(TUNED_DIR)/$(TUNED_PROFILE) 2>/dev/null
 
 clean:
 	rm -rf build

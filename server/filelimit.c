@@ -34,8 +34,11 @@ uint64_t filelimit_raise(const struct config *cfg)
     }
     uint64_t limit = rl.rlim_cur, reserve = reserved_fds(cfg);
     uint64_t capacity = limit > reserve ? limit - reserve : 1;
-    log_info("file limit %llu: room for %llu connections", (unsigned long long)limit,
-             (unsigned long long)capacity);
+    /* The reserve is spelled out so the log, `wharf-tune check` (which computes the
+     * same 32 + 4 per worker + listeners) and the unit's LimitNOFILE= tell one story. */
+    log_info("file limit %llu: reserve %llu (32 + 4 per worker + listeners), room for %llu "
+             "connections",
+             (unsigned long long)limit, (unsigned long long)reserve, (unsigned long long)capacity);
     return capacity;
 }
 

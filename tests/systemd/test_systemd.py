@@ -382,7 +382,10 @@ def make_install_puts_every_file_in_place():
                  "usr/local/lib/systemd/system/wharfd.service",
                  "usr/local/lib/systemd/system/wharfd.socket",
                  "usr/local/share/man/man8/wharfd.8", "usr/local/share/man/man1/wharf.1",
-                 "etc/wharf/wharfd.conf"):
+                 "etc/wharf/wharfd.conf", "usr/local/sbin/wharf-tune",
+                 "usr/local/share/man/man8/wharf-tune.8",
+                 "usr/local/share/wharf/profiles/high-concurrency.conf",
+                 "etc/tuned/wharf-high-concurrency/tuned.conf"):
         t.check(os.path.exists(os.path.join(d, path)), f"{path} installed")
     t.check(os.access(os.path.join(d, "usr/local/bin/wharfd"), os.X_OK), "executable")
     unit = open(os.path.join(d, "usr/local/lib/systemd/system/wharfd.service")).read()
@@ -398,6 +401,42 @@ def make_install_puts_every_file_in_place():
         c.sendall(b"conf")
         t.check(recv_exact(c, 4) == b"CONF", "and serves with it")
         c.close()
+
+
+def unit_settings(path):
+    """{(section, key): [values]} of a unit file."""
+    out, section = {}, None
+    for line in open(path):
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        k, _, v = line.partition("=")
+        out.setdefault((section, k.strip()), []).append(v.strip())
+    return out
+
+
+@t.test
+def unit_file_limit_matches_the_high_concurrency_profile():
+    unit = unit_settings(os.path.join(ROOT, "server/systemd/wharfd.service"))
+    prof = open(os.path.join(ROOT, "tuning/profiles/high-concurrency.conf")).read()
+    m = re.search(r"^# nofile: (\d+)$", prof, re.M)
+    t.check(m is not None, "the profile states nofile")
+    t.check(unit.get(("Service", "LimitNOFILE")) == [m.group(1)],
+            "LimitNOFILE= is the profile's nofile", (unit.get(("Service", "LimitNOFILE")), m.group(1)))
+
+
+@t.test
+def unit_waits_for_the_network_and_the_socket_binds_freely():
+    unit = unit_settings(os.path.join(ROOT, "server/systemd/wharfd.service"))
+    t.check("network-online.target" in " ".join(unit.get(("Unit", "After"), [])),
+            "After=network-online.target", unit.get(("Unit", "After")))
+    t.check("network-online.target" in " ".join(unit.get(("Unit", "Wants"), [])),
+            "Wants=network-online.target", unit.get(("Unit", "Wants")))
+    sock = unit_settings(os.path.join(ROOT, "server/systemd/wharfd.socket"))
+    t.check(sock.get(("Socket", "FreeBind")) == ["yes"], "FreeBind=yes", sock.get(("Socket", "FreeBind")))
 
 
 @t.test

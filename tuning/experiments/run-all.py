@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 import wxlib
 
-ORDER = ["tw_reuse", "fin_timeout", "backlog", "reuseport", "nagle", "capacity"]
+ORDER = ["tw_reuse", "fin_timeout", "backlog", "reuseport", "nagle", "capacity", "conntrack"]
 
 
 def main():
