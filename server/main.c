@@ -183,6 +183,8 @@ static int start_threads(struct server *s)
             return -1;
         s->workers[i].done_fd = s->done_efd;
         s->registry.workers[i] = &s->workers[i].stats;
+        s->workers[i].env.registry = &s->registry;
+        s->workers[i].accept.registry = &s->registry;
     }
     s->registry.n_workers = cfg->workers;
     if (workers_accept(cfg)) {
@@ -200,6 +202,7 @@ static int start_threads(struct server *s)
         if (acceptor_init(&s->acceptor, cfg, s->listeners, s->n_listeners, to, cfg->workers) < 0)
             return -1;
         s->registry.acceptors[0] = &s->acceptor.ctx.stats;
+        s->acceptor.ctx.registry = &s->registry;
         s->registry.n_acceptors = 1;
     }
     if (cfg->max_conns_per_ip) {
@@ -211,7 +214,6 @@ static int start_threads(struct server *s)
         for (int i = 0; i < cfg->workers; i++)
             s->workers[i].accept.peers = &s->peers;
     }
-    stats_register(&s->registry);
     for (int i = 0; i < cfg->workers; i++)
         if (worker_start(&s->workers[i]) < 0)
             return -1;
@@ -257,7 +259,7 @@ static void notify_status(struct server *s)
     if (!sd_notify_enabled())
         return;
     struct stats_totals t;
-    stats_totals(&t);
+    stats_totals(&s->registry, &t);
     uint64_t now = clock_ms();
     double secs = (double)(now - s->last_totals_ms) / 1000.0;
     double rps = s->last_totals_ms && secs > 0 ? (double)(t.messages - s->last_totals.messages) / secs
@@ -396,7 +398,7 @@ static void wait_for_stop(struct server *s, int sfd)
             next_status = now + STATUS_INTERVAL_MS;
         }
         if (next_stats && now >= next_stats) {
-            stats_log_line("stats: ");
+            stats_log_line(&s->registry, "stats: ");
             next_stats = now + s->cfg.set.stats_interval_ms;
         }
         if (n <= 0)
@@ -431,7 +433,7 @@ static int all_finished(const struct server *s)
 static void drain_and_join(struct server *s, int sfd)
 {
     sd_notify("STOPPING=1\nSTATUS=draining %llu connections",
-              (unsigned long long)stats_active_connections());
+              (unsigned long long)stats_active_connections(&s->registry));
     if (s->use_acceptor)
         acceptor_stop(&s->acceptor);
     for (int i = 0; i < s->cfg.workers; i++)
@@ -541,7 +543,7 @@ int main(int argc, char **argv)
 
     wait_for_stop(&s, sfd);
     drain_and_join(&s, sfd);
-    stats_log_line("exit: ");
+    stats_log_line(&s.registry, "exit: ");
     for (int i = 0; i < s.cfg.workers; i++)
         worker_destroy(&s.workers[i]);
     free(s.workers);

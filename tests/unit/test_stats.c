@@ -1,5 +1,5 @@
 /* stats: /stats JSON and /metrics text rendered from counters set here, through the
- * registry the server fills at start. The JSON is read back by a small validating
+ * registry value handed to them (no server, no global). The JSON is read back by a small validating
  * parser (RFC 8259 grammar); the Prometheus text is checked line by line against the
  * text exposition format: HELP and TYPE before a family's samples, valid names, one
  * line per series. */
@@ -332,7 +332,6 @@ static int setup(void **state)
     reg.workers[0] = &workers[0];
     reg.workers[1] = &workers[1];
     reg.acceptors[0] = &acceptor;
-    stats_register(&reg);
     return 0;
 }
 
@@ -354,7 +353,7 @@ static void test_json_parses_and_has_the_counters(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     const char *j = text_of(&out);
     if (!json_valid(j))
         fail_msg("/stats is not JSON:\n%s", j);
@@ -390,7 +389,7 @@ static void test_json_has_every_counter(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     const char *j = text_of(&out);
     WORKER_COUNTERS(EXPECT_JSON_KEY)
     const char *acc = strstr(j, "\"acceptor\":{");
@@ -403,7 +402,7 @@ static void test_prometheus_format_and_values(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_prometheus(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_prometheus(&out, &reg, &cfg.set), 0);
     const char *t = text_of(&out);
     char why[256];
     int n = prom_check(t, why);
@@ -432,7 +431,7 @@ static void test_render_appends(void **state)
     (void)state;
     struct buf out = {0};
     assert_int_equal(buf_append(&out, "HEAD", 4), 0);
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     assert_memory_equal(buf_head(&out), "HEAD{", 5);
     buf_release(&out);
 }
@@ -441,13 +440,13 @@ static void test_totals(void **state)
 {
     (void)state;
     struct stats_totals t;
-    stats_totals(&t);
+    stats_totals(&reg, &t);
     assert_int_equal(t.accepted, 17);
     assert_int_equal(t.closed, 10);
     assert_int_equal(t.active, 7);
     assert_int_equal(t.messages, 12400);
     assert_int_equal(t.bytes_in, 987654321);
-    assert_int_equal(stats_active_connections(), 7);
+    assert_int_equal(stats_active_connections(&reg), 7);
 }
 
 int main(void)
