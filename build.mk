@@ -111,6 +111,7 @@ $(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
 # Faults a unit test injects below the server's code: the calls listed in WRAP_test_NAME
 # go through the test's own __wrap_CALL (the linker's --wrap; README: adding a fault).
 WRAP_test_conn := malloc calloc
+WRAP_test_accept := accept4 open close clock_gettime log_msg
 comma := ,
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(UNIT_HELPER_OBJ)
 	@mkdir -p $(dir $@)
