@@ -291,45 +291,6 @@ static void watchdog_check(struct server *s)
         sd_notify("WATCHDOG=1");
 }
 
-static int same_listeners(const struct config *a, const struct config *b)
-{
-    if (a->n_listen != b->n_listen)
-        return 0;
-    for (int i = 0; i < a->n_listen; i++) {
-        const struct listen_spec *x = &a->listen[i], *y = &b->listen[i];
-        /* port 0 was resolved at bind time: compare with what was asked for */
-        if (x->proto != y->proto || x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
-            (addr_port((const struct sockaddr *)&y->sa) != 0 &&
-             addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
-            return 0;
-    }
-    return 1;
-}
-
-/* Settings a reload cannot change without dropping connections: reported, not applied. */
-static const char *restart_only_change(const struct server *s, const struct config *next)
-{
-    const struct config *cur = &s->cfg;
-    if (!s->inherited && !same_listeners(cur, next))
-        return "listen";
-    if (next->workers && cur->workers != next->workers)
-        return "workers";
-    if (cur->dispatch != next->dispatch && !s->inherited)
-        return "dispatch";
-    if (cur->backlog != next->backlog)
-        return "backlog";
-    if (cur->backend != next->backend)
-        return "backend";
-    if (cur->max_conns_per_ip != next->max_conns_per_ip)
-        return "max-conns-per-ip";
-    if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
-        return "socket options";
-    if ((cur->user == NULL) != (next->user == NULL) ||
-        (cur->user && strcmp(cur->user, next->user) != 0))
-        return "user";
-    return NULL;
-}
-
 /* SIGHUP: re-read the file, apply what can change live, say what needs a restart. */
 static void reload(struct server *s)
 {
@@ -341,10 +302,7 @@ static void reload(struct server *s)
     } else if (config_reload(&s->cfg, &next, err, sizeof err) < 0) {
         log_error("reload failed, keeping the running settings: %s", err);
     } else {
-        const char *what = restart_only_change(s, &next);
-        if (what)
-            log_warn("reload: '%s' changed in %s but needs a restart; not applied", what,
-                     s->cfg.config_file);
+        config_reload_refused(&s->cfg, &next, s->inherited); /* logged; the rest applies */
         filelimit_resolve_max_conns(&next.set, s->capacity);
         s->cfg.set = next.set;
         log_set_level(next.set.log_level);
