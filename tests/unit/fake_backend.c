@@ -295,7 +295,7 @@ void fake_open(struct fake_worker *fw, int proto)
     t[TIMER_LINGER] = (struct tlist){.timeout_ms = FAKE_LINGER_MS, .id = TIMER_LINGER};
     fw->env = (struct handler_env){.settings = &fw->set, .mode = fw->set.mode,
                                    .max_message = fw->set.max_message, .http = &fw->http,
-                                   .stats = &fw->stats};
+                                   .stats = &fw->stats, .registry = &fw->registry};
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         perror("socketpair");
@@ -309,10 +309,12 @@ void fake_open(struct fake_worker *fw, int proto)
 
 void fake_worker_init(struct fake_worker *fw)
 {
-    static struct config cfg; /* only its settings are used */
-    options_apply_defaults(&cfg);
     memset(fw, 0, sizeof *fw);
-    fw->set = cfg.set;
+    options_apply_defaults(&fw->cfg);
+    fw->cfg.workers = 1;
+    fw->registry = (struct stats_registry){.cfg = &fw->cfg, .n_workers = 1, .backend = "fake"};
+    fw->registry.workers[0] = &fw->stats;
+    fw->set = fw->cfg.set;
     fw->set.mode = MODE_ECHO;
     fw->set.idle_timeout_ms = 0;
     fw->set.header_timeout_ms = 0;

@@ -11,7 +11,8 @@
  * sees the close, or the shutdown of a lingering close, as a real peer would.
  *
  * The counters are fw->stats, the worker's own: conn.c is given them through the
- * worker_loop, as a real worker gives it its own. One connection at a time.
+ * worker_loop, as a real worker gives it its own; /stats renders a registry of this
+ * one worker (fw->registry). One connection at a time.
  *
  *     struct fake_worker fw;
  *     fake_worker_init(&fw);
@@ -39,7 +40,8 @@
 #include "../../server/stats.h"
 #include "../../server/worker_loop.h"
 
-/* The hooks conn.c may call, as recorded in fw->calls and fw->trace. */
+/* The hooks conn.c may call, as recorded in fw->calls and fw->trace; FAKE_RELEASE
+ * counts connections freed (conn_free, which calls the conn_release hook). */
 enum fake_hook {
     FAKE_ATTACH, FAKE_DETACH, FAKE_SEND, FAKE_READ_ON, FAKE_READ_OFF, FAKE_LINGER,
     FAKE_REVISIT, FAKE_RELEASE, FAKE_HOOKS
@@ -69,6 +71,8 @@ struct fake_worker {
     struct handler_env env;
     struct http_cache http;
     struct buf scratch;      /* loop.reply_scratch unless fake_no_scratch */
+    struct config cfg;       /* what /stats shows of the configuration */
+    struct stats_registry registry; /* this worker's counters alone, for /stats */
 
     struct conn *conn;       /* the open connection (NULL once detached) */
     int client_fd;           /* the client's end of the socketpair, non-blocking */

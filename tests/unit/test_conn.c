@@ -465,6 +465,32 @@ static void test_header_timeout_mid_request(void **state)
     fake_worker_fini(&fw);
 }
 
+/* ---- the stats page, from the counters this worker was handed ---- */
+
+/* GET /stats renders the registry the handler was handed (here the fake worker's own
+ * counters): the request before it is counted there, with no server around. */
+static void test_stats_page_from_the_handed_registry(void **state)
+{
+    (void)state;
+    struct fake_worker fw;
+    fake_worker_init(&fw);
+    fw.set.stats_allow_all = 1; /* the socketpair is not a loopback address */
+    fake_open(&fw, PROTO_HTTP);
+    fake_read_bytes(&fw, HTTP_GET);
+    fake_read_again(&fw);
+    fake_readable(&fw);
+    fake_read_bytes(&fw, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    fake_readable(&fw);
+    const char *page = fake_seen(&fw) + strlen(hello_reply(&fw));
+    if (strncmp(page, "HTTP/1.1 200 OK\r\n", 17) != 0 || !strstr(page, "application/json") ||
+        !strstr(page, "\"backend\":\"fake\"") ||
+        !strstr(page, "\"workers\":[{\"id\":0,\"active\":1,\"accepted\":1,\"closed\":0,"
+                      "\"messages\":1,"))
+        fail_msg("unexpected /stats reply:\n%s", page);
+    assert_int_equal(COUNT(fw, http_2xx), 2);
+    fake_worker_fini(&fw);
+}
+
 /* ---- a protocol error: answered, then a lingering close ---- */
 
 /* A line past --max-message gets its error line, then our side shuts down (the client
@@ -515,6 +541,7 @@ int main(void)
         cmocka_unit_test_teardown(test_idle_timeout_mid_line, teardown),
         cmocka_unit_test_teardown(test_header_timeout_mid_request, teardown),
         cmocka_unit_test_teardown(test_protocol_error_lingers, teardown),
+        cmocka_unit_test_teardown(test_stats_page_from_the_handed_registry, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
