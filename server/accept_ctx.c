@@ -81,7 +81,10 @@ static int shed_one(struct accept_ctx *a, const struct listener *l, int err)
     return fd >= 0 || errno == ECONNABORTED ? 0 : -1;
 }
 
-static uint64_t live_connections(void) { return stats_active_connections(); }
+uint64_t accept_live_connections(const struct accept_ctx *a)
+{
+    return a->registry ? stats_active_connections(a->registry) : 0;
+}
 
 int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
                  void *arg)
@@ -91,7 +94,7 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
             return 1;
         a->paused_until_ms = 0;
     }
-    uint64_t live = live_connections();
+    uint64_t live = accept_live_connections(a);
     uint32_t bit = 1u << (l - a->listeners);
     a->pending &= ~bit;
     for (int taken = 0;; taken++) {
@@ -155,7 +158,7 @@ int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer)
         /* Accept and close rather than leave it to time out in the backlog. */
         close(fd);
         counter_add(&a->stats.rejected_max_conns, 1);
-        *live = live_connections();
+        *live = accept_live_connections(a);
         return 0;
     }
     if (a->peers) {

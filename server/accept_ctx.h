@@ -26,6 +26,7 @@ struct accept_ctx {
     uint64_t paused_until_ms; /* accepting paused (out of memory or files): retry then */
     uint32_t pending;         /* bit i: listener i stopped at ACCEPT_BATCH with more queued */
     struct peer_table *peers; /* --max-conns-per-ip (shared, see peer.h); NULL: off */
+    const struct stats_registry *registry; /* live connections, for --max-conns; NULL: none */
     uint64_t last_shed_log_ms;
     uint64_t shed_since_log;
 };
@@ -56,6 +57,10 @@ enum accept_fail {
 enum accept_fail accept_failed(struct accept_ctx *a, int err);
 /* One more batch from every listener that stopped at ACCEPT_BATCH. */
 void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
+
+/* Connections open now in the whole server, as --max-conns counts them (0 without a
+ * registry). */
+uint64_t accept_live_connections(const struct accept_ctx *a);
 
 /* Milliseconds until a pause ends (0 when not paused). */
 int accept_pause_left_ms(const struct accept_ctx *a);

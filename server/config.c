@@ -159,6 +159,55 @@ int config_reload(const struct config *cur, struct config *next, char *err, size
     return build(next, cur->argc, cur->argv, cur->config_file, err, errlen);
 }
 
+static int same_listeners(const struct config *a, const struct config *b)
+{
+    if (a->n_listen != b->n_listen)
+        return 0;
+    for (int i = 0; i < a->n_listen; i++) {
+        const struct listen_spec *x = &a->listen[i], *y = &b->listen[i];
+        /* port 0 was resolved at bind time: compare with what was asked for */
+        if (x->proto != y->proto || x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
+            (addr_port((const struct sockaddr *)&y->sa) != 0 &&
+             addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Settings a reload cannot change without dropping connections. */
+static const char *restart_only_change(const struct config *cur, const struct config *next,
+                                       int inherited)
+{
+    if (!inherited && !same_listeners(cur, next))
+        return "listen";
+    if (next->workers && cur->workers != next->workers)
+        return "workers";
+    if (cur->dispatch != next->dispatch && !inherited)
+        return "dispatch";
+    if (cur->backlog != next->backlog)
+        return "backlog";
+    if (cur->backend != next->backend)
+        return "backend";
+    if (cur->max_conns_per_ip != next->max_conns_per_ip)
+        return "max-conns-per-ip";
+    if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
+        return "socket options";
+    if ((cur->user == NULL) != (next->user == NULL) ||
+        (cur->user && strcmp(cur->user, next->user) != 0))
+        return "user";
+    return NULL;
+}
+
+const char *config_reload_refused(const struct config *cur, const struct config *next,
+                                  int inherited)
+{
+    const char *what = restart_only_change(cur, next, inherited);
+    if (what)
+        log_warn("reload: '%s' changed in %s but needs a restart; not applied", what,
+                 cur->config_file ? cur->config_file : "the configuration");
+    return what;
+}
+
 const char *dispatch_name(enum dispatch d)
 {
     return d == DISPATCH_RR ? "rr" : d == DISPATCH_REUSEPORT ? "reuseport" : "least";

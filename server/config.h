@@ -17,6 +17,16 @@ int config_parse(struct config *cfg, int argc, char **argv);
  * original flags. Returns 0, or -1 with a one-line reason in err. */
 int config_reload(const struct config *cur, struct config *next, char *err, size_t errlen);
 
+/* What of next (from config_reload) cannot be applied to the running cur without a
+ * restart: the listeners, the workers, the dispatch, the backlog, the backend,
+ * --max-conns-per-ip, the socket options, the user. The first one found is named in a
+ * warning ("needs a restart; not applied") and returned; NULL when none changed. The
+ * caller applies next->set (what can change live) either way, and nothing else.
+ * inherited: the listeners came from systemd, so their addresses and the dispatch are
+ * not this process's to change and are not compared. */
+const char *config_reload_refused(const struct config *cur, const struct config *next,
+                                  int inherited);
+
 const char *dispatch_name(enum dispatch d);
 
 #endif

@@ -131,11 +131,12 @@ static int reply_echo(const struct handler_env *env, struct buf *out, const char
 }
 
 static int reply_rendered(const struct handler_env *env, struct buf *out,
-                          int (*render)(struct buf *, const struct settings *),
+                          int (*render)(struct buf *, const struct stats_registry *,
+                                        const struct settings *),
                           const char *ctype, unsigned flags)
 {
     struct buf doc = {0};
-    int rc = render(&doc, env->settings);
+    int rc = render(&doc, env->registry, env->settings);
     if (rc == 0)
         rc = http_reply(out, env->http, 200, ctype, buf_head(&doc), buf_len(&doc), flags, NULL);
     buf_release(&doc);

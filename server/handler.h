@@ -27,6 +27,7 @@ struct handler_env {
     int test_hooks;              /* serve GET /__test/stall?ms=N (blocks this worker) */
     const struct http_cache *http;
     struct worker_stats *stats;  /* the calling worker's own counters */
+    const struct stats_registry *registry; /* everyone's, for /stats and /metrics */
 };
 
 enum handler_verdict {

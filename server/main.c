@@ -184,6 +184,8 @@ static int start_threads(struct server *s)
             return -1;
         s->workers[i].done_fd = s->done_efd;
         s->registry.workers[i] = &s->workers[i].stats;
+        s->workers[i].env.registry = &s->registry;
+        s->workers[i].accept.registry = &s->registry;
     }
     s->registry.n_workers = cfg->workers;
     if (workers_accept(cfg)) {
@@ -201,6 +203,7 @@ static int start_threads(struct server *s)
         if (acceptor_init(&s->acceptor, cfg, s->listeners, s->n_listeners, to, cfg->workers) < 0)
             return -1;
         s->registry.acceptors[0] = &s->acceptor.ctx.stats;
+        s->acceptor.ctx.registry = &s->registry;
         s->registry.n_acceptors = 1;
     }
     if (cfg->max_conns_per_ip) {
@@ -212,7 +215,6 @@ static int start_threads(struct server *s)
         for (int i = 0; i < cfg->workers; i++)
             s->workers[i].accept.peers = &s->peers;
     }
-    stats_register(&s->registry);
     for (int i = 0; i < cfg->workers; i++)
         if (worker_start(&s->workers[i]) < 0)
             return -1;
@@ -261,7 +263,7 @@ static void notify_status(struct server *s)
     if (!sd_notify_enabled())
         return;
     struct stats_totals t;
-    stats_totals(&t);
+    stats_totals(&s->registry, &t);
     uint64_t now = clock_ms();
     double secs = (double)(now - s->last_totals_ms) / 1000.0;
     double rps = s->last_totals_ms && secs > 0 ? (double)(t.messages - s->last_totals.messages) / secs
@@ -294,45 +296,6 @@ static void watchdog_check(struct server *s)
         sd_notify("WATCHDOG=1");
 }
 
-static int same_listeners(const struct config *a, const struct config *b)
-{
-    if (a->n_listen != b->n_listen)
-        return 0;
-    for (int i = 0; i < a->n_listen; i++) {
-        const struct listen_spec *x = &a->listen[i], *y = &b->listen[i];
-        /* port 0 was resolved at bind time: compare with what was asked for */
-        if (x->proto != y->proto || x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
-            (addr_port((const struct sockaddr *)&y->sa) != 0 &&
-             addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
-            return 0;
-    }
-    return 1;
-}
-
-/* Settings a reload cannot change without dropping connections: reported, not applied. */
-static const char *restart_only_change(const struct server *s, const struct config *next)
-{
-    const struct config *cur = &s->cfg;
-    if (!s->inherited && !same_listeners(cur, next))
-        return "listen";
-    if (next->workers && cur->workers != next->workers)
-        return "workers";
-    if (cur->dispatch != next->dispatch && !s->inherited)
-        return "dispatch";
-    if (cur->backlog != next->backlog)
-        return "backlog";
-    if (cur->backend != next->backend)
-        return "backend";
-    if (cur->max_conns_per_ip != next->max_conns_per_ip)
-        return "max-conns-per-ip";
-    if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
-        return "socket options";
-    if ((cur->user == NULL) != (next->user == NULL) ||
-        (cur->user && strcmp(cur->user, next->user) != 0))
-        return "user";
-    return NULL;
-}
-
 /* SIGHUP: re-read the file, apply what can change live, say what needs a restart. */
 static void reload(struct server *s)
 {
@@ -344,10 +307,7 @@ static void reload(struct server *s)
     } else if (config_reload(&s->cfg, &next, err, sizeof err) < 0) {
         log_error("reload failed, keeping the running settings: %s", err);
     } else {
-        const char *what = restart_only_change(s, &next);
-        if (what)
-            log_warn("reload: '%s' changed in %s but needs a restart; not applied", what,
-                     s->cfg.config_file);
+        config_reload_refused(&s->cfg, &next, s->inherited); /* logged; the rest applies */
         filelimit_resolve_max_conns(&next.set, s->capacity);
         s->cfg.set = next.set;
         log_set_level(next.set.log_level);
@@ -404,7 +364,7 @@ static enum stop_step on_signal(struct server *s, int sig, uint64_t *delay_end)
         return STOP_DRAIN;
     }
     /* The lame-duck phase (drain_state.h): each worker hears of it through its handoff. */
-    drain_state_begin_delay(strsignal(sig), s->cfg.set.drain_delay_ms, stats_active_connections());
+    drain_state_begin_delay(strsignal(sig), s->cfg.set.drain_delay_ms, stats_active_connections(&s->registry));
     for (int i = 0; i < s->cfg.workers; i++)
         handoff_wake(&s->workers[i].handoff);
     *delay_end = clock_ms() + s->cfg.set.drain_delay_ms;
@@ -440,7 +400,7 @@ static enum stop_step wait_for_stop(struct server *s, int sfd)
             next_status = now + STATUS_INTERVAL_MS;
         }
         if (next_stats && now >= next_stats) {
-            stats_log_line("stats: ");
+            stats_log_line(&s->registry, "stats: ");
             next_stats = now + s->cfg.set.stats_interval_ms;
         }
         if (delay_end && now >= delay_end) {
@@ -475,7 +435,7 @@ static void drain_and_join(struct server *s, int sfd, int cut)
 {
     drain_state_set(DRAIN_DRAINING);
     sd_notify("STOPPING=1\nSTATUS=draining %llu connections",
-              (unsigned long long)stats_active_connections());
+              (unsigned long long)stats_active_connections(&s->registry));
     if (s->use_acceptor)
         acceptor_stop(&s->acceptor);
     for (int i = 0; i < s->cfg.workers; i++)
@@ -583,7 +543,7 @@ int main(int argc, char **argv)
     notify_status(&s);
 
     drain_and_join(&s, sfd, wait_for_stop(&s, sfd) == STOP_CUT);
-    stats_log_line("exit: ");
+    stats_log_line(&s.registry, "exit: ");
     for (int i = 0; i < s.cfg.workers; i++)
         worker_destroy(&s.workers[i]);
     free(s.workers);

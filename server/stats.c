@@ -10,12 +10,7 @@
 #include "config.h"
 #include "drain_state.h"
 
-/* Set once by main before any thread starts; read-only afterwards. */
-static const struct stats_registry *registry;
-
-void stats_register(const struct stats_registry *reg) { registry = reg; }
-
-static uint64_t acceptor_sum(size_t offset)
+static uint64_t acceptor_sum(const struct stats_registry *registry, size_t offset)
 {
     uint64_t sum = 0;
     for (int i = 0; i < registry->n_acceptors; i++)
@@ -23,9 +18,9 @@ static uint64_t acceptor_sum(size_t offset)
     return sum;
 }
 
-#define ACCEPTOR_SUM(field) acceptor_sum(offsetof(struct acceptor_stats, field))
+#define ACCEPTOR_SUM(field) acceptor_sum(registry, offsetof(struct acceptor_stats, field))
 
-void stats_totals(struct stats_totals *t)
+void stats_totals(const struct stats_registry *registry, struct stats_totals *t)
 {
     *t = (struct stats_totals){0};
     for (int i = 0; i < registry->n_workers; i++) {
@@ -47,7 +42,7 @@ void stats_totals(struct stats_totals *t)
     t->rejected = ACCEPTOR_SUM(rejected_max_conns) + ACCEPTOR_SUM(rejected_no_fd);
 }
 
-uint64_t stats_active_connections(void)
+uint64_t stats_active_connections(const struct stats_registry *registry)
 {
     uint64_t active = 0;
     for (int i = 0; i < registry->n_workers; i++) {
@@ -57,7 +52,8 @@ uint64_t stats_active_connections(void)
     return active;
 }
 
-static int render_config_json(struct buf *out, const struct settings *set)
+static int render_config_json(struct buf *out, const struct stats_registry *registry,
+                              const struct settings *set)
 {
     const struct config *c = registry->cfg;
     const struct sockopts *so = &c->sock;
@@ -110,7 +106,8 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
     rc |= buf_printf(out, "%s\"" #name "\":%" PRIu64, first ? "" : ",", ACCEPTOR_SUM(name));   \
     first = 0;
 
-int stats_render_json(struct buf *out, const struct settings *set)
+int stats_render_json(struct buf *out, const struct stats_registry *registry,
+                      const struct settings *set)
 {
     int rc = 0, first = 1;
     uint64_t now = clock_ms();
@@ -119,10 +116,10 @@ int stats_render_json(struct buf *out, const struct settings *set)
                      "\"uptime_ms\":%" PRIu64 ",\"capacity\":%" PRIu64 ",",
                      WHARF_VERSION, registry->backend, now - registry->start_ms,
                      registry->capacity);
-    rc |= render_config_json(out, set);
+    rc |= render_config_json(out, registry, set);
     rc |= buf_printf(out, ",\"drain\":{\"state\":\"%s\",\"delay_ms\":%" PRIu64 "}",
                      drain_phase_name(drain_state_get()), set->drain_delay_ms);
-    rc |= buf_printf(out, ",\"totals\":{\"active\":%" PRIu64, stats_active_connections());
+    rc |= buf_printf(out, ",\"totals\":{\"active\":%" PRIu64, stats_active_connections(registry));
     WORKER_COUNTERS(JSON_TOTAL)
     rc |= buf_printf(out, "},\"acceptor\":{");
     ACCEPTOR_COUNTERS(JSON_ACCEPTOR)
@@ -164,7 +161,8 @@ static int render_drain_prometheus(struct buf *out, const struct settings *set)
                            (double)set->drain_delay_ms / 1000.0);
 }
 
-int stats_render_prometheus(struct buf *out, const struct settings *set)
+int stats_render_prometheus(struct buf *out, const struct stats_registry *registry,
+                            const struct settings *set)
 {
     int rc = 0;
     rc |= buf_printf(out, "# HELP wharf_connections_active connections open now\n"
@@ -187,10 +185,10 @@ int stats_render_prometheus(struct buf *out, const struct settings *set)
     return rc ? -1 : 0;
 }
 
-void stats_log_line(const char *prefix)
+void stats_log_line(const struct stats_registry *registry, const char *prefix)
 {
     struct stats_totals t;
-    stats_totals(&t);
+    stats_totals(registry, &t);
     log_info("%sactive=%" PRIu64 " accepted=%" PRIu64 " messages=%" PRIu64 " in=%" PRIu64
              " out=%" PRIu64 " errors=%" PRIu64 " timeouts=%" PRIu64 " resets=%" PRIu64
              " rejected=%" PRIu64,

@@ -81,8 +81,11 @@ struct acceptor_stats {
     ACCEPTOR_COUNTERS(DECLARE_COUNTER)
 } __attribute__((aligned(64)));
 
-/* Everything /stats, /metrics and the periodic log line read. Filled before any
- * thread starts and never changed afterwards, so it needs no lock. */
+/* Everything /stats, /metrics, the periodic log line and --max-conns read: a value
+ * main fills before any thread starts and never changes afterwards (so it needs no
+ * lock), handed by pointer to whoever reads it (the handler's environment, each
+ * accept_ctx); a test builds its own. The counters themselves are written only by the
+ * module that counts, through its own struct worker_stats or acceptor_stats. */
 struct stats_registry {
     const struct config *cfg;
     struct worker_stats *workers[MAX_WORKERS];
@@ -94,23 +97,25 @@ struct stats_registry {
     const char *backend;
 };
 
-void stats_register(const struct stats_registry *reg);
-
 struct stats_totals {
     uint64_t accepted, closed, active, messages, bytes_in, bytes_out, protocol_errors,
         timeouts, resets, rejected;
 };
 
-void stats_totals(struct stats_totals *t);
-uint64_t stats_active_connections(void);
+/* Sums over reg's workers and acceptors, read now. */
+void stats_totals(const struct stats_registry *reg, struct stats_totals *t);
+/* Connections open now, over every worker of reg (accepted - closed). */
+uint64_t stats_active_connections(const struct stats_registry *reg);
 
 /* Append the /stats JSON document or the /metrics Prometheus text. 0 or -1 (no memory). */
 struct settings;
-/* set: the reloadable settings as the rendering worker sees them. */
-int stats_render_json(struct buf *out, const struct settings *set);
-int stats_render_prometheus(struct buf *out, const struct settings *set);
+/* reg: the counters; set: the reloadable settings as the rendering worker sees them. */
+int stats_render_json(struct buf *out, const struct stats_registry *reg,
+                      const struct settings *set);
+int stats_render_prometheus(struct buf *out, const struct stats_registry *reg,
+                            const struct settings *set);
 
 /* One line for --stats-interval and for the exit summary. */
-void stats_log_line(const char *prefix);
+void stats_log_line(const struct stats_registry *reg, const char *prefix);
 
 #endif

@@ -103,7 +103,7 @@ static void ur_arm_accepts(struct worker *w)
  * accept_drain applies them. */
 static void ur_admit(struct worker *w, const struct listener *l, int fd)
 {
-    uint64_t live = stats_active_connections();
+    uint64_t live = accept_live_connections(&w->accept);
     uint32_t peer;
     if (accept_admit(&w->accept, fd, &live, &peer))
         worker_deliver_own(w, fd, (uint8_t)l->ep.proto, peer);

@@ -401,7 +401,6 @@ static void fuzz_init_server(void)
     fuzz_registry.acceptors[0] = &fuzz_acceptor;
     fuzz_registry.n_acceptors = 1;
     fuzz_registry.backend = "fuzz";
-    stats_register(&fuzz_registry);
     http_cache_refresh(&fuzz_cache, (time_t)0);
 }
 
@@ -589,7 +588,8 @@ static void handler_check(const uint8_t *data, size_t size, size_t max, uint64_t
                 .max_message = max,
                 .draining = (h >> 9) % 8 == 0,
                 .http = &fuzz_cache,
-                .stats = &fuzz_worker},
+                .stats = &fuzz_worker,
+                .registry = &fuzz_registry},
         .verdict = HANDLER_CONTINUE,
     };
     fuzz_feed(data, size, cut, handler_step, &run);

@@ -2,9 +2,8 @@
  * listeners, a reload that re-reads the file under the same flags, errors that name the
  * file and line on one line, settings the file may not name, and the option table
  * round-tripping through --help and --print-defaults.
- *
- * Not here: a reload that needs a restart is refused and logged by server/main.c, which
- * the unit tests cannot link. */
+ * A reload that changes a setting only a restart can change is refused and logged
+ * (config_reload_refused, which main's SIGHUP handler calls). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -208,6 +207,87 @@ static void test_reload_rereads_the_file(void **state)
     assert_int_equal(config_reload(&cur, &next, err, sizeof err), -1);
     assert_non_null(strstr(err, "cannot read "));
     assert_non_null(strstr(err, path));
+}
+
+/* config_reload_refused(cur, next, inherited) with stderr (where the log goes) sent to
+ * a temporary file; returns what was written there (malloc'd), *what its result. */
+static char *refused_capturing(const struct config *cur, const struct config *next,
+                               int inherited, const char **what)
+{
+    FILE *cap = tmpfile();
+    assert_non_null(cap);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(cap), 2) >= 0);
+    *what = config_reload_refused(cur, next, inherited);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    struct stat st;
+    assert_int_equal(fstat(fileno(cap), &st), 0);
+    char *text = calloc(1, (size_t)st.st_size + 1);
+    assert_non_null(text);
+    assert_int_equal(pread(fileno(cap), text, (size_t)st.st_size, 0), st.st_size);
+    fclose(cap);
+    return text;
+}
+
+/* A reload that changes what only a restart can change: that setting is named in one
+ * warning line and returned (the caller then applies only the live settings, which
+ * next still carries); one that changes only live settings is taken silently. */
+static void test_reload_needing_a_restart_is_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        int inherited;
+        const char *refused; /* NULL: applied */
+    } cases[] = {
+        {"workers = 2\nmode = upper\nidle-timeout = 5s\n", 0, NULL},
+        {"workers = 3\nmode = upper\n", 0, "workers"},
+        {"workers = 2\nbacklog = 7\n", 0, "backlog"},
+        {"workers = 2\nlisten = raw://127.0.0.1:7777\n", 0, "listen"},
+        {"workers = 2\nlisten = raw://127.0.0.1:7777\n", 1, NULL}, /* systemd's listeners */
+        {"workers = 2\ndispatch = rr\n", 0, "dispatch"},
+        {"workers = 2\nuser = nobody\n", 0, "user"},
+        {"workers = 2\nmax-conns-per-ip = 9\n", 0, "max-conns-per-ip"},
+        {"workers = 2\nnodelay = off\n", 0, "socket options"},
+    };
+    char path[4096];
+    write_temp(path, "workers = 2\nmode = echo\n");
+    char *argv[] = {"wharfd", "--config", path, NULL};
+    struct config cur, next;
+    assert_int_equal(config_parse(&cur, ARGC(argv), argv), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rewrite(path, cases[i].file);
+        char err[512] = "";
+        if (config_reload(&cur, &next, err, sizeof err) != 0)
+            fail_msg("case %zu: reload failed: %s", i, err);
+        const char *what;
+        char *log = refused_capturing(&cur, &next, cases[i].inherited, &what);
+        if (!cases[i].refused) {
+            if (what || *log)
+                fail_msg("case %zu: refused '%s', logged \"%s\"", i, what ? what : "", log);
+        } else {
+            char want[4300];
+            snprintf(want, sizeof want, "reload: '%s' changed in %s but needs a restart; not applied\n",
+                     cases[i].refused, path);
+            size_t n = strlen(log), w = strlen(want);
+            if (!what || strcmp(what, cases[i].refused) != 0 || n < w ||
+                strcmp(log + n - w, want) != 0 || strchr(log, '\n') != log + n - 1)
+                fail_msg("case %zu: refused '%s', logged \"%s\"; want '%s'", i, what ? what : "",
+                         log, cases[i].refused);
+        }
+        free(log);
+        assert_int_equal(cur.set.mode, MODE_ECHO); /* cur is the caller's to change */
+    }
+    rewrite(path, "workers = 3\nmode = upper\n");
+    char err[512] = "";
+    assert_int_equal(config_reload(&cur, &next, err, sizeof err), 0);
+    assert_int_equal(next.workers, 3);
+    assert_int_equal(next.set.mode, MODE_UPPER); /* the live part, for the caller to apply */
+    unlink(path);
 }
 
 /* config_parse with "--config FILE" (FILE holding text) must return 2 and print exactly
@@ -429,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_then_flags),
         cmocka_unit_test(test_reload_rereads_the_file),
+        cmocka_unit_test(test_reload_needing_a_restart_is_refused),
         cmocka_unit_test(test_file_errors_name_the_line),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_every_option_in_help_and_defaults),

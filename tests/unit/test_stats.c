@@ -1,5 +1,5 @@
 /* stats: /stats JSON and /metrics text rendered from counters set here, through the
- * registry the server fills at start. The JSON is read back by a small validating
+ * registry value handed to them (no server, no global). The JSON is read back by a small validating
  * parser (RFC 8259 grammar); the Prometheus text is checked line by line against the
  * text exposition format: HELP and TYPE before a family's samples, valid names, one
  * line per series. */
@@ -333,7 +333,6 @@ static int setup(void **state)
     reg.workers[0] = &workers[0];
     reg.workers[1] = &workers[1];
     reg.acceptors[0] = &acceptor;
-    stats_register(&reg);
     return 0;
 }
 
@@ -355,7 +354,7 @@ static void test_json_parses_and_has_the_counters(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     const char *j = text_of(&out);
     if (!json_valid(j))
         fail_msg("/stats is not JSON:\n%s", j);
@@ -391,7 +390,7 @@ static void test_json_has_every_counter(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     const char *j = text_of(&out);
     WORKER_COUNTERS(EXPECT_JSON_KEY)
     const char *acc = strstr(j, "\"acceptor\":{");
@@ -404,7 +403,7 @@ static void test_prometheus_format_and_values(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_prometheus(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_prometheus(&out, &reg, &cfg.set), 0);
     const char *t = text_of(&out);
     char why[256];
     int n = prom_check(t, why);
@@ -434,7 +433,7 @@ static void test_render_appends(void **state)
     (void)state;
     struct buf out = {0};
     assert_int_equal(buf_append(&out, "HEAD", 4), 0);
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     assert_memory_equal(buf_head(&out), "HEAD{", 5);
     buf_release(&out);
 }
@@ -443,13 +442,13 @@ static void test_totals(void **state)
 {
     (void)state;
     struct stats_totals t;
-    stats_totals(&t);
+    stats_totals(&reg, &t);
     assert_int_equal(t.accepted, 17);
     assert_int_equal(t.closed, 10);
     assert_int_equal(t.active, 7);
     assert_int_equal(t.messages, 12400);
     assert_int_equal(t.bytes_in, 987654321);
-    assert_int_equal(stats_active_connections(), 7);
+    assert_int_equal(stats_active_connections(&reg), 7);
 }
 
 /* The stop sequence's phase and --drain-delay, as /stats and /metrics show them. */
@@ -457,17 +456,17 @@ static void test_drain_state_shown(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     expect_in(text_of(&out), ",\"drain\":{\"state\":\"serving\",\"delay_ms\":0}");
     buf_release(&out);
     cfg.set.drain_delay_ms = 1500;
     drain_state_set(DRAIN_DELAY);
-    assert_int_equal(stats_render_json(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_json(&out, &reg, &cfg.set), 0);
     const char *j = text_of(&out);
     expect_in(j, ",\"drain\":{\"state\":\"delay\",\"delay_ms\":1500}");
     assert_true(json_valid(j));
     buf_release(&out);
-    assert_int_equal(stats_render_prometheus(&out, &cfg.set), 0);
+    assert_int_equal(stats_render_prometheus(&out, &reg, &cfg.set), 0);
     const char *t = text_of(&out);
     expect_in(t, "\nwharf_drain_state{state=\"serving\"} 0\n");
     expect_in(t, "\nwharf_drain_state{state=\"delay\"} 1\n");
