@@ -16,6 +16,18 @@
 
 #include "../common/clock.h"
 
+int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts *o))
+{
+    struct load_opts o;
+    int rc = load_parse(cmd, argc, argv, &o);
+    if (rc == 0)
+        rc = run(&o);
+    else
+        rc = rc == 1 ? 0 : 2;
+    load_opts_free(&o);
+    return rc;
+}
+
 int load_connect(const struct load_opts *o, uint64_t index, int *in_progress)
 {
     int fd = socket(o->ep.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -13,6 +13,10 @@
 #include "../common/mode.h"
 #include "options.h"
 
+/* A load command's main: parse its flags, run it, free the flags. Returns the exit
+ * status (0 after --help, 2 on bad usage, else what run returned). */
+int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts *o));
+
 /* Open a non-blocking socket with the flags' options, bound to source index % n_sources
  * when --source was given, and start connecting. Returns the fd, with *in_progress
  * set when the handshake is still under way, or -errno. */

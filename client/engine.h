@@ -1,0 +1,165 @@
+/* engine: what bench, churn and hold all are -- many non-blocking connections driven
+ * by one epoll loop per thread (or, for hold --procs, per process) -- so that each of
+ * them is only a driver: the engine opens connections, paces them (--connect-rate, at
+ * most max_pending handshakes in flight), retries them when told, times out handshakes,
+ * reads what arrives, runs the loop and its wake-ups, starts and joins the threads,
+ * watches the clock and Ctrl-C from the main thread, and reports the CPU used. What a
+ * connection does once it is open (requests, replies, cycles, probes) is the driver's.
+ *
+ * The driver's hooks run on the connection's thread, never concurrently for one
+ * thread. Counters the main thread reads while the threads run are ctr_t (report.h).
+ *
+ * Lifecycle of a connection slot: QUEUED (eng_queue, eng_queue_at) -> CONNECTING ->
+ * OPEN (hook connected) -> closed by the driver (eng_close) -> IDLE, and queued again
+ * when the driver wants it back. A failed or timed-out handshake calls connect_failed
+ * with the slot closed. */
+#ifndef WHARF_ENGINE_H
+#define WHARF_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "../common/rate.h"
+#include "load.h"
+#include "report.h"
+
+#define ENG_RBUF_SIZE (64 * 1024) /* one per thread: replies are cut in place */
+#define ENG_NO_LIMIT UINT64_MAX
+
+enum eng_state { EC_IDLE, EC_QUEUED, EC_CONNECTING, EC_OPEN };
+
+struct eng_conn {
+    int fd;
+    uint32_t gen;       /* bumped per socket: events of an older socket are ignored */
+    uint8_t state;      /* enum eng_state */
+    uint8_t resolved;   /* connected or failed at least once (the ramp is over for it) */
+    uint64_t t_connect; /* connect() began; while queued for later: when to connect */
+};
+
+struct engine;
+
+struct eng_thread {
+    struct engine *e;
+    int id;
+    pthread_t th;
+    int epfd;
+    int wakefd;           /* eventfd (threads) or the control socket (processes) */
+    uint32_t n;
+    uint64_t first_index; /* global number of conns[0], for --source */
+    uint64_t quota;       /* this thread's share of -n (ENG_NO_LIMIT without) */
+    struct eng_conn *conns;
+    char *rbuf;
+    void *d;              /* the driver's per-thread state */
+    /* connecting */
+    int connecting;       /* 0: queued connections wait (the driver stopped starting) */
+    uint64_t attempts, attempt_limit;
+    uint32_t *q, qhead, qlen;    /* to connect now, as the pace allows */
+    uint32_t *dq, dqhead, dqlen; /* to connect at conns[i].t_connect */
+    uint32_t pending;            /* handshakes in flight */
+    uint32_t resolved;           /* connections that connected or failed once */
+    struct rate crate;
+    uint64_t next_scan;
+};
+
+enum { ENG_GONE = -1, ENG_OK = 0, ENG_MORE = 1 }; /* on_bytes' answers */
+
+struct eng_driver {
+    const char *name;          /* "bench": for messages */
+    const char *conn_noun;     /* "connections", "loops": the file-limit message */
+    const char *limit_hint;    /* appended to the file-limit message */
+    uint32_t max_pending;      /* handshakes in flight per thread; 0: no limit */
+    uint64_t scan_ns;          /* how often the timeouts are checked */
+    int source_by_attempt;     /* --source by attempt number, not by slot */
+    /* Per-thread state (t->d): set up and free. 0 or -1. */
+    int (*thread_init)(struct eng_thread *t);
+    void (*thread_free)(struct eng_thread *t);
+    /* Once per loop turn, before the engine starts connects: the driver's phase work.
+     * Returns 1 to leave the loop. */
+    int (*turn)(struct eng_thread *t, uint64_t now);
+    /* The latest time the loop may sleep to for the driver's sake. */
+    uint64_t (*next_wakeup)(const struct eng_thread *t, uint64_t now);
+    /* A connect is about to start on slot i (churn counts its cycles here); optional. */
+    void (*starting)(struct eng_thread *t, uint32_t i, uint64_t now);
+    void (*connected)(struct eng_thread *t, uint32_t i, uint64_t now);
+    /* The handshake failed with err (the slot is closed and IDLE). */
+    void (*connect_failed)(struct eng_thread *t, uint32_t i, int err, uint64_t now);
+    /* Events on an open connection. */
+    void (*on_events)(struct eng_thread *t, uint32_t i, uint32_t events);
+    /* Bytes read from i (eng_read): ENG_OK, ENG_MORE (read on after a short read), or
+     * ENG_GONE (the driver closed it). */
+    int (*on_bytes)(struct eng_thread *t, uint32_t i, const char *d, size_t n, uint64_t now);
+    /* The peer closed (kind ERR_CLOSED) or the read failed (ERR_READ, err). The
+     * connection is still open: the driver closes it. */
+    void (*on_closed)(struct eng_thread *t, uint32_t i, int kind, int err, uint64_t now);
+    /* Timeouts of open connections (handshakes are the engine's). */
+    void (*scan)(struct eng_thread *t, uint64_t now);
+    /* The wake descriptor was readable (processes: a message of the parent); optional. */
+    void (*woken)(struct eng_thread *t);
+    /* On the main thread, threads running: wait for them as the driver's run needs.
+     * Returns 0, or -1 when the run could not happen (reported). */
+    int (*main)(struct engine *e);
+    /* After the threads ended: print the report. Returns the exit status. */
+    int (*report)(struct engine *e, int ran);
+};
+
+struct engine {
+    const struct load_opts *o;
+    const struct eng_driver *drv;
+    void *d;             /* the driver's run-wide state */
+    int nthreads;
+    struct eng_thread *t;
+    uint64_t t0;         /* when the threads were set up: the connect pace starts here */
+    _Atomic int stop;    /* 1: stop sending and drain; 2: stop now */
+    _Atomic int ready;   /* threads whose every connection resolved once */
+    _Atomic int done;    /* threads that left their loop */
+    int interrupted;     /* a signal cut the run */
+    struct cpu_use cpu0, cpu; /* at engine_cpu_mark; the use since, at the end */
+};
+
+/* Run a load command with threads: set up o->threads threads (o->connections slots and
+ * -n shared evenly), start them, call drv->main, join them, call drv->report. d is the
+ * driver's run-wide state. Returns the exit status. */
+int engine_run(const struct load_opts *o, const struct eng_driver *drv, void *d);
+
+/* The loop of one thread (or one process), until drv->turn says to leave; then every
+ * connection is closed. Every slot is queued for a connect first when queue_all. */
+void engine_loop(struct eng_thread *t, int queue_all);
+
+/* Set up t's engine state: n slots, epoll with wakefd registered, connect pacing from
+ * start_ns shared as `index` of `of`. 0, or -1 with errno. */
+int eng_thread_init(struct engine *e, struct eng_thread *t, int id, uint32_t n, int wakefd,
+                    uint64_t start_ns, uint64_t index, uint64_t of);
+void eng_thread_free(struct eng_thread *t);
+
+/* Queue slot i for a connect now (as the pace allows), or at `when`. */
+void eng_queue(struct eng_thread *t, uint32_t i);
+void eng_queue_at(struct eng_thread *t, uint32_t i, uint64_t when);
+/* Close i's socket (with an RST, no TIME_WAIT, when rst); the slot is IDLE. */
+void eng_close(struct eng_thread *t, uint32_t i, int rst);
+/* Read what i has into t->rbuf and hand it to drv->on_bytes: until a short read (or
+ * EAGAIN when the peer's FIN or an error is pending, or on_bytes asks for more). EOF
+ * and read errors go to drv->on_closed. Returns 0 while i is open, -1 once it is not;
+ * *now is the time of the last read with bytes (left alone when none came). */
+int eng_read(struct eng_thread *t, uint32_t i, uint32_t events, uint64_t *now);
+
+/* The main thread: wait until every thread is ready (or a signal, or none can be: -1),
+ * printing "[connecting] N of M connected" each second on a terminal, N from live(). */
+int engine_wait_ready(struct engine *e, uint64_t (*live)(const struct engine *e));
+/* The main thread: wait until every thread is done. A signal sets stop (a second one
+ * stop now) and interrupted; progress(e, now) runs once a second from first_tick. */
+void engine_wait_done(struct engine *e, uint64_t first_tick,
+                      void (*progress)(struct engine *e, uint64_t now));
+/* Wake every thread (a stop or a start to see). */
+void engine_wake_all(struct engine *e);
+/* Start counting CPU now (the report's CPU is from here to the threads' end). */
+void engine_cpu_mark(struct engine *e);
+
+static inline uint32_t eng_index(const struct eng_thread *t, const struct eng_conn *c)
+{
+    return (uint32_t)(c - t->conns);
+}
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+#endif
