@@ -32,6 +32,9 @@
 #define SCAN_NS (20 * 1000000ull)             /* timeout checks */
 
 enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
+/* The engine's counters and histograms (eng_stats) as bench uses them. */
+enum { SENT, OK, WARM, LIVE, BYTES_IN, BYTES_OUT, BACKLOG, UNANSWERED };
+enum { LAT, CLAT };
 
 /* A connection's requests, beside its engine slot. */
 struct bconn {
@@ -40,7 +43,6 @@ struct bconn {
     uint32_t head;      /* ring slot of the oldest request in flight */
     uint32_t unsent;    /* request bytes not yet written */
     uint64_t issued;    /* requests over the connection's life (its rate slots) */
-    struct reply_rx rx;
 };
 
 struct bthread {
@@ -50,16 +52,8 @@ struct bthread {
     uint64_t issued_total;
     uint64_t inflight_total;
     uint64_t due_k;         /* --rate: thread slots handed to connections */
-    uint64_t backlog;       /* --rate: slots due but never sent when the run ended */
-    uint64_t unanswered;    /* in flight when the thread gave up waiting */
-    uint64_t last_reply_ns;
     struct rate reqrate;
     uint64_t start_ns, measure_ns, end_ns, drain_deadline;
-    struct hist *lat;
-    struct hist *clat;
-    struct errno_counts errnos;
-    /* read by the main thread's progress line */
-    ctr_t sent, ok, warm, live, err[ERR_KINDS], bytes_in, bytes_out;
 };
 
 /* The run's settings and the start the main thread announces. */
@@ -82,8 +76,8 @@ static inline void ctr_sub1(ctr_t *c)
 static void connect_failed(struct eng_thread *t, uint32_t i, int err, uint64_t now)
 {
     struct bthread *bt = BT(t);
-    ctr_add(&bt->err[ERR_CONNECT], 1);
-    errno_count(&bt->errnos, err);
+    ctr_add(&t->st->err[ERR_CONNECT], 1);
+    errno_count(&t->st->errnos, err);
     if (bt->phase <= PH_RUN)
         eng_queue_at(t, i, now + RECONNECT_DELAY_NS);
 }
@@ -95,14 +89,13 @@ static void teardown(struct eng_thread *t, uint32_t i, int kind)
     struct bthread *bt = BT(t);
     struct bconn *c = &bt->conns[i];
     eng_close(t, i, 0);
-    ctr_add(&bt->err[kind], c->inflight ? c->inflight : 1);
+    ctr_add(&t->st->err[kind], c->inflight ? c->inflight : 1);
     bt->inflight_total -= c->inflight;
     c->inflight = 0;
     c->head = 0;
     c->unsent = 0;
     c->want_write = 0;
-    reply_rx_reset(&c->rx, 0);
-    ctr_sub1(&bt->live);
+    ctr_sub1(&t->st->c[LIVE]);
     if (bt->phase <= PH_RUN)
         eng_queue(t, i);
 }
@@ -117,7 +110,7 @@ static void flush(struct eng_thread *t, uint32_t i)
     while (c->unsent) {
         ssize_t w = write(t->conns[i].fd, end - c->unsent, c->unsent);
         if (w > 0) {
-            ctr_add(&BT(t)->bytes_out, (uint64_t)w);
+            ctr_add(&t->st->c[BYTES_OUT], (uint64_t)w);
             c->unsent -= (uint32_t)w;
             if (c->unsent) {
                 c->want_write = 1; /* the socket is full; EPOLLOUT says when it is not */
@@ -174,7 +167,7 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     c->issued += n;
     bt->issued_total += n;
     bt->inflight_total += n;
-    ctr_add(&bt->sent, n);
+    ctr_add(&t->st->c[SENT], n);
     c->unsent += (uint32_t)(n * BB(t)->pl.req_len);
     if (!c->want_write)
         flush(t, i);
@@ -182,8 +175,8 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
 
 static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
 {
-    ctr_add(&BT(t)->live, 1);
-    hist_record(BT(t)->clat, now - t->conns[i].t_connect);
+    ctr_add(&t->st->c[LIVE], 1);
+    hist_record(&t->st->h[CLAT], now - t->conns[i].t_connect);
     pump(t, i, now);
 }
 
@@ -199,15 +192,15 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
         c->head = 0;
     c->inflight--;
     bt->inflight_total--;
-    bt->last_reply_ns = now;
+    t->st->last_ns = now;
     uint64_t from = t->e->o->rate ? rate_time(&bt->reqrate, i + m * t->n) : sent_at;
     if (rc != RX_OK)
-        ctr_add(&bt->err[ERR_MISMATCH], 1); /* never a success, warmup or not */
+        ctr_add(&t->st->err[ERR_MISMATCH], 1); /* never a success, warmup or not */
     else if (from < bt->measure_ns)
-        ctr_add(&bt->warm, 1);
+        ctr_add(&t->st->c[WARM], 1);
     else {
-        ctr_add(&bt->ok, 1);
-        hist_record(bt->lat, now > from ? now - from : 0);
+        ctr_add(&t->st->c[OK], 1);
+        hist_record(&t->st->h[LAT], now > from ? now - from : 0);
     }
 }
 
@@ -215,9 +208,9 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
 static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t len, uint64_t now)
 {
     struct bconn *c = &BT(t)->conns[i];
-    ctr_add(&BT(t)->bytes_in, len);
+    ctr_add(&t->st->c[BYTES_IN], len);
     for (;;) {
-        int rc = reply_next(&BB(t)->pl, &c->rx, &data, &len);
+        int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {
@@ -308,7 +301,7 @@ static void drain(struct eng_thread *t, int stop, uint64_t now)
     bt->drain_deadline = now + o->timeout_ms * 1000000ull + 2 * SCAN_NS;
     if (o->rate) {
         uint64_t due = min_u64(rate_due(&bt->reqrate, min_u64(now, bt->end_ns - 1)), t->quota);
-        bt->backlog = due > bt->issued_total ? due - bt->issued_total : 0;
+        ctr_add(&t->st->c[BACKLOG], due > bt->issued_total ? due - bt->issued_total : 0);
     }
 }
 
@@ -334,7 +327,7 @@ static int turn(struct eng_thread *t, uint64_t now)
         distribute(t, now);
     if (bt->phase != PH_EXIT)
         return 0;
-    bt->unanswered = bt->inflight_total;
+    ctr_add(&t->st->c[UNANSWERED], bt->inflight_total);
     return 1;
 }
 
@@ -363,13 +356,7 @@ static int thread_init(struct eng_thread *t)
         return -1;
     bt->conns = calloc(t->n ? t->n : 1, sizeof *bt->conns);
     bt->ring = calloc((size_t)t->n * BB(t)->P + 1, sizeof *bt->ring);
-    bt->lat = malloc(sizeof *bt->lat);
-    bt->clat = malloc(sizeof *bt->clat);
-    if (!bt->conns || !bt->ring || !bt->lat || !bt->clat)
-        return -1;
-    hist_init(bt->lat);
-    hist_init(bt->clat);
-    return 0;
+    return bt->conns && bt->ring ? 0 : -1;
 }
 
 static void thread_free(struct eng_thread *t)
@@ -377,69 +364,38 @@ static void thread_free(struct eng_thread *t)
     struct bthread *bt = BT(t);
     if (!bt)
         return;
-    for (uint32_t i = 0; bt->conns && i < t->n; i++)
-        reply_rx_reset(&bt->conns[i].rx, 1);
     free(bt->conns);
     free(bt->ring);
-    free(bt->lat);
-    free(bt->clat);
     free(bt);
     t->d = NULL;
 }
 
 /* ---- the report ---- */
 
-struct bench_result {
-    uint64_t sent, ok, warm, backlog, unanswered, bytes_in, bytes_out;
-    uint64_t err[ERR_KINDS], errors;
-    uint64_t last_reply_ns;
+/* What the report derives from the totals. */
+struct bench_rates {
     double elapsed_s, rps, cpu_us_per_req, mib_in_s, mib_out_s;
-    struct hist lat, clat;
-    struct errno_counts errnos;
 };
 
-static void collect(const struct engine *e, struct bench_result *r)
-{
-    for (int i = 0; i < e->nthreads; i++) {
-        const struct bthread *t = e->t[i].d;
-        r->sent += ctr_get(&t->sent);
-        r->ok += ctr_get(&t->ok);
-        r->warm += ctr_get(&t->warm);
-        r->bytes_in += ctr_get(&t->bytes_in);
-        r->bytes_out += ctr_get(&t->bytes_out);
-        r->backlog += t->backlog;
-        r->unanswered += t->unanswered;
-        for (int k = 0; k < ERR_KINDS; k++)
-            r->err[k] += ctr_get(&t->err[k]);
-        if (t->last_reply_ns > r->last_reply_ns)
-            r->last_reply_ns = t->last_reply_ns;
-        hist_merge(&r->lat, t->lat);
-        hist_merge(&r->clat, t->clat);
-        errno_merge(&r->errnos, &t->errnos);
-    }
-    for (int k = 0; k < ERR_KINDS; k++)
-        r->errors += r->err[k];
-}
-
 /* Rates over the measured time: from the end of the warmup to the last reply. */
-static void derive(const struct engine *e, struct bench_result *r)
+static void derive(const struct engine *e, const struct eng_totals *r, struct bench_rates *x)
 {
     const struct load_opts *o = e->o;
     uint64_t measure = atomic_load(&((struct bench *)e->d)->measure_ns);
-    uint64_t until = r->last_reply_ns > measure ? r->last_reply_ns : clock_ns();
-    r->elapsed_s = measure && until > measure ? (double)(until - measure) / 1e9 : 0;
-    uint64_t replies = r->ok + r->warm + r->err[ERR_MISMATCH];
-    if (r->elapsed_s > 0) {
-        r->rps = (double)(r->ok + r->err[ERR_MISMATCH]) / r->elapsed_s;
-        double span = r->elapsed_s + (double)o->warmup_ms / 1e3;
-        r->mib_in_s = (double)r->bytes_in / 1048576.0 / span;
-        r->mib_out_s = (double)r->bytes_out / 1048576.0 / span;
+    uint64_t until = r->last_ns > measure ? r->last_ns : clock_ns();
+    x->elapsed_s = measure && until > measure ? (double)(until - measure) / 1e9 : 0;
+    uint64_t replies = r->c[OK] + r->c[WARM] + r->err[ERR_MISMATCH];
+    if (x->elapsed_s > 0) {
+        x->rps = (double)(r->c[OK] + r->err[ERR_MISMATCH]) / x->elapsed_s;
+        double span = x->elapsed_s + (double)o->warmup_ms / 1e3;
+        x->mib_in_s = (double)r->c[BYTES_IN] / 1048576.0 / span;
+        x->mib_out_s = (double)r->c[BYTES_OUT] / 1048576.0 / span;
     }
-    r->cpu_us_per_req =
-        replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
+    x->cpu_us_per_req = replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
 }
 
-static void print_text(const struct engine *e, const struct bench_result *r)
+static void print_text(const struct engine *e, const struct eng_totals *r,
+                       const struct bench_rates *x)
 {
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16], a[32];
@@ -454,30 +410,31 @@ static void print_text(const struct engine *e, const struct bench_result *r)
                 o->rate);
     if (o->warmup_ms)
         fprintf(f, "  warmup %s, %" PRIu64 " requests not counted\n",
-                fmt_ns(a, sizeof a, (double)o->warmup_ms * 1e6), r->warm);
-    report_latency_text(f, "Latency", &r->lat);
-    fprintf(f, "  %" PRIu64 " requests in %.2fs, %.2f MiB read, %.2f MiB written\n", r->ok,
-            r->elapsed_s, (double)r->bytes_in / 1048576.0, (double)r->bytes_out / 1048576.0);
+                fmt_ns(a, sizeof a, (double)o->warmup_ms * 1e6), r->c[WARM]);
+    report_latency_text(f, "Latency", &r->h[LAT]);
+    fprintf(f, "  %" PRIu64 " requests in %.2fs, %.2f MiB read, %.2f MiB written\n", r->c[OK],
+            x->elapsed_s, (double)r->c[BYTES_IN] / 1048576.0, (double)r->c[BYTES_OUT] / 1048576.0);
     report_errors_text(f, r->err, r->errors);
     if (r->err[ERR_CONNECT]) {
         fprintf(f, "  Connect errors: ");
         errno_print_text(f, &r->errnos);
         fputc('\n', f);
     }
-    if (r->backlog)
+    if (r->c[BACKLOG])
         fprintf(f, "  Behind schedule: %" PRIu64 " requests were due but never sent\n",
-                r->backlog);
-    if (r->unanswered)
-        fprintf(f, "  Unanswered when the run was cut: %" PRIu64 "\n", r->unanswered);
+                r->c[BACKLOG]);
+    if (r->c[UNANSWERED])
+        fprintf(f, "  Unanswered when the run was cut: %" PRIu64 "\n", r->c[UNANSWERED]);
     if (e->interrupted)
         fprintf(f, "  Interrupted: the run was cut short by a signal\n");
-    fprintf(f, "Requests/sec: %12.2f\n", r->rps);
-    fprintf(f, "Transfer/sec: %8.2f MiB in, %.2f MiB out\n", r->mib_in_s, r->mib_out_s);
-    fprintf(f, "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n", r->cpu_us_per_req,
+    fprintf(f, "Requests/sec: %12.2f\n", x->rps);
+    fprintf(f, "Transfer/sec: %8.2f MiB in, %.2f MiB out\n", x->mib_in_s, x->mib_out_s);
+    fprintf(f, "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n", x->cpu_us_per_req,
             e->cpu.user_s, e->cpu.sys_s);
 }
 
-static void print_json(const struct engine *e, const struct bench_result *r)
+static void print_json(const struct engine *e, const struct eng_totals *r,
+                       const struct bench_rates *x)
 {
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16];
@@ -488,44 +445,40 @@ static void print_json(const struct engine *e, const struct bench_result *r)
                ",\"rate\":%" PRIu64 ",\"expect\":\"%s\",\"warmup_s\":%.3f,"
                "\"duration_s\":%.6f,\"interrupted\":%s,",
             target, proto_name(o->proto), e->nthreads, o->connections, o->pipeline, o->size,
-            o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, r->elapsed_s,
+            o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, x->elapsed_s,
             e->interrupted ? "true" : "false");
     fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
                ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
-            r->sent, r->ok, r->warm, r->backlog, r->unanswered);
+            r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);
     fprintf(f, "\"requests_per_sec\":%.2f,\"bytes\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64
                "},\"mib_per_sec\":{\"in\":%.3f,\"out\":%.3f},",
-            r->rps, r->bytes_in, r->bytes_out, r->mib_in_s, r->mib_out_s);
+            x->rps, r->c[BYTES_IN], r->c[BYTES_OUT], x->mib_in_s, x->mib_out_s);
     fprintf(f, "\"latency\":");
-    report_latency_json(f, &r->lat);
+    report_latency_json(f, &r->h[LAT]);
     fprintf(f, ",\"connect_latency\":");
-    report_latency_json(f, &r->clat);
+    report_latency_json(f, &r->h[CLAT]);
     fputc(',', f);
     report_errors_json(f, r->err, r->errors);
     fprintf(f, ",\"connect_errors\":");
     errno_print_json(f, &r->errnos);
     fprintf(f, ",\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_request\":%.3f}}\n",
-            e->cpu.user_s, e->cpu.sys_s, r->cpu_us_per_req);
+            e->cpu.user_s, e->cpu.sys_s, x->cpu_us_per_req);
 }
 
 static int report(struct engine *e, int ran)
 {
     const struct load_opts *o = e->o;
-    struct bench_result *r = calloc(1, sizeof *r);
-    if (!r) {
-        fprintf(stderr, "wharf bench: out of memory\n");
+    struct eng_totals *r = engine_collect(e);
+    struct bench_rates x = {0};
+    if (!r)
         return 1;
-    }
-    hist_init(&r->lat);
-    hist_init(&r->clat);
-    collect(e, r);
-    derive(e, r);
+    derive(e, r, &x);
     if (o->json)
-        print_json(e, r);
+        print_json(e, r, &x);
     else
-        print_text(e, r);
+        print_text(e, r, &x);
     int status = 0;
-    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->lat) < 0) {
+    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[LAT]) < 0) {
         fprintf(stderr, "wharf bench: %s: %s\n", o->latency_csv, strerror(errno));
         status = 1;
     }
@@ -539,13 +492,7 @@ static int report(struct engine *e, int ran)
 
 /* ---- the main thread ---- */
 
-static uint64_t live_now(const struct engine *e)
-{
-    uint64_t live = 0;
-    for (int i = 0; i < e->nthreads; i++)
-        live += ctr_get(&((const struct bthread *)e->t[i].d)->live);
-    return live;
-}
+static uint64_t live_now(const struct engine *e) { return engine_sum(e, LIVE); }
 
 static void progress(struct engine *e, uint64_t now)
 {
@@ -553,19 +500,13 @@ static void progress(struct engine *e, uint64_t now)
     uint64_t start = atomic_load(&b->start_ns), measure = atomic_load(&b->measure_ns);
     if (!runctl_progress() || e->o->json || now >= atomic_load(&b->end_ns))
         return;
-    uint64_t done = 0, errors = 0;
-    for (int i = 0; i < e->nthreads; i++) {
-        const struct bthread *t = e->t[i].d;
-        done += ctr_get(&t->ok) + ctr_get(&t->warm);
-        for (int k = 0; k < ERR_KINDS; k++)
-            errors += ctr_get(&t->err[k]);
-    }
+    uint64_t done = engine_sum(e, OK) + engine_sum(e, WARM);
     if (!b->shown_ns)
         b->shown_ns = start;
     double dt = (double)(now - b->shown_ns) / 1e9;
     fprintf(stderr, "[%6.1fs]%s %10.0f req/s  %" PRIu64 " errors  %" PRIu64 " connections\n",
             (double)(now - start) / 1e9, now < measure ? " warmup" : "",
-            dt > 0 ? (double)(done - b->shown_done) / dt : 0.0, errors, live_now(e));
+            dt > 0 ? (double)(done - b->shown_done) / dt : 0.0, engine_errors(e), live_now(e));
     b->shown_done = done;
     b->shown_ns = now;
 }
@@ -575,7 +516,7 @@ static int nothing_connected(struct engine *e)
 {
     struct errno_counts errs = {{0}};
     for (int i = 0; i < e->nthreads; i++)
-        errno_merge(&errs, &((const struct bthread *)e->t[i].d)->errnos);
+        errno_merge(&errs, &e->t[i].st->errnos);
     fprintf(stderr, "wharf bench: no connection to %s could be made (", e->o->target_text);
     errno_print_text(stderr, &errs);
     fprintf(stderr, ")\n");

@@ -35,6 +35,9 @@
 
 enum { PH_RUN, PH_DRAIN };
 enum { CC_CONNECTING, CC_REQ, CC_EOF }; /* where a cycle is, once its connect began */
+/* The engine's counters and histograms (eng_stats) as churn uses them. */
+enum { CONNECTED, COMPLETED, REPLIES };
+enum { CLAT, RLAT, CYC };
 
 /* A loop's current cycle, beside its engine slot. */
 struct cconn {
@@ -44,17 +47,13 @@ struct cconn {
     uint64_t t0;       /* the cycle's connect() */
     uint64_t t_phase;  /* when the current wait began (timeouts) */
     uint64_t t_req;    /* the current request's send time */
-    struct reply_rx rx;
 };
 
 struct cthread {
     struct cconn *conns;
     int phase;
     uint64_t active;   /* cycles under way */
-    uint64_t end_ns, drain_deadline, last_done_ns;
-    struct hist *clat, *rlat, *cyc;
-    struct errno_counts errnos;
-    ctr_t connected, completed, replies, err[ERR_KINDS];
+    uint64_t end_ns, drain_deadline;
 };
 
 struct churn {
@@ -68,16 +67,15 @@ static inline struct cthread *CT(const struct eng_thread *t) { return t->d; }
 static void end_cycle(struct eng_thread *t, uint32_t i, int rst)
 {
     eng_close(t, i, rst);
-    reply_rx_reset(&CT(t)->conns[i].rx, 0);
     CT(t)->active--;
 }
 
 /* A cycle failed: count it (by kind, and by errno when there is one), start over. */
 static void fail(struct eng_thread *t, uint32_t i, int kind, int err, uint64_t now)
 {
-    ctr_add(&CT(t)->err[kind], 1);
+    ctr_add(&t->st->err[kind], 1);
     if (err)
-        errno_count(&CT(t)->errnos, err);
+        errno_count(&t->st->errnos, err);
     end_cycle(t, i, 0);
     if (kind == ERR_CONNECT)
         eng_queue_at(t, i, now + RETRY_DELAY_NS);
@@ -90,9 +88,9 @@ static void complete(struct eng_thread *t, uint32_t i, uint64_t now, int rst)
 {
     struct cthread *ct = CT(t);
     end_cycle(t, i, rst);
-    ctr_add(&ct->completed, 1);
-    hist_record(ct->cyc, now - ct->conns[i].t0);
-    ct->last_done_ns = now;
+    ctr_add(&t->st->c[COMPLETED], 1);
+    hist_record(&t->st->h[CYC], now - ct->conns[i].t0);
+    t->st->last_ns = now;
     eng_queue(t, i);
 }
 
@@ -166,8 +164,8 @@ static void connect_failed(struct eng_thread *t, uint32_t i, int err, uint64_t n
 static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
 {
     struct cconn *c = &CT(t)->conns[i];
-    ctr_add(&CT(t)->connected, 1);
-    hist_record(CT(t)->clat, now - c->t0);
+    ctr_add(&t->st->c[CONNECTED], 1);
+    hist_record(&t->st->h[CLAT], now - c->t0);
     c->reqs_done = 0;
     if (t->e->o->per_conn == 0)
         finish_requests(t, i, now);
@@ -180,10 +178,10 @@ static int take_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
 {
     struct cconn *c = &CT(t)->conns[i];
     if (rc == RX_OK) {
-        ctr_add(&CT(t)->replies, 1);
-        hist_record(CT(t)->rlat, now - c->t_req);
+        ctr_add(&t->st->c[REPLIES], 1);
+        hist_record(&t->st->h[RLAT], now - c->t_req);
     } else {
-        ctr_add(&CT(t)->err[ERR_MISMATCH], 1);
+        ctr_add(&t->st->err[ERR_MISMATCH], 1);
     }
     if (++c->reqs_done < t->e->o->per_conn)
         send_request(t, i, now);
@@ -204,7 +202,7 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *d, size_t len,
     if (c->step != CC_REQ)
         return mismatch(t, i, now); /* bytes nobody asked for */
     while (c->step == CC_REQ) {
-        int rc = reply_next(request_of(t, i), &c->rx, &d, &len);
+        int rc = reply_next(request_of(t, i), &t->rx[i], &d, &len);
         if (rc == RX_NEED_MORE)
             break;
         if (rc == RX_GARBLED || c->unsent)
@@ -272,14 +270,8 @@ static int thread_init(struct eng_thread *t)
     if (!ct)
         return -1;
     ct->conns = calloc(t->n ? t->n : 1, sizeof *ct->conns);
-    ct->clat = malloc(sizeof *ct->clat);
-    ct->rlat = malloc(sizeof *ct->rlat);
-    ct->cyc = malloc(sizeof *ct->cyc);
-    if (!ct->conns || !ct->clat || !ct->rlat || !ct->cyc)
+    if (!ct->conns)
         return -1;
-    hist_init(ct->clat);
-    hist_init(ct->rlat);
-    hist_init(ct->cyc);
     t->attempt_limit = t->quota; /* -n counts connections */
     uint64_t run = o->duration_set || !o->requests ? o->duration_ms * 1000000ull : ENG_NO_LIMIT;
     ct->end_ns = run == ENG_NO_LIMIT ? ENG_NO_LIMIT : t->e->t0 + run;
@@ -291,49 +283,26 @@ static void thread_free(struct eng_thread *t)
     struct cthread *ct = CT(t);
     if (!ct)
         return;
-    for (uint32_t i = 0; ct->conns && i < t->n; i++)
-        reply_rx_reset(&ct->conns[i].rx, 1);
     free(ct->conns);
-    free(ct->clat);
-    free(ct->rlat);
-    free(ct->cyc);
     free(ct);
     t->d = NULL;
 }
 
 /* ---- the report ---- */
 
-struct churn_result {
-    uint64_t attempts, connected, completed, replies, err[ERR_KINDS], errors;
-    uint64_t last_done_ns;
+/* What the report derives from the totals. */
+struct churn_rates {
     double elapsed_s, cps, cpu_us;
-    struct hist clat, rlat, cyc;
-    struct errno_counts errnos;
 };
 
-static void collect(const struct engine *e, struct churn_result *r)
+static void derive(const struct engine *e, const struct eng_totals *r, struct churn_rates *x)
 {
-    for (int i = 0; i < e->nthreads; i++) {
-        const struct cthread *t = e->t[i].d;
-        r->attempts += e->t[i].attempts;
-        r->connected += ctr_get(&t->connected);
-        r->completed += ctr_get(&t->completed);
-        r->replies += ctr_get(&t->replies);
-        for (int k = 0; k < ERR_KINDS; k++)
-            r->err[k] += ctr_get(&t->err[k]);
-        if (t->last_done_ns > r->last_done_ns)
-            r->last_done_ns = t->last_done_ns;
-        hist_merge(&r->clat, t->clat);
-        hist_merge(&r->rlat, t->rlat);
-        hist_merge(&r->cyc, t->cyc);
-        errno_merge(&r->errnos, &t->errnos);
-    }
-    for (int k = 0; k < ERR_KINDS; k++)
-        r->errors += r->err[k];
-    uint64_t until = r->last_done_ns ? r->last_done_ns : clock_ns();
-    r->elapsed_s = (double)(until - e->t0) / 1e9;
-    r->cps = r->elapsed_s > 0 ? (double)r->completed / r->elapsed_s : 0;
-    r->cpu_us = r->completed ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)r->completed : 0.0;
+    uint64_t until = r->last_ns ? r->last_ns : clock_ns();
+    x->elapsed_s = (double)(until - e->t0) / 1e9;
+    x->cps = x->elapsed_s > 0 ? (double)r->c[COMPLETED] / x->elapsed_s : 0;
+    x->cpu_us = r->c[COMPLETED]
+                    ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)r->c[COMPLETED]
+                    : 0.0;
 }
 
 static const char *time_wait_side(const struct load_opts *o)
@@ -343,7 +312,8 @@ static const char *time_wait_side(const struct load_opts *o)
     return o->linger0 ? "none" : "client";
 }
 
-static void print_text(const struct engine *e, const struct churn_result *r)
+static void print_text(const struct engine *e, const struct eng_totals *r,
+                       const struct churn_rates *x)
 {
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16];
@@ -354,25 +324,26 @@ static void print_text(const struct engine *e, const struct churn_result *r)
             target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections, o->per_conn,
             o->per_conn == 1 ? "" : "s", close_mode_name(o->close_mode),
             o->linger0 ? " with RST" : "", time_wait_side(o));
-    report_latency_text(f, "Connect", &r->clat);
+    report_latency_text(f, "Connect", &r->h[CLAT]);
     if (o->per_conn)
-        report_latency_text(f, "Request", &r->rlat);
-    report_latency_text(f, "Cycle", &r->cyc);
+        report_latency_text(f, "Request", &r->h[RLAT]);
+    report_latency_text(f, "Cycle", &r->h[CYC]);
     fprintf(f, "  %" PRIu64 " connections in %.2fs (%" PRIu64 " attempts, %" PRIu64
                " connected), %" PRIu64 " replies\n",
-            r->completed, r->elapsed_s, r->attempts, r->connected, r->replies);
+            r->c[COMPLETED], x->elapsed_s, r->attempts, r->c[CONNECTED], r->c[REPLIES]);
     report_errors_text(f, r->err, r->errors);
     fprintf(f, "  Failures by errno: ");
     errno_print_text(f, &r->errnos);
     fputc('\n', f);
     if (e->interrupted)
         fprintf(f, "  Interrupted: the run was cut short by a signal\n");
-    fprintf(f, "Connections/sec: %10.2f\n", r->cps);
-    fprintf(f, "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n", r->cpu_us,
+    fprintf(f, "Connections/sec: %10.2f\n", x->cps);
+    fprintf(f, "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n", x->cpu_us,
             e->cpu.user_s, e->cpu.sys_s);
 }
 
-static void print_json(const struct engine *e, const struct churn_result *r)
+static void print_json(const struct engine *e, const struct eng_totals *r,
+                       const struct churn_rates *x)
 {
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16];
@@ -383,47 +354,43 @@ static void print_json(const struct engine *e, const struct churn_result *r)
                "\"linger0\":%s,\"time_wait\":\"%s\",\"duration_s\":%.6f,\"interrupted\":%s,",
             target, proto_name(o->proto), e->nthreads, o->connections, o->per_conn,
             close_mode_name(o->close_mode), o->linger0 ? "true" : "false", time_wait_side(o),
-            r->elapsed_s, e->interrupted ? "true" : "false");
+            x->elapsed_s, e->interrupted ? "true" : "false");
     fprintf(f, "\"attempts\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"completed\":%" PRIu64
                ",\"replies\":%" PRIu64 ",\"connections_per_sec\":%.2f,",
-            r->attempts, r->connected, r->completed, r->replies, r->cps);
+            r->attempts, r->c[CONNECTED], r->c[COMPLETED], r->c[REPLIES], x->cps);
     fprintf(f, "\"connect_latency\":");
-    report_latency_json(f, &r->clat);
+    report_latency_json(f, &r->h[CLAT]);
     fprintf(f, ",\"request_latency\":");
-    report_latency_json(f, &r->rlat);
+    report_latency_json(f, &r->h[RLAT]);
     fprintf(f, ",\"cycle_latency\":");
-    report_latency_json(f, &r->cyc);
+    report_latency_json(f, &r->h[CYC]);
     fputc(',', f);
     report_errors_json(f, r->err, r->errors);
     fprintf(f, ",\"failures_by_errno\":");
     errno_print_json(f, &r->errnos);
     fprintf(f, ",\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_connection\":%.3f}}\n",
-            e->cpu.user_s, e->cpu.sys_s, r->cpu_us);
+            e->cpu.user_s, e->cpu.sys_s, x->cpu_us);
 }
 
 static int report(struct engine *e, int ran)
 {
     const struct load_opts *o = e->o;
+    struct eng_totals *r = engine_collect(e);
+    struct churn_rates x = {0};
     (void)ran;
-    struct churn_result *r = calloc(1, sizeof *r);
-    if (!r) {
-        fprintf(stderr, "wharf churn: out of memory\n");
+    if (!r)
         return 1;
-    }
-    hist_init(&r->clat);
-    hist_init(&r->rlat);
-    hist_init(&r->cyc);
-    collect(e, r);
+    derive(e, r, &x);
     if (o->json)
-        print_json(e, r);
+        print_json(e, r, &x);
     else
-        print_text(e, r);
+        print_text(e, r, &x);
     int status = 0;
-    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->clat) < 0) {
+    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[CLAT]) < 0) {
         fprintf(stderr, "wharf churn: %s: %s\n", o->latency_csv, strerror(errno));
         status = 1;
     }
-    if ((r->errors || !r->completed) && !o->allow_errors)
+    if ((r->errors || !r->c[COMPLETED]) && !o->allow_errors)
         status = 1;
     free(r);
     return status;
@@ -436,18 +403,12 @@ static void progress(struct engine *e, uint64_t now)
     struct churn *ch = e->d;
     if (!runctl_progress() || e->o->json)
         return;
-    uint64_t done = 0, errors = 0;
-    for (int i = 0; i < e->nthreads; i++) {
-        const struct cthread *t = e->t[i].d;
-        done += ctr_get(&t->completed);
-        for (int k = 0; k < ERR_KINDS; k++)
-            errors += ctr_get(&t->err[k]);
-    }
+    uint64_t done = engine_sum(e, COMPLETED);
     if (!ch->shown_ns)
         ch->shown_ns = e->t0;
     double dt = (double)(now - ch->shown_ns) / 1e9;
     fprintf(stderr, "[%6.1fs] %10.0f conn/s  %" PRIu64 " errors\n", (double)(now - e->t0) / 1e9,
-            dt > 0 ? (double)(done - ch->shown_done) / dt : 0.0, errors);
+            dt > 0 ? (double)(done - ch->shown_done) / dt : 0.0, engine_errors(e));
     ch->shown_done = done;
     ch->shown_ns = now;
 }

@@ -44,6 +44,7 @@ void eng_close(struct eng_thread *t, uint32_t i, int rst)
     }
     c->fd = -1;
     c->state = EC_IDLE;
+    reply_rx_reset(&t->rx[i], 0);
 }
 
 static void mark_resolved(struct eng_thread *t, struct eng_conn *c)
@@ -272,11 +273,15 @@ int eng_thread_init(struct engine *e, struct eng_thread *t, int id, uint32_t n, 
     t->epfd = epoll_create1(EPOLL_CLOEXEC);
     t->wakefd = wakefd >= 0 ? wakefd : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     t->conns = calloc(n ? n : 1, sizeof *t->conns);
+    t->rx = calloc(n ? n : 1, sizeof *t->rx);
     t->q = calloc(n ? n : 1, sizeof *t->q);
     t->dq = calloc(n ? n : 1, sizeof *t->dq);
     t->rbuf = malloc(ENG_RBUF_SIZE);
-    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->q || !t->dq || !t->rbuf)
+    t->st = calloc(1, sizeof *t->st);
+    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->dq || !t->rbuf || !t->st)
         return -1;
+    for (int h = 0; h < ENG_HISTS; h++)
+        hist_init(&t->st->h[h]);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_DATA};
     if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wakefd, &ev) < 0)
         return -1;
@@ -293,13 +298,61 @@ void eng_thread_free(struct eng_thread *t)
         close(t->epfd);
     if (t->wakefd >= 0)
         close(t->wakefd);
+    for (uint32_t i = 0; t->rx && i < t->n; i++)
+        reply_rx_reset(&t->rx[i], 1);
     free(t->conns);
+    free(t->rx);
     free(t->q);
     free(t->dq);
     free(t->rbuf);
+    free(t->st);
 }
 
 /* ---- threads and the main thread ---- */
+
+struct eng_totals *engine_collect(const struct engine *e)
+{
+    struct eng_totals *sum = calloc(1, sizeof *sum);
+    if (!sum) {
+        fprintf(stderr, "wharf %s: out of memory\n", e->drv->name);
+        return NULL;
+    }
+    for (int h = 0; h < ENG_HISTS; h++)
+        hist_init(&sum->h[h]);
+    for (int i = 0; i < e->nthreads; i++) {
+        const struct eng_stats *st = e->t[i].st;
+        for (int k = 0; k < ENG_COUNTERS; k++)
+            sum->c[k] += ctr_get(&st->c[k]);
+        for (int k = 0; k < ERR_KINDS; k++)
+            sum->err[k] += ctr_get(&st->err[k]);
+        for (int h = 0; h < ENG_HISTS; h++)
+            hist_merge(&sum->h[h], &st->h[h]);
+        errno_merge(&sum->errnos, &st->errnos);
+        sum->attempts += e->t[i].attempts;
+        if (st->last_ns > sum->last_ns)
+            sum->last_ns = st->last_ns;
+    }
+    for (int k = 0; k < ERR_KINDS; k++)
+        sum->errors += sum->err[k];
+    return sum;
+}
+
+uint64_t engine_sum(const struct engine *e, int counter)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < e->nthreads; i++)
+        n += ctr_get(&e->t[i].st->c[counter]);
+    return n;
+}
+
+uint64_t engine_errors(const struct engine *e)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < e->nthreads; i++)
+        for (int k = 0; k < ERR_KINDS; k++)
+            n += ctr_get(&e->t[i].st->err[k]);
+    return n;
+}
 
 void engine_wake_all(struct engine *e)
 {

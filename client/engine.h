@@ -22,6 +22,7 @@
 
 #include "../common/rate.h"
 #include "load.h"
+#include "payload.h"
 #include "report.h"
 
 #define ENG_RBUF_SIZE (64 * 1024) /* one per thread: replies are cut in place */
@@ -37,6 +38,32 @@ struct eng_conn {
     uint64_t t_connect; /* connect() began; while queued for later: when to connect */
 };
 
+#define ENG_COUNTERS 20
+#define ENG_HISTS 3
+
+/* A thread's (or process's) counts: the driver's counters and histograms, indexed by
+ * the driver's own enums, and the errors by kind and errno. Written by its thread
+ * only; the main thread reads the ctr_t ones while it runs (progress lines) and the
+ * rest once it ended (engine_collect). */
+struct eng_stats {
+    ctr_t c[ENG_COUNTERS];
+    ctr_t err[ERR_KINDS];
+    uint64_t last_ns;  /* the driver's latest completion: the end of the measured time */
+    struct errno_counts errnos;
+    struct hist h[ENG_HISTS];
+};
+
+/* Every thread's stats added up (histograms merged, last_ns the latest). */
+struct eng_totals {
+    uint64_t c[ENG_COUNTERS];
+    uint64_t err[ERR_KINDS];
+    uint64_t errors;   /* all kinds */
+    uint64_t attempts; /* connects started */
+    uint64_t last_ns;
+    struct errno_counts errnos;
+    struct hist h[ENG_HISTS];
+};
+
 struct engine;
 
 struct eng_thread {
@@ -49,8 +76,10 @@ struct eng_thread {
     uint64_t first_index; /* global number of conns[0], for --source */
     uint64_t quota;       /* this thread's share of -n (ENG_NO_LIMIT without) */
     struct eng_conn *conns;
+    struct reply_rx *rx;  /* per slot: a reply cut by the end of a read */
     char *rbuf;
     void *d;              /* the driver's per-thread state */
+    struct eng_stats *st;
     /* connecting */
     int connecting;       /* 0: queued connections wait (the driver stopped starting) */
     uint64_t attempts, attempt_limit;
@@ -135,7 +164,8 @@ void eng_thread_free(struct eng_thread *t);
 /* Queue slot i for a connect now (as the pace allows), or at `when`. */
 void eng_queue(struct eng_thread *t, uint32_t i);
 void eng_queue_at(struct eng_thread *t, uint32_t i, uint64_t when);
-/* Close i's socket (with an RST, no TIME_WAIT, when rst); the slot is IDLE. */
+/* Close i's socket (with an RST, no TIME_WAIT, when rst) and forget its partial reply;
+ * the slot is IDLE. */
 void eng_close(struct eng_thread *t, uint32_t i, int rst);
 /* Read what i has into t->rbuf and hand it to drv->on_bytes: until a short read (or
  * EAGAIN when the peer's FIN or an error is pending, or on_bytes asks for more). EOF
@@ -150,6 +180,13 @@ int engine_wait_ready(struct engine *e, uint64_t (*live)(const struct engine *e)
  * stop now) and interrupted; progress(e, now) runs once a second from first_tick. */
 void engine_wait_done(struct engine *e, uint64_t first_tick,
                       void (*progress)(struct engine *e, uint64_t now));
+/* Add up every thread's stats (after they ended); NULL when out of memory (reported).
+ * The caller frees it. */
+struct eng_totals *engine_collect(const struct engine *e);
+/* One driver counter, or the errors of every kind, over all threads, while they run. */
+uint64_t engine_sum(const struct engine *e, int counter);
+uint64_t engine_errors(const struct engine *e);
+
 /* Wake every thread (a stop or a start to see). */
 void engine_wake_all(struct engine *e);
 /* Start counting CPU now (the report's CPU is from here to the threads' end). */
