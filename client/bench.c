@@ -394,9 +394,10 @@ static void derive(const struct engine *e, const struct eng_totals *r, struct be
     x->cpu_us_per_req = replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
 }
 
-static void print_text(const struct engine *e, const struct eng_totals *r,
-                       const struct bench_rates *x)
+static void print_text(const struct engine *e, const struct eng_totals *r)
 {
+    struct bench_rates rates = {0}, *x = &rates;
+    derive(e, r, x);
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16], a[32];
     endpoint_format(&o->ep, target, sizeof target);
@@ -433,9 +434,10 @@ static void print_text(const struct engine *e, const struct eng_totals *r,
             e->cpu.user_s, e->cpu.sys_s);
 }
 
-static void print_json(const struct engine *e, const struct eng_totals *r,
-                       const struct bench_rates *x)
+static void print_json(const struct engine *e, const struct eng_totals *r)
 {
+    struct bench_rates rates = {0}, *x = &rates;
+    derive(e, r, x);
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16];
     endpoint_format(&o->ep, target, sizeof target);
@@ -453,41 +455,15 @@ static void print_json(const struct engine *e, const struct eng_totals *r,
     fprintf(f, "\"requests_per_sec\":%.2f,\"bytes\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64
                "},\"mib_per_sec\":{\"in\":%.3f,\"out\":%.3f},",
             x->rps, r->c[BYTES_IN], r->c[BYTES_OUT], x->mib_in_s, x->mib_out_s);
-    fprintf(f, "\"latency\":");
-    report_latency_json(f, &r->h[LAT]);
-    fprintf(f, ",\"connect_latency\":");
-    report_latency_json(f, &r->h[CLAT]);
-    fputc(',', f);
-    report_errors_json(f, r->err, r->errors);
-    fprintf(f, ",\"connect_errors\":");
-    errno_print_json(f, &r->errnos);
-    fprintf(f, ",\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_request\":%.3f}}\n",
-            e->cpu.user_s, e->cpu.sys_s, x->cpu_us_per_req);
+    static const char *const hists[] = {"latency", "connect_latency", NULL};
+    engine_json_tail(f, e, r, hists, "connect_errors", "us_per_request", x->cpu_us_per_req);
 }
 
-static int report(struct engine *e, int ran)
+static int failed(const struct engine *e, const struct eng_totals *r, int ran)
 {
-    const struct load_opts *o = e->o;
-    struct eng_totals *r = engine_collect(e);
-    struct bench_rates x = {0};
-    if (!r)
-        return 1;
-    derive(e, r, &x);
-    if (o->json)
-        print_json(e, r, &x);
-    else
-        print_text(e, r, &x);
-    int status = 0;
-    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[LAT]) < 0) {
-        fprintf(stderr, "wharf bench: %s: %s\n", o->latency_csv, strerror(errno));
-        status = 1;
-    }
     if (ran < 0 && !e->interrupted)
-        status = 1;
-    else if (r->errors && !o->allow_errors)
-        status = 1;
-    free(r);
-    return status;
+        return 1;
+    return r->errors && !e->o->allow_errors;
 }
 
 /* ---- the main thread ---- */
@@ -564,7 +540,10 @@ static const struct eng_driver bench_driver = {
     .on_closed = on_closed,
     .scan = scan_timeouts,
     .main = run,
-    .report = report,
+    .print_text = print_text,
+    .print_json = print_json,
+    .failed = failed,
+    .csv_hist = LAT,
 };
 
 static int bench_run(const struct load_opts *o)

@@ -312,9 +312,10 @@ static const char *time_wait_side(const struct load_opts *o)
     return o->linger0 ? "none" : "client";
 }
 
-static void print_text(const struct engine *e, const struct eng_totals *r,
-                       const struct churn_rates *x)
+static void print_text(const struct engine *e, const struct eng_totals *r)
 {
+    struct churn_rates rates = {0}, *x = &rates;
+    derive(e, r, x);
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16];
     endpoint_format(&o->ep, target, sizeof target);
@@ -342,9 +343,10 @@ static void print_text(const struct engine *e, const struct eng_totals *r,
             e->cpu.user_s, e->cpu.sys_s);
 }
 
-static void print_json(const struct engine *e, const struct eng_totals *r,
-                       const struct churn_rates *x)
+static void print_json(const struct engine *e, const struct eng_totals *r)
 {
+    struct churn_rates rates = {0}, *x = &rates;
+    derive(e, r, x);
     const struct load_opts *o = e->o;
     char target[ADDR_TEXT_MAX + 16];
     endpoint_format(&o->ep, target, sizeof target);
@@ -358,42 +360,15 @@ static void print_json(const struct engine *e, const struct eng_totals *r,
     fprintf(f, "\"attempts\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"completed\":%" PRIu64
                ",\"replies\":%" PRIu64 ",\"connections_per_sec\":%.2f,",
             r->attempts, r->c[CONNECTED], r->c[COMPLETED], r->c[REPLIES], x->cps);
-    fprintf(f, "\"connect_latency\":");
-    report_latency_json(f, &r->h[CLAT]);
-    fprintf(f, ",\"request_latency\":");
-    report_latency_json(f, &r->h[RLAT]);
-    fprintf(f, ",\"cycle_latency\":");
-    report_latency_json(f, &r->h[CYC]);
-    fputc(',', f);
-    report_errors_json(f, r->err, r->errors);
-    fprintf(f, ",\"failures_by_errno\":");
-    errno_print_json(f, &r->errnos);
-    fprintf(f, ",\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_connection\":%.3f}}\n",
-            e->cpu.user_s, e->cpu.sys_s, x->cpu_us);
+    static const char *const hists[] = {"connect_latency", "request_latency", "cycle_latency",
+                                        NULL};
+    engine_json_tail(f, e, r, hists, "failures_by_errno", "us_per_connection", x->cpu_us);
 }
 
-static int report(struct engine *e, int ran)
+static int failed(const struct engine *e, const struct eng_totals *r, int ran)
 {
-    const struct load_opts *o = e->o;
-    struct eng_totals *r = engine_collect(e);
-    struct churn_rates x = {0};
     (void)ran;
-    if (!r)
-        return 1;
-    derive(e, r, &x);
-    if (o->json)
-        print_json(e, r, &x);
-    else
-        print_text(e, r, &x);
-    int status = 0;
-    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[CLAT]) < 0) {
-        fprintf(stderr, "wharf churn: %s: %s\n", o->latency_csv, strerror(errno));
-        status = 1;
-    }
-    if ((r->errors || !r->c[COMPLETED]) && !o->allow_errors)
-        status = 1;
-    free(r);
-    return status;
+    return (r->errors || !r->c[COMPLETED]) && !e->o->allow_errors;
 }
 
 /* ---- the main thread ---- */
@@ -438,7 +413,10 @@ static const struct eng_driver churn_driver = {
     .on_closed = on_closed,
     .scan = scan_timeouts,
     .main = run,
-    .report = report,
+    .print_text = print_text,
+    .print_json = print_json,
+    .failed = failed,
+    .csv_hist = CLAT,
 };
 
 static int churn_run(const struct load_opts *o)

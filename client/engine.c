@@ -337,6 +337,42 @@ struct eng_totals *engine_collect(const struct engine *e)
     return sum;
 }
 
+void engine_json_tail(FILE *f, const struct engine *e, const struct eng_totals *r,
+                      const char *const *hist_names, const char *errno_key,
+                      const char *per_key, double per)
+{
+    for (int h = 0; h < ENG_HISTS && hist_names[h]; h++) {
+        fprintf(f, "%s\"%s\":", h ? "," : "", hist_names[h]);
+        report_latency_json(f, &r->h[h]);
+    }
+    fputc(',', f);
+    report_errors_json(f, r->err, r->errors);
+    fprintf(f, ",\"%s\":", errno_key);
+    errno_print_json(f, &r->errnos);
+    fprintf(f, ",\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"%s\":%.3f}}\n", e->cpu.user_s,
+            e->cpu.sys_s, per_key, per);
+}
+
+/* Print the report, write the latency CSV; the exit status. */
+static int report(struct engine *e, int ran)
+{
+    const struct load_opts *o = e->o;
+    struct eng_totals *r = engine_collect(e);
+    if (!r)
+        return 1;
+    if (o->json)
+        e->drv->print_json(e, r);
+    else
+        e->drv->print_text(e, r);
+    int status = e->drv->failed(e, r, ran);
+    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[e->drv->csv_hist]) < 0) {
+        fprintf(stderr, "wharf %s: %s: %s\n", e->drv->name, o->latency_csv, strerror(errno));
+        status = 1;
+    }
+    free(r);
+    return status;
+}
+
 uint64_t engine_sum(const struct engine *e, int counter)
 {
     uint64_t n = 0;
@@ -526,7 +562,7 @@ int engine_run(const struct load_opts *o, const struct eng_driver *drv, void *d)
         cpu_now(&e->cpu);
         e->cpu.user_s -= e->cpu0.user_s;
         e->cpu.sys_s -= e->cpu0.sys_s;
-        status = drv->report(e, ran);
+        status = report(e, ran);
     } else {
         status = 1;
     }

@@ -128,8 +128,12 @@ struct eng_driver {
     /* On the main thread, threads running: wait for them as the driver's run needs.
      * Returns 0, or -1 when the run could not happen (reported). */
     int (*main)(struct engine *e);
-    /* After the threads ended: print the report. Returns the exit status. */
-    int (*report)(struct engine *e, int ran);
+    /* After the threads ended: print the report, as text or (--json) as JSON. */
+    void (*print_text)(const struct engine *e, const struct eng_totals *r);
+    void (*print_json)(const struct engine *e, const struct eng_totals *r);
+    /* Whether the run failed (exit status 1); ran is what main returned. */
+    int (*failed)(const struct engine *e, const struct eng_totals *r, int ran);
+    int csv_hist;              /* the histogram --latency-csv writes */
 };
 
 struct engine {
@@ -183,6 +187,12 @@ void engine_wait_done(struct engine *e, uint64_t first_tick,
 /* Add up every thread's stats (after they ended); NULL when out of memory (reported).
  * The caller frees it. */
 struct eng_totals *engine_collect(const struct engine *e);
+/* The end of a JSON report: "HIST_NAMES[0]":{latency},... for the histograms named
+ * (NULL-terminated, in the driver's order), then ,"errors":{...},"ERRNO_KEY":{by
+ * errno},"cpu":{"user_s":..,"sys_s":..,"PER_KEY":per}} and a newline. */
+void engine_json_tail(FILE *f, const struct engine *e, const struct eng_totals *r,
+                      const char *const *hist_names, const char *errno_key,
+                      const char *per_key, double per);
 /* One driver counter, or the errors of every kind, over all threads, while they run. */
 uint64_t engine_sum(const struct engine *e, int counter);
 uint64_t engine_errors(const struct engine *e);
