@@ -36,6 +36,8 @@ void eng_queue_at(struct eng_thread *t, uint32_t i, uint64_t when)
 void eng_close(struct eng_thread *t, uint32_t i, int rst)
 {
     struct eng_conn *c = &t->conns[i];
+    if (c->state == EC_CONNECTING)
+        t->pending--;
     if (c->fd >= 0) {
         if (rst)
             load_close_rst(c->fd);
@@ -60,6 +62,7 @@ static void connect_done(struct eng_thread *t, uint32_t i, int err, uint64_t now
     struct eng_conn *c = &t->conns[i];
     if (c->state == EC_CONNECTING)
         t->pending--;
+    c->state = EC_IDLE;
     mark_resolved(t, c);
     if (err) {
         eng_close(t, i, 0);
