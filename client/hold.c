@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +18,12 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
 #include "engine.h"
 #include "payload.h"
+#include "procs.h"
 
 #define MAX_PENDING_CONNECTS 512
 #define SCAN_NS (50 * 1000000ull)
@@ -54,13 +53,7 @@ struct hold_counts {
     struct errno_counts errnos;        /* connect failures */
 };
 
-enum { MSG_PROGRESS = 1, MSG_READY, MSG_FINAL, CMD_VERIFY };
-
-struct hold_msg {
-    uint32_t type;
-    uint32_t unused;
-    struct hold_counts c;
-};
+_Static_assert(sizeof(struct hold_counts) <= PROCS_COUNTS_MAX, "a child's counts fit a message");
 
 /* A child's state: the engine thread's t->d. */
 struct child {
@@ -81,12 +74,10 @@ static inline uint32_t ms_since(const struct child *h, uint64_t now)
     return (uint32_t)((now - h->t0) / 1000000u);
 }
 
-static void send_msg(struct eng_thread *t, uint32_t type)
+static void send_msg(struct eng_thread *t, int type)
 {
-    struct hold_msg m = {.type = type, .c = CH(t)->c};
-    m.c.attempted = t->attempts;
-    if (send(t->wakefd, &m, sizeof m, MSG_NOSIGNAL) < 0)
-        _exit(3); /* the parent is gone */
+    CH(t)->c.attempted = t->attempts;
+    procs_send(t->wakefd, type, &CH(t)->c, sizeof CH(t)->c);
 }
 
 static struct hold_why *why(struct child *h, uint32_t i)
@@ -260,7 +251,7 @@ static int turn(struct eng_thread *t, uint64_t now)
     struct child *h = CH(t);
     if (h->phase == PH_RAMP) {
         if (now >= h->next_progress) {
-            send_msg(t, MSG_PROGRESS);
+            send_msg(t, PROCS_PROGRESS);
             h->next_progress = now + REPORT_NS;
         }
         if (!h->verify_asked && (t->attempts < t->n || t->pending || h->probing))
@@ -269,7 +260,7 @@ static int turn(struct eng_thread *t, uint64_t now)
             cut_setup(t);
         t->connecting = 0;
         t->next_scan = ENG_NO_LIMIT; /* nothing to time out while held */
-        send_msg(t, MSG_READY);
+        send_msg(t, PROCS_READY);
         h->phase = PH_HOLD;
     }
     if (h->phase == PH_HOLD && h->verify_asked) {
@@ -278,7 +269,7 @@ static int turn(struct eng_thread *t, uint64_t now)
     }
     if (h->phase != PH_VERIFY || h->verifying)
         return 0;
-    send_msg(t, MSG_FINAL);
+    send_msg(t, PROCS_FINAL);
     return 1;
 }
 
@@ -290,14 +281,10 @@ static uint64_t next_wakeup(const struct eng_thread *t, uint64_t now)
     return h->phase == PH_HOLD ? now + 1000000000ull : ENG_NO_LIMIT;
 }
 
-/* The parent's command: VERIFY, or EOF when it is gone. */
+/* The parent's GO: verify. */
 static void woken(struct eng_thread *t)
 {
-    struct hold_msg m;
-    ssize_t n = recv(t->wakefd, &m, sizeof m, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-        _exit(3);
-    if (n > 0 && m.type == CMD_VERIFY)
+    if (procs_take_go(t->wakefd))
         CH(t)->verify_asked = 1;
 }
 
@@ -316,11 +303,21 @@ static const struct eng_driver hold_driver = {
     .woken = woken,
 };
 
-/* A child: one engine loop over n connections, numbered from first_index for
- * --source, paced as share k of --procs from start_ns. Never returns. */
-static void child_main(const struct load_opts *o, int ctl, uint32_t k, uint32_t n,
-                       uint64_t first_index, uint64_t start_ns)
+struct hold_run {
+    const struct load_opts *o;
+    uint64_t start_ns;
+};
+
+/* Child k: one engine loop over its share of the connections (numbered from the shares
+ * before it, for --source), paced as share k of --procs from the start. */
+static void child_main(int ctl, int index, void *arg)
 {
+    const struct hold_run *run = arg;
+    const struct load_opts *o = run->o;
+    uint64_t k = (uint64_t)index, start_ns = run->start_ns;
+    uint32_t n = (uint32_t)(o->connections / o->procs + (k < o->connections % o->procs));
+    uint64_t first_index = k * (o->connections / o->procs) +
+                           (k < o->connections % o->procs ? k : o->connections % o->procs);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(runctl_fd());
     struct engine e = {.o = o, .drv = &hold_driver, .nthreads = 1};
@@ -340,18 +337,11 @@ static void child_main(const struct load_opts *o, int ctl, uint32_t k, uint32_t 
 
 /* ---- the parent ---- */
 
-struct proc {
-    pid_t pid;
-    int ctl;
-    int ready, final, gone;
-    struct hold_counts c;
-};
-
-static void sum_counts(const struct proc *p, int k, struct hold_counts *s)
+static void sum_counts(const struct procs *ps, struct hold_counts *s)
 {
     memset(s, 0, sizeof *s);
-    for (int i = 0; i < k; i++) {
-        const struct hold_counts *c = &p[i].c;
+    for (int i = 0; i < ps->k; i++) {
+        const struct hold_counts *c = (const struct hold_counts *)ps->p[i].counts;
 #define ADD(f) s->f += c->f
         ADD(target); ADD(attempted); ADD(connected); ADD(failed); ADD(live);
         ADD(probe_failed); ADD(dropped); ADD(verified); ADD(survived); ADD(lost);
@@ -369,67 +359,18 @@ static void sum_counts(const struct proc *p, int k, struct hold_counts *s)
     }
 }
 
-/* Read what the children said; until every one has reached `want` (READY or FINAL),
- * or deadline_ns. Returns the number of signals seen. */
-static int collect(struct proc *p, int k, int want, uint64_t deadline_ns, int tty,
-                   uint64_t start_ns, uint64_t target)
+/* The set-up's progress line, on a terminal. */
+static void progress(const struct procs *ps, uint64_t now, void *arg)
 {
-    struct pollfd pf[257];
-    uint64_t next_tick = clock_ns() + PROGRESS_NS;
-    int signals = runctl_signals();
-    for (;;) {
-        int waiting = 0;
-        for (int i = 0; i < k; i++)
-            if (!p[i].gone && !(want == MSG_READY ? p[i].ready : p[i].final))
-                waiting++;
-        uint64_t now = clock_ns();
-        if (!waiting || now >= deadline_ns || runctl_signals() != signals)
-            return runctl_signals();
-        if (now >= next_tick) {
-            next_tick += PROGRESS_NS;
-            if (tty) {
-                struct hold_counts s;
-                sum_counts(p, k, &s);
-                fprintf(stderr, "[%6.1fs] %" PRIu64 " of %" PRIu64 " connected, %" PRIu64
-                                " live, %" PRIu64 " failed\n",
-                        (double)(now - start_ns) / 1e9, s.connected, target, s.live,
-                        s.failed + s.probe_failed);
-            }
-        }
-        int n = 0;
-        pf[n++] = (struct pollfd){.fd = runctl_fd(), .events = POLLIN};
-        for (int i = 0; i < k; i++)
-            pf[n++] = (struct pollfd){.fd = p[i].gone ? -1 : p[i].ctl, .events = POLLIN};
-        uint64_t until = deadline_ns < next_tick ? deadline_ns : next_tick;
-        int ms = until > now ? (int)((until - now + 999999) / 1000000) : 0;
-        if (poll(pf, (nfds_t)n, ms) <= 0)
-            continue;
-        if (pf[0].revents)
-            runctl_take();
-        for (int i = 0; i < k; i++) {
-            if (!pf[i + 1].revents)
-                continue;
-            struct hold_msg m;
-            ssize_t got = recv(p[i].ctl, &m, sizeof m, MSG_DONTWAIT);
-            if (got == (ssize_t)sizeof m) {
-                p[i].c = m.c;
-                if (m.type == MSG_READY)
-                    p[i].ready = 1;
-                else if (m.type == MSG_FINAL)
-                    p[i].final = 1;
-            } else if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
-                p[i].gone = 1;
-            }
-        }
-    }
-}
-
-static void tell_verify(struct proc *p, int k)
-{
-    struct hold_msg m = {.type = CMD_VERIFY};
-    for (int i = 0; i < k; i++)
-        if (!p[i].gone && send(p[i].ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
-            p[i].gone = 1;
+    const struct hold_run *run = arg;
+    struct hold_counts s;
+    if (!runctl_progress() || run->o->json)
+        return;
+    sum_counts(ps, &s);
+    fprintf(stderr, "[%6.1fs] %" PRIu64 " of %" PRIu64 " connected, %" PRIu64 " live, %" PRIu64
+                    " failed\n",
+            (double)(now - run->start_ns) / 1e9, s.connected, run->o->connections, s.live,
+            s.failed + s.probe_failed);
 }
 
 struct hold_result {
@@ -512,74 +453,36 @@ static void print_json(const struct load_opts *o, const struct hold_result *r)
 }
 
 
-/* Fork the k children, each with its share of the connections. 0, or -1 (reported). */
-static int spawn(const struct load_opts *o, struct proc *p, int k, uint64_t start)
-{
-    uint64_t first = 0;
-    fflush(NULL);
-    for (int i = 0; i < k; i++) {
-        uint32_t n = (uint32_t)(o->connections / o->procs + ((uint64_t)i < o->connections % o->procs));
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-            perror("wharf hold: socketpair");
-            return -1;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("wharf hold: fork");
-            return -1;
-        }
-        if (pid == 0) {
-            close(sv[0]);
-            for (int j = 0; j < i; j++)
-                close(p[j].ctl);
-            child_main(o, sv[1], (uint32_t)i, n, first, start);
-        }
-        close(sv[1]);
-        p[i].pid = pid;
-        p[i].ctl = sv[0];
-        first += n;
-    }
-    return 0;
-}
-
 /* Wait for every child to be set up, hold for -d, have them verify, wait for their
  * final counts; then reap them. */
-static void supervise(const struct load_opts *o, struct proc *p, int k, uint64_t start,
-                      struct hold_result *r)
+static void supervise(struct procs *ps, struct hold_run *run, struct hold_result *r)
 {
-    int tty = runctl_progress() && !o->json;
-    int sigs = collect(p, k, MSG_READY, UINT64_MAX, tty, start, o->connections);
+    const struct load_opts *o = run->o;
+    int sigs = procs_wait(ps, PROCS_READY, UINT64_MAX, progress, run);
     uint64_t held_from = clock_ns();
     if (sigs) {
         r->interrupted = 1;
     } else {
-        if (tty)
+        if (runctl_progress() && !o->json)
             fprintf(stderr, "[%6.1fs] all set up; holding for %.1fs\n",
-                    (double)(held_from - start) / 1e9, (double)o->duration_ms / 1e3);
+                    (double)(held_from - run->start_ns) / 1e9, (double)o->duration_ms / 1e3);
         runctl_wait(held_from + o->duration_ms * 1000000ull);
         r->interrupted = runctl_signals() > 0;
     }
     r->held_s = (double)(clock_ns() - held_from) / 1e9;
-    tell_verify(p, k);
+    procs_go(ps);
     /* A child needs at most --timeout for its round trips (and the rest of its setup,
      * when interrupted); past that, with some slack, it is lost. */
     uint64_t deadline = clock_ns() + (o->timeout_ms + 5000) * 1000000ull;
     for (;;) {
         int before = runctl_signals();
-        collect(p, k, MSG_FINAL, deadline, 0, start, o->connections);
+        procs_wait(ps, PROCS_FINAL, deadline, NULL, NULL);
         if (runctl_signals() == before || clock_ns() >= deadline)
             break;
         r->interrupted = 1; /* Ctrl-C while verifying: keep waiting, it is bounded */
     }
-    for (int i = 0; i < k; i++) {
-        if (!p[i].final) {
-            r->lost_procs++;
-            kill(p[i].pid, SIGKILL);
-        }
-        waitpid(p[i].pid, NULL, 0);
-        close(p[i].ctl);
-    }
+    procs_reap(ps);
+    r->lost_procs = ps->lost;
 }
 
 /* Each process holds its share plus a few descriptors of its own. */
@@ -605,23 +508,23 @@ static int hold_run(const struct load_opts *o)
         perror("wharf hold: signals");
         return 1;
     }
-    int k = (int)o->procs;
-    struct proc *p = calloc((size_t)k, sizeof *p);
-    if (!p)
+    struct procs *ps = calloc(1, sizeof *ps);
+    struct hold_run run = {.o = o, .start_ns = clock_ns()};
+    uint64_t start = run.start_ns;
+    if (!ps || procs_spawn(ps, (int)o->procs, sizeof(struct hold_counts), child_main, &run) < 0) {
+        free(ps);
         return 1;
-    uint64_t start = clock_ns();
-    if (spawn(o, p, k, start) < 0)
-        return 1;
+    }
     struct hold_result r = {0};
-    supervise(o, p, k, start, &r);
-    sum_counts(p, k, &r.s);
+    supervise(ps, &run, &r);
+    sum_counts(ps, &r.s);
     r.connect_s = r.s.t_connected_ns > start ? (double)(r.s.t_connected_ns - start) / 1e9 : 0;
     r.live_s = r.s.t_live_ns > start ? (double)(r.s.t_live_ns - start) / 1e9 : 0;
     if (o->json)
         print_json(o, &r);
     else
         print_text(o, &r);
-    free(p);
+    free(ps);
     int ok = r.s.survived == o->connections && !r.lost_procs;
     return ok || o->allow_errors ? 0 : 1;
 }
