@@ -372,39 +372,30 @@ static void thread_free(struct eng_thread *t)
 
 /* ---- the report ---- */
 
-/* What the report derives from the totals. */
-struct bench_rates {
-    double elapsed_s, rps, cpu_us_per_req, mib_in_s, mib_out_s;
-};
-
-/* Rates over the measured time: from the end of the warmup to the last reply. */
-static void derive(const struct engine *e, const struct eng_totals *r, struct bench_rates *x)
+static void derive(const struct engine *e, struct eng_totals *r)
 {
     const struct load_opts *o = e->o;
     uint64_t measure = atomic_load(&((struct bench *)e->d)->measure_ns);
     uint64_t until = r->last_ns > measure ? r->last_ns : clock_ns();
-    x->elapsed_s = measure && until > measure ? (double)(until - measure) / 1e9 : 0;
+    r->elapsed_s = measure && until > measure ? (double)(until - measure) / 1e9 : 0;
     uint64_t replies = r->c[OK] + r->c[WARM] + r->err[ERR_MISMATCH];
-    if (x->elapsed_s > 0) {
-        x->rps = (double)(r->c[OK] + r->err[ERR_MISMATCH]) / x->elapsed_s;
-        double span = x->elapsed_s + (double)o->warmup_ms / 1e3;
-        x->mib_in_s = (double)r->c[BYTES_IN] / 1048576.0 / span;
-        x->mib_out_s = (double)r->c[BYTES_OUT] / 1048576.0 / span;
+    if (r->elapsed_s > 0) {
+        r->per_sec = (double)(r->c[OK] + r->err[ERR_MISMATCH]) / r->elapsed_s;
+        double span = r->elapsed_s + (double)o->warmup_ms / 1e3;
+        r->mib_in_s = (double)r->c[BYTES_IN] / 1048576.0 / span;
+        r->mib_out_s = (double)r->c[BYTES_OUT] / 1048576.0 / span;
     }
-    x->cpu_us_per_req = replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
+    r->cpu_us = replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
 }
 
 static void print_text(const struct engine *e, const struct eng_totals *r)
 {
-    struct bench_rates rates = {0}, *x = &rates;
-    derive(e, r, x);
     const struct load_opts *o = e->o;
-    char target[ADDR_TEXT_MAX + 16], a[32];
-    endpoint_format(&o->ep, target, sizeof target);
+    char a[32];
     FILE *f = stdout;
     fprintf(f, "wharf bench %s: %d thread%s, %" PRIu64 " connection%s, pipeline %" PRIu64
                ", %" PRIu64 "-byte payload, expect %s\n",
-            target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections,
+            e->target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections,
             o->connections == 1 ? "" : "s", o->pipeline, o->size, mode_name(o->expect));
     if (o->rate)
         fprintf(f, "  constant rate %" PRIu64 " requests/s (latency from intended send times)\n",
@@ -414,7 +405,7 @@ static void print_text(const struct engine *e, const struct eng_totals *r)
                 fmt_ns(a, sizeof a, (double)o->warmup_ms * 1e6), r->c[WARM]);
     report_latency_text(f, "Latency", &r->h[LAT]);
     fprintf(f, "  %" PRIu64 " requests in %.2fs, %.2f MiB read, %.2f MiB written\n", r->c[OK],
-            x->elapsed_s, (double)r->c[BYTES_IN] / 1048576.0, (double)r->c[BYTES_OUT] / 1048576.0);
+            r->elapsed_s, (double)r->c[BYTES_IN] / 1048576.0, (double)r->c[BYTES_OUT] / 1048576.0);
     report_errors_text(f, r->err, r->errors);
     if (r->err[ERR_CONNECT]) {
         fprintf(f, "  Connect errors: ");
@@ -426,37 +417,28 @@ static void print_text(const struct engine *e, const struct eng_totals *r)
                 r->c[BACKLOG]);
     if (r->c[UNANSWERED])
         fprintf(f, "  Unanswered when the run was cut: %" PRIu64 "\n", r->c[UNANSWERED]);
-    if (e->interrupted)
-        fprintf(f, "  Interrupted: the run was cut short by a signal\n");
-    fprintf(f, "Requests/sec: %12.2f\n", x->rps);
-    fprintf(f, "Transfer/sec: %8.2f MiB in, %.2f MiB out\n", x->mib_in_s, x->mib_out_s);
-    fprintf(f, "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n", x->cpu_us_per_req,
-            e->cpu.user_s, e->cpu.sys_s);
+    engine_text_tail(f, e, r);
 }
 
 static void print_json(const struct engine *e, const struct eng_totals *r)
 {
-    struct bench_rates rates = {0}, *x = &rates;
-    derive(e, r, x);
     const struct load_opts *o = e->o;
-    char target[ADDR_TEXT_MAX + 16];
-    endpoint_format(&o->ep, target, sizeof target);
     FILE *f = stdout;
     fprintf(f, "{\"command\":\"bench\",\"target\":\"%s\",\"proto\":\"%s\",\"threads\":%d,"
                "\"connections\":%" PRIu64 ",\"pipeline\":%" PRIu64 ",\"size\":%" PRIu64
                ",\"rate\":%" PRIu64 ",\"expect\":\"%s\",\"warmup_s\":%.3f,"
                "\"duration_s\":%.6f,\"interrupted\":%s,",
-            target, proto_name(o->proto), e->nthreads, o->connections, o->pipeline, o->size,
-            o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, x->elapsed_s,
+            e->target, proto_name(o->proto), e->nthreads, o->connections, o->pipeline, o->size,
+            o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, r->elapsed_s,
             e->interrupted ? "true" : "false");
     fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
                ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
             r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);
     fprintf(f, "\"requests_per_sec\":%.2f,\"bytes\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64
                "},\"mib_per_sec\":{\"in\":%.3f,\"out\":%.3f},",
-            x->rps, r->c[BYTES_IN], r->c[BYTES_OUT], x->mib_in_s, x->mib_out_s);
+            r->per_sec, r->c[BYTES_IN], r->c[BYTES_OUT], r->mib_in_s, r->mib_out_s);
     static const char *const hists[] = {"latency", "connect_latency", NULL};
-    engine_json_tail(f, e, r, hists, "connect_errors", "us_per_request", x->cpu_us_per_req);
+    engine_json_tail(f, e, r, hists, "connect_errors", "us_per_request", r->cpu_us);
 }
 
 static int failed(const struct engine *e, const struct eng_totals *r, int ran)
@@ -524,26 +506,21 @@ static int run(struct engine *e)
 }
 
 static const struct eng_driver bench_driver = {
-    .name = "bench",
-    .conn_noun = "connections",
+    .name = "bench", .conn_noun = "connections",
     .limit_hint = " (raise 'ulimit -n', or run several wharf processes)",
-    .max_pending = MAX_PENDING_CONNECTS,
-    .scan_ns = SCAN_NS,
-    .thread_init = thread_init,
-    .thread_free = thread_free,
-    .turn = turn,
-    .next_wakeup = next_wakeup,
-    .connected = connected,
-    .connect_failed = connect_failed,
-    .on_events = on_events,
-    .on_bytes = on_bytes,
-    .on_closed = on_closed,
-    .scan = scan_timeouts,
-    .main = run,
-    .print_text = print_text,
-    .print_json = print_json,
-    .failed = failed,
-    .csv_hist = LAT,
+    .max_pending = MAX_PENDING_CONNECTS, .scan_ns = SCAN_NS,
+    /* threads */
+    .thread_init = thread_init, .thread_free = thread_free,
+    /* the loop */
+    .turn = turn, .next_wakeup = next_wakeup,
+    /* connections */
+    .connected = connected, .connect_failed = connect_failed,
+    .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
+    /* the run and its report */
+    .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
+    .failed = failed, .csv_hist = LAT,
+    .rate_lines = "Requests/sec: %12.2f\nTransfer/sec: %8.2f MiB in, %.2f MiB out\n",
+    .cpu_line = "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n",
 };
 
 static int bench_run(const struct load_opts *o)

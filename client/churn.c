@@ -290,17 +290,12 @@ static void thread_free(struct eng_thread *t)
 
 /* ---- the report ---- */
 
-/* What the report derives from the totals. */
-struct churn_rates {
-    double elapsed_s, cps, cpu_us;
-};
-
-static void derive(const struct engine *e, const struct eng_totals *r, struct churn_rates *x)
+static void derive(const struct engine *e, struct eng_totals *r)
 {
     uint64_t until = r->last_ns ? r->last_ns : clock_ns();
-    x->elapsed_s = (double)(until - e->t0) / 1e9;
-    x->cps = x->elapsed_s > 0 ? (double)r->c[COMPLETED] / x->elapsed_s : 0;
-    x->cpu_us = r->c[COMPLETED]
+    r->elapsed_s = (double)(until - e->t0) / 1e9;
+    r->per_sec = r->elapsed_s > 0 ? (double)r->c[COMPLETED] / r->elapsed_s : 0;
+    r->cpu_us = r->c[COMPLETED]
                     ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)r->c[COMPLETED]
                     : 0.0;
 }
@@ -314,15 +309,11 @@ static const char *time_wait_side(const struct load_opts *o)
 
 static void print_text(const struct engine *e, const struct eng_totals *r)
 {
-    struct churn_rates rates = {0}, *x = &rates;
-    derive(e, r, x);
     const struct load_opts *o = e->o;
-    char target[ADDR_TEXT_MAX + 16];
-    endpoint_format(&o->ep, target, sizeof target);
     FILE *f = stdout;
     fprintf(f, "wharf churn %s: %d thread%s, %" PRIu64 " loops, %" PRIu64
                " request%s per connection, close %s%s (TIME_WAIT: %s)\n",
-            target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections, o->per_conn,
+            e->target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections, o->per_conn,
             o->per_conn == 1 ? "" : "s", close_mode_name(o->close_mode),
             o->linger0 ? " with RST" : "", time_wait_side(o));
     report_latency_text(f, "Connect", &r->h[CLAT]);
@@ -331,38 +322,30 @@ static void print_text(const struct engine *e, const struct eng_totals *r)
     report_latency_text(f, "Cycle", &r->h[CYC]);
     fprintf(f, "  %" PRIu64 " connections in %.2fs (%" PRIu64 " attempts, %" PRIu64
                " connected), %" PRIu64 " replies\n",
-            r->c[COMPLETED], x->elapsed_s, r->attempts, r->c[CONNECTED], r->c[REPLIES]);
+            r->c[COMPLETED], r->elapsed_s, r->attempts, r->c[CONNECTED], r->c[REPLIES]);
     report_errors_text(f, r->err, r->errors);
     fprintf(f, "  Failures by errno: ");
     errno_print_text(f, &r->errnos);
     fputc('\n', f);
-    if (e->interrupted)
-        fprintf(f, "  Interrupted: the run was cut short by a signal\n");
-    fprintf(f, "Connections/sec: %10.2f\n", x->cps);
-    fprintf(f, "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n", x->cpu_us,
-            e->cpu.user_s, e->cpu.sys_s);
+    engine_text_tail(f, e, r);
 }
 
 static void print_json(const struct engine *e, const struct eng_totals *r)
 {
-    struct churn_rates rates = {0}, *x = &rates;
-    derive(e, r, x);
     const struct load_opts *o = e->o;
-    char target[ADDR_TEXT_MAX + 16];
-    endpoint_format(&o->ep, target, sizeof target);
     FILE *f = stdout;
     fprintf(f, "{\"command\":\"churn\",\"target\":\"%s\",\"proto\":\"%s\",\"threads\":%d,"
                "\"loops\":%" PRIu64 ",\"requests_per_conn\":%" PRIu64 ",\"close\":\"%s\","
                "\"linger0\":%s,\"time_wait\":\"%s\",\"duration_s\":%.6f,\"interrupted\":%s,",
-            target, proto_name(o->proto), e->nthreads, o->connections, o->per_conn,
+            e->target, proto_name(o->proto), e->nthreads, o->connections, o->per_conn,
             close_mode_name(o->close_mode), o->linger0 ? "true" : "false", time_wait_side(o),
-            x->elapsed_s, e->interrupted ? "true" : "false");
+            r->elapsed_s, e->interrupted ? "true" : "false");
     fprintf(f, "\"attempts\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"completed\":%" PRIu64
                ",\"replies\":%" PRIu64 ",\"connections_per_sec\":%.2f,",
-            r->attempts, r->c[CONNECTED], r->c[COMPLETED], r->c[REPLIES], x->cps);
+            r->attempts, r->c[CONNECTED], r->c[COMPLETED], r->c[REPLIES], r->per_sec);
     static const char *const hists[] = {"connect_latency", "request_latency", "cycle_latency",
                                         NULL};
-    engine_json_tail(f, e, r, hists, "failures_by_errno", "us_per_connection", x->cpu_us);
+    engine_json_tail(f, e, r, hists, "failures_by_errno", "us_per_connection", r->cpu_us);
 }
 
 static int failed(const struct engine *e, const struct eng_totals *r, int ran)
@@ -395,28 +378,21 @@ static int run(struct engine *e)
 }
 
 static const struct eng_driver churn_driver = {
-    .name = "churn",
-    .conn_noun = "loops",
+    .name = "churn", .conn_noun = "loops",
     .limit_hint = "",
-    .max_pending = 0,
-    .scan_ns = SCAN_NS,
-    .source_by_attempt = 1,
-    .thread_init = thread_init,
-    .thread_free = thread_free,
-    .turn = turn,
-    .next_wakeup = next_wakeup,
-    .starting = starting,
-    .connected = connected,
-    .connect_failed = connect_failed,
-    .on_events = on_events,
-    .on_bytes = on_bytes,
-    .on_closed = on_closed,
-    .scan = scan_timeouts,
-    .main = run,
-    .print_text = print_text,
-    .print_json = print_json,
-    .failed = failed,
-    .csv_hist = CLAT,
+    .max_pending = 0, .scan_ns = SCAN_NS, .source_by_attempt = 1,
+    /* threads */
+    .thread_init = thread_init, .thread_free = thread_free,
+    /* the loop */
+    .turn = turn, .next_wakeup = next_wakeup,
+    /* connections */
+    .starting = starting, .connected = connected, .connect_failed = connect_failed,
+    .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
+    /* the run and its report */
+    .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
+    .failed = failed, .csv_hist = CLAT,
+    .rate_lines = "Connections/sec: %10.2f\n", /* (the byte rates are bench's) */
+    .cpu_line = "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n",
 };
 
 static int churn_run(const struct load_opts *o)

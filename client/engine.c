@@ -356,6 +356,14 @@ void engine_json_tail(FILE *f, const struct engine *e, const struct eng_totals *
             e->cpu.sys_s, per_key, per);
 }
 
+void engine_text_tail(FILE *f, const struct engine *e, const struct eng_totals *r)
+{
+    if (e->interrupted)
+        fprintf(f, "  Interrupted: the run was cut short by a signal\n");
+    fprintf(f, e->drv->rate_lines, r->per_sec, r->mib_in_s, r->mib_out_s);
+    fprintf(f, e->drv->cpu_line, r->cpu_us, e->cpu.user_s, e->cpu.sys_s);
+}
+
 /* Print the report, write the latency CSV; the exit status. */
 static int report(struct engine *e, int ran)
 {
@@ -363,6 +371,7 @@ static int report(struct engine *e, int ran)
     struct eng_totals *r = engine_collect(e);
     if (!r)
         return 1;
+    e->drv->derive(e, r);
     if (o->json)
         e->drv->print_json(e, r);
     else
@@ -554,6 +563,7 @@ int engine_run(const struct load_opts *o, const struct eng_driver *drv, void *d)
         return 1;
     }
     e->t0 = clock_ns();
+    endpoint_format(&o->ep, e->target, sizeof e->target);
     int status = setup_threads(e), started = 0;
     engine_cpu_mark(e);
     if (status == 0)

@@ -62,6 +62,11 @@ struct eng_totals {
     uint64_t last_ns;
     struct errno_counts errnos;
     struct hist h[ENG_HISTS];
+    /* The rates, from the driver's derive hook. */
+    double elapsed_s;           /* the measured time */
+    double per_sec;             /* requests (bench) or connections (churn) per second */
+    double cpu_us;              /* client CPU per request or connection */
+    double mib_in_s, mib_out_s; /* bytes read and written */
 };
 
 struct engine;
@@ -128,12 +133,17 @@ struct eng_driver {
     /* On the main thread, threads running: wait for them as the driver's run needs.
      * Returns 0, or -1 when the run could not happen (reported). */
     int (*main)(struct engine *e);
-    /* After the threads ended: print the report, as text or (--json) as JSON. */
+    /* After the threads ended: the rates of the totals, then the report, as text or
+     * (--json) as JSON. */
+    void (*derive)(const struct engine *e, struct eng_totals *r);
     void (*print_text)(const struct engine *e, const struct eng_totals *r);
     void (*print_json)(const struct engine *e, const struct eng_totals *r);
     /* Whether the run failed (exit status 1); ran is what main returned. */
     int (*failed)(const struct engine *e, const struct eng_totals *r, int ran);
     int csv_hist;              /* the histogram --latency-csv writes */
+    /* The text report's last lines, after the driver's: printf formats of the rate
+     * (per_sec, mib_in_s, mib_out_s) and of the CPU (cpu_us, user, system seconds). */
+    const char *rate_lines, *cpu_line;
 };
 
 struct engine {
@@ -143,6 +153,7 @@ struct engine {
     int nthreads;
     struct eng_thread *t;
     uint64_t t0;         /* when the threads were set up: the connect pace starts here */
+    char target[ADDR_TEXT_MAX + 16]; /* PROTO://HOST:PORT, for the report */
     _Atomic int stop;    /* 1: stop sending and drain; 2: stop now */
     _Atomic int ready;   /* threads whose every connection resolved once */
     _Atomic int done;    /* threads that left their loop */
@@ -193,6 +204,9 @@ struct eng_totals *engine_collect(const struct engine *e);
 void engine_json_tail(FILE *f, const struct engine *e, const struct eng_totals *r,
                       const char *const *hist_names, const char *errno_key,
                       const char *per_key, double per);
+/* The end of a text report: the note that a signal cut the run, the rate lines and the
+ * CPU line (eng_driver's formats). */
+void engine_text_tail(FILE *f, const struct engine *e, const struct eng_totals *r);
 /* One driver counter, or the errors of every kind, over all threads, while they run. */
 uint64_t engine_sum(const struct engine *e, int counter);
 uint64_t engine_errors(const struct engine *e);

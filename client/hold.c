@@ -290,17 +290,12 @@ static void woken(struct eng_thread *t)
 
 static const struct eng_driver hold_driver = {
     .name = "hold",
-    .max_pending = MAX_PENDING_CONNECTS,
-    .scan_ns = SCAN_NS,
-    .turn = turn,
-    .next_wakeup = next_wakeup,
-    .connected = connected,
-    .connect_failed = connect_failed,
-    .on_events = on_events,
-    .on_bytes = on_bytes,
-    .on_closed = on_closed,
-    .scan = scan_timeouts,
-    .woken = woken,
+    .max_pending = MAX_PENDING_CONNECTS, .scan_ns = SCAN_NS,
+    /* the loop */
+    .turn = turn, .next_wakeup = next_wakeup, .woken = woken,
+    /* connections */
+    .connected = connected, .connect_failed = connect_failed,
+    .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
 };
 
 struct hold_run {
