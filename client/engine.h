@@ -1,13 +1,17 @@
 /* engine: what bench, churn and hold all are -- many non-blocking connections driven
- * by one epoll loop per thread (or, for hold --procs, per process) -- so that each of
- * them is only a driver: the engine opens connections, paces them (--connect-rate, at
- * most max_pending handshakes in flight), retries them when told, times out handshakes,
- * reads what arrives, runs the loop and its wake-ups, starts and joins the threads,
- * watches the clock and Ctrl-C from the main thread, and reports the CPU used. What a
- * connection does once it is open (requests, replies, cycles, probes) is the driver's.
+ * by one epoll loop per thread (or, for hold --procs, per process: procs.h) -- so that
+ * each of them is only a driver: the engine opens connections, paces them
+ * (--connect-rate, at most max_pending handshakes in flight), retries them when told,
+ * times out handshakes, reads what arrives, runs the loop and its wake-ups, starts and
+ * joins the threads, watches the clock and Ctrl-C from the main thread, keeps the
+ * counters and histograms, and prints what every report has (histograms, errors, CPU).
+ * What a connection does once it is open (requests, replies, cycles, probes) and what
+ * the report says about it are the driver's; the bytes are the protocol module's.
  *
- * The driver's hooks run on the connection's thread, never concurrently for one
- * thread. Counters the main thread reads while the threads run are ctr_t (report.h).
+ * Threads share only: the engine's stop/ready/done atomics (the main thread's stop,
+ * the threads' progress), the ctr_t counters of eng_stats (one writer each, read by
+ * the progress line), and what a driver documents (bench's start time). A driver's
+ * hooks run on their connection's thread, never concurrently for one thread.
  *
  * Lifecycle of a connection slot: QUEUED (eng_queue, eng_queue_at) -> CONNECTING ->
  * OPEN (hook connected) -> closed by the driver (eng_close) -> IDLE, and queued again
