@@ -281,7 +281,8 @@ int eng_thread_init(struct engine *e, struct eng_thread *t, int id, uint32_t n, 
     t->dq = calloc(n ? n : 1, sizeof *t->dq);
     t->rbuf = malloc(ENG_RBUF_SIZE);
     t->st = calloc(1, sizeof *t->st);
-    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->dq || !t->rbuf || !t->st)
+    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->dq || !t->rbuf ||
+        !t->st)
         return -1;
     for (int h = 0; h < ENG_HISTS; h++)
         hist_init(&t->st->h[h]);
