@@ -93,8 +93,3 @@ void reply_rx_reset(struct reply_rx *rx, int release)
     rx->raw_got = 0;
     rx->raw_bad = 0;
 }
-
-int reply_next(const struct payload *p, struct reply_rx *rx, const char **data, size_t *len)
-{
-    return p->ops->next_reply(p, rx, data, len);
-}
