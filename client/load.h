@@ -1,5 +1,6 @@
-/* load: what the load generators (bench, churn, hold) share: their flags, the sockets
- * they open, the main thread's wait for time or Ctrl-C, and the file limit. */
+/* load: what the load generators (bench, churn, hold) share besides the engine: the
+ * sockets they open, the main thread's wait for time or Ctrl-C, and the file limit.
+ * Their flags are in options.h. */
 #ifndef WHARF_LOAD_H
 #define WHARF_LOAD_H
 
@@ -10,55 +11,11 @@
 #include "../common/addr.h"
 #include "../common/codec.h"
 #include "../common/mode.h"
+#include "options.h"
 
-enum load_cmd { CMD_BENCH = 1, CMD_CHURN = 2, CMD_HOLD = 4 };
-
-enum close_mode {
-    CLOSE_CLIENT, /* the client closes first: TIME_WAIT on the client */
-    CLOSE_SERVER, /* the server closes first (HTTP Connection: close): TIME_WAIT on the server */
-    CLOSE_HALF,   /* the client half-closes and waits for the server's close */
-};
-
-#define LOAD_MAX_SOURCES 256
-
-struct load_opts {
-    int cmd;
-    const char *target_text;
-    struct endpoint ep;
-    enum proto proto;
-    uint64_t connections;
-    uint64_t threads;
-    uint64_t duration_ms;
-    int duration_set;
-    uint64_t requests;    /* bench -n: total requests; churn -n: total connections */
-    uint64_t size;        /* payload bytes */
-    uint64_t pipeline;
-    uint64_t warmup_ms;
-    uint64_t rate;        /* requests per second over all connections; 0: closed loop */
-    uint64_t timeout_ms;
-    uint64_t connect_rate; /* connection attempts per second; 0: no limit */
-    uint64_t per_conn;    /* churn: requests per connection */
-    uint64_t procs;       /* hold: processes */
-    enum mode expect;
-    enum close_mode close_mode;
-    int json;
-    int allow_errors;
-    int linger0;
-    const char *latency_csv;
-    int nodelay;          /* 1 on, 0 off */
-    uint64_t rcvbuf, sndbuf; /* 0: the kernel's default */
-    int n_sources;
-    struct sockaddr_storage *sources;
-    socklen_t source_len;
-};
-
-/* Parse a load command's flags (argv[0] is the command's name). Returns 0 to run,
- * 1 when --help was printed (exit 0), 2 on a usage error (already reported). */
-int load_parse(int cmd, int argc, char **argv, struct load_opts *o);
-void load_opts_free(struct load_opts *o);
-
-/* "client", "server", "half". */
-const char *close_mode_name(enum close_mode m);
+/* A load command's main: parse its flags, run it, free the flags. Returns the exit
+ * status (0 after --help, 2 on bad usage, else what run returned). */
+int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts *o));
 
 /* Open a non-blocking socket with the flags' options, bound to source index % n_sources
  * when --source was given, and start connecting. Returns the fd, with *in_progress

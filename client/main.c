@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "churn.h"
 #include "hold.h"
+#include "options.h"
 #include "send.h"
 
 static void usage(FILE *f)
@@ -33,6 +34,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
         printf("wharf %s\n", WHARF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "man-options") == 0) { /* the option list of wharf.1, from the table */
+        options_print_man(stdout);
         return 0;
     }
     if (strcmp(cmd, "send") == 0)

@@ -10,7 +10,10 @@
 #include "../common/codec.h"
 #include "../common/mode.h"
 
+struct proto_ops;
+
 struct payload {
+    const struct proto_ops *ops; /* the protocol module (proto.h) */
     enum proto proto;
     enum mode expect;
     size_t size;         /* payload bytes */
@@ -46,9 +49,21 @@ enum {
     RX_MISMATCH = 2,  /* a well-formed reply with the wrong content (or HTTP status) */
 };
 
+
+#include "proto.h"
+
 /* Take the next reply from (*data, *len) (advanced past what was used; bytes of a partial
- * reply are kept in rx). Call until it returns RX_NEED_MORE or RX_GARBLED. */
-int reply_next(const struct payload *p, struct reply_rx *rx, const char **data, size_t *len);
+ * reply are kept in rx), through the protocol module. Call until it returns
+ * RX_NEED_MORE or RX_GARBLED. Inline: it is on every reply's path. */
+static inline int reply_next(const struct payload *p, struct reply_rx *rx, const char **data,
+                             size_t *len)
+{
+    return p->ops->next_reply(p, rx, data, len);
+}
+
+/* The request and expected reply of raw, line and frame: the request's shape with its
+ * payload put through the mode (proto_raw.c, proto_framed.c). 0 or -1 (no memory). */
+int payload_build_echoed(struct payload *p);
 
 /* Forget any partial reply (the connection is gone); keeps the memory unless release. */
 void reply_rx_reset(struct reply_rx *rx, int release);

@@ -147,3 +147,19 @@ void cpu_now(struct cpu_use *c)
     c->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
     c->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
+
+void report_errors_text(FILE *f, const uint64_t *err, uint64_t total)
+{
+    fprintf(f, "  Errors: %" PRIu64, total);
+    for (int k = 0; k < ERR_KINDS; k++)
+        fprintf(f, "%s%s %" PRIu64, k ? ", " : " (", err_kind_name(k), err[k]);
+    fprintf(f, ")\n");
+}
+
+void report_errors_json(FILE *f, const uint64_t *err, uint64_t total)
+{
+    fprintf(f, "\"errors\":{\"total\":%" PRIu64, total);
+    for (int k = 0; k < ERR_KINDS; k++)
+        fprintf(f, ",\"%s\":%" PRIu64, err_kind_name(k), err[k]);
+    fprintf(f, "}");
+}

@@ -29,6 +29,11 @@ enum err_kind { ERR_CONNECT, ERR_READ, ERR_WRITE, ERR_TIMEOUT, ERR_MISMATCH, ERR
 /* "connect", "read", "write", "timeout", "mismatch", "closed". */
 const char *err_kind_name(int kind);
 
+/* "  Errors: T (connect N, read N, ...)\n", and "errors":{"total":T,"connect":N,...}:
+ * err has ERR_KINDS counts. */
+void report_errors_text(FILE *f, const uint64_t *err, uint64_t total);
+void report_errors_json(FILE *f, const uint64_t *err, uint64_t total);
+
 /* Failures by errno (connect errors above all). */
 #define ERRNO_SLOTS 256
 struct errno_counts {

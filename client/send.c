@@ -130,15 +130,16 @@ static int run(int fd, enum proto proto)
     return status;
 }
 
-int send_main(int argc, char **argv)
+/* The flags: --proto into *proto (*have_proto set). 0 to go on, 1 after --help, 2 on a
+ * usage error (reported). */
+static int parse_flags(int argc, char **argv, enum proto *proto, int *have_proto)
 {
     static const struct option opts[] = {
         {"proto", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    enum proto proto = PROTO_RAW;
-    int have_proto = 0, c, longindex = -1;
+    int c, longindex = -1;
     char why[128];
     for (; (c = getopt_long(argc, argv, "p:h", opts, &longindex)) != -1; longindex = -1) {
         if (longindex >= 0 && opts_abbreviated(argv, optind, optarg, opts[longindex].name, why,
@@ -148,39 +149,58 @@ int send_main(int argc, char **argv)
         }
         if (c == 'h') {
             usage(stdout);
-            return 0;
+            return 1;
         }
-        if (c != 'p' || proto_parse(optarg, strlen(optarg), &proto) < 0 || proto == PROTO_HTTP) {
+        if (c != 'p' || proto_parse(optarg, strlen(optarg), proto) < 0 || *proto == PROTO_HTTP) {
             if (c == 'p')
                 fprintf(stderr, "wharf send: --proto: expected raw, line or frame, got '%s'\n", optarg);
             else
                 usage(stderr);
             return 2;
         }
-        have_proto = 1;
+        *have_proto = 1;
     }
     if (argc - optind > 1) {
         fprintf(stderr, "wharf send: one address at most (see wharf send --help)\n");
         return 2;
     }
-    struct endpoint ep;
+    return 0;
+}
+
+/* The address (or the default), its protocol checked against --proto. 0 or 2 (reported). */
+static int parse_address(const char *text, struct endpoint *ep, enum proto *proto, int have_proto)
+{
     char err[256];
-    if (addr_parse(optind < argc ? argv[optind] : "127.0.0.1:9000", &ep, err, sizeof err) < 0) {
+    if (addr_parse(text ? text : "127.0.0.1:9000", ep, err, sizeof err) < 0) {
         fprintf(stderr, "wharf send: %s\n", err);
         return 2;
     }
-    if (ep.has_proto) {
-        if (have_proto && ep.proto != proto) {
-            fprintf(stderr, "wharf send: --proto %s contradicts the address's %s://\n",
-                    proto_name(proto), proto_name(ep.proto));
-            return 2;
-        }
-        if (ep.proto == PROTO_HTTP) {
-            fprintf(stderr, "wharf send: http is not a send protocol (use curl)\n");
-            return 2;
-        }
-        proto = ep.proto;
+    if (!ep->has_proto)
+        return 0;
+    if (have_proto && ep->proto != *proto) {
+        fprintf(stderr, "wharf send: --proto %s contradicts the address's %s://\n",
+                proto_name(*proto), proto_name(ep->proto));
+        return 2;
     }
+    if (ep->proto == PROTO_HTTP) {
+        fprintf(stderr, "wharf send: http is not a send protocol (use curl)\n");
+        return 2;
+    }
+    *proto = ep->proto;
+    return 0;
+}
+
+int send_main(int argc, char **argv)
+{
+    enum proto proto = PROTO_RAW;
+    int have_proto = 0;
+    struct endpoint ep;
+    char err[256];
+    int rc = parse_flags(argc, argv, &proto, &have_proto);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (parse_address(optind < argc ? argv[optind] : NULL, &ep, &proto, have_proto))
+        return 2;
     int fd = net_connect(&ep, 5000, err, sizeof err);
     if (fd < 0) {
         fprintf(stderr, "wharf send: %s\n", err);
