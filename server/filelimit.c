@@ -1,5 +1,6 @@
 #include "filelimit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -56,4 +57,22 @@ void filelimit_size_table(const struct config *cfg)
 {
     size_t table = fdtable_reserve(cfg->set.max_conns + reserved_fds(cfg));
     log_debug("file descriptor table sized for %zu descriptors", table);
+}
+
+int filelimit_usage(uint64_t *open_fds, uint64_t *limit)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    uint64_t n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    *open_fds = n ? n - 1 : 0; /* not the directory's own descriptor */
+    *limit = rl.rlim_cur;
+    return 0;
 }

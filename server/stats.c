@@ -8,11 +8,14 @@
 #include "../common/log.h"
 #include "../common/version.h"
 #include "config.h"
+#include "filelimit.h"
 
 /* Set once by main before any thread starts; read-only afterwards. */
 static const struct stats_registry *registry;
 
 void stats_register(const struct stats_registry *reg) { registry = reg; }
+
+const struct stats_registry *stats_registry_get(void) { return registry; }
 
 static uint64_t acceptor_sum(size_t offset)
 {
@@ -109,6 +112,27 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
     rc |= buf_printf(out, "%s\"" #name "\":%" PRIu64, first ? "" : ",", ACCEPTOR_SUM(name));   \
     first = 0;
 
+/* Added last, so a reader of the fields before them sees no change: the descriptors
+ * against the file limit, and each acceptor's own counters (one per worker with
+ * --dispatch reuseport: what that worker's listener shed). */
+static int render_limits_json(struct buf *out)
+{
+    uint64_t open_fds, limit;
+    int rc = 0, first;
+    if (filelimit_usage(&open_fds, &limit) == 0)
+        rc |= buf_printf(out, ",\"files\":{\"open\":%" PRIu64 ",\"limit\":%" PRIu64 "}",
+                         open_fds, limit);
+    rc |= buf_printf(out, ",\"acceptors\":[");
+    for (int i = 0; i < registry->n_acceptors; i++) {
+        const struct acceptor_stats *s = registry->acceptors[i];
+        rc |= buf_printf(out, "%s{", i ? "," : "");
+        first = 1;
+        ACCEPTOR_COUNTERS(JSON_FIELD)
+        rc |= buf_printf(out, "}");
+    }
+    return rc | buf_printf(out, "]");
+}
+
 int stats_render_json(struct buf *out, const struct settings *set)
 {
     int rc = 0, first = 1;
@@ -128,7 +152,9 @@ int stats_render_json(struct buf *out, const struct settings *set)
         rc |= buf_printf(out, "%s", i ? "," : "");
         rc |= render_worker_json(out, registry->workers[i], i);
     }
-    rc |= buf_printf(out, "]}\n");
+    rc |= buf_printf(out, "]");
+    rc |= render_limits_json(out);
+    rc |= buf_printf(out, "}\n");
     return rc ? -1 : 0;
 }
 

@@ -95,6 +95,8 @@ struct stats_registry {
 };
 
 void stats_register(const struct stats_registry *reg);
+/* The registry stats_register was given (read-only), for the status page. */
+const struct stats_registry *stats_registry_get(void);
 
 struct stats_totals {
     uint64_t accepted, closed, active, messages, bytes_in, bytes_out, protocol_errors,
