@@ -21,7 +21,8 @@ static const char page[] = {
 #define SLOT_REST "<!--REST-->"
 #define DASH "\xe2\x80\x94" /* what the script shows for a number it cannot know yet */
 
-/* Numbers for people, as the page's script writes them: 987, 12.3k, 4.56M; 512 B, 4.1 MiB. */
+/* Numbers for people, as the page's script writes them: 987, 12.3k, 4.56M; 512 B, 4.1 MiB,
+ * 293 KiB. */
 static void fmt_count(char *dst, size_t n, double v)
 {
     static const char *const unit[] = {"", "k", "M", "G", "T"};
@@ -49,7 +50,7 @@ static void fmt_bytes(char *dst, size_t n, double v)
         v /= 1024;
         u++;
     }
-    snprintf(dst, n, "%.1f %s", v, unit[u]);
+    snprintf(dst, n, v < 100 ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
 static void fmt_duration(char *dst, size_t n, uint64_t ms)
