@@ -6,14 +6,21 @@ Every number on the page carries data-k (its path in the /stats JSON, or "=name"
 the page derives) and data-v (its exact value), so the test reads the DOM, not pixels;
 the text people see must be that value, formatted (12.3k, 4.1 MiB).
 
+Under load the window between two /stats reads is wide; once the load is over it is a
+few requests, and each run checks the page there too. A stand-in server in front of
+wharfd adds a drain phase to /stats (as lame-duck draining reports it) and then stops
+answering, for the page's phase badge.
+
 --virtual-time-budget lets --dump-dom see the page after several of its one-second
 reads: virtual time jumps over the waits, so they take milliseconds of real time.
-Chromium runs in a session of its own with a temporary profile and a time limit; its
-process group is killed when it returns. Skipped, saying why, without chromium. The
-screenshot goes to $WHARF_BUILD/status.png (STATUS_SCREENSHOT=docs/status.png renews the
-README's).
+--dump-dom reads the DOM with the page's JavaScript, so the run without it drives
+Chromium through its DevTools pipe. Chromium runs in a session of its own with a
+temporary profile and a time limit; its process group is killed when it returns.
+Skipped, saying why, without chromium. The screenshot goes to $WHARF_BUILD/status.png
+(STATUS_SCREENSHOT=docs/status.png renews the README's).
 """
 import html.parser
+import http.server
 import json
 import os
 import re
@@ -21,6 +28,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -223,6 +231,18 @@ def check_numbers(cells, before, after):
     return {k: (v, text) for k, v, text in cells}
 
 
+def check_quiet(s, page):
+    """With the load over, /stats moves only by the reads of the page and of this test:
+    every number the page shows must lie in that narrow window."""
+    before = s.stats()
+    dom = parse(page())
+    after = s.stats()
+    moved = after["totals"]["messages"] - before["totals"]["messages"]
+    t.check(moved < 50, "a quiet server (the window is narrow)", moved)
+    check_numbers(dom.cells, before, after)
+    return dom
+
+
 class Load:
     """wharf bench on the frame listener for a bounded time, stopped by its PID."""
 
@@ -236,6 +256,47 @@ class Load:
 
     def __exit__(self, *exc):
         proc.stop(self.p, timeout=5)
+
+
+class StatsStandIn:
+    """A loopback HTTP server in a thread of this process, in front of wharfd: /status is
+    wharfd's page; /stats is wharfd's document with `extra` merged in (the drain phase,
+    as a wharfd with lame-duck draining reports it), or a 503 when extra is None."""
+
+    def __init__(self, s, extra):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/status":
+                    code, ctype, body = 200, "text/html; charset=utf-8", fetch(s.url("/status"))[2]
+                elif self.path == "/stats" and outer.extra is not None:
+                    doc = dict(s.stats(), **outer.extra)
+                    code, ctype, body = 200, "application/json", json.dumps(doc).encode()
+                else:
+                    code, ctype, body = 503, "text/plain", b"503 Service Unavailable\n"
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.extra = extra
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/status"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)
 
 
 def fetch(url, method="GET"):
@@ -267,6 +328,12 @@ def page_is_small_self_contained_and_served_like_stats():
         t.check(page.count("fetch(") == 1 and "fetch('/stats'" in page, "the script reads "
                 "/stats and nothing else")
         t.check("<!--" not in page, "both slots filled")
+        files = s.stats()["files"]
+        with open(f"/proc/{s.pid}/limits") as f:
+            soft = next(int(l.split()[3]) for l in f if l.startswith("Max open files"))
+        t.check(files["limit"] == soft, "/stats: the soft file limit", (files, soft))
+        t.check(abs(files["open"] - len(os.listdir(f"/proc/{s.pid}/fd"))) <= 4,
+                "/stats: the descriptors open", files)
         status, _, body = fetch(s.url("/status"), "HEAD")
         t.check(status == 200 and body == b"", "HEAD", (status, body[:40]))
         status, headers, _ = fetch(s.url("/status"), "POST")
@@ -278,32 +345,59 @@ def live_page_matches_stats_and_moves():
     if not CHROMIUM:
         print("# skipped: no chromium (Debian package chromium; make deps installs it)")
         return
-    with start_server() as s, Load(s, 40):
-        time.sleep(0.5)
-        before = s.stats()
-        first = parse(chromium(s.url("/status"), "--dump-dom"))
-        middle = s.stats()
-        second = parse(chromium(s.url("/status"), "--dump-dom"))
-        after = s.stats()
-        for dom, lo, hi in ((first, before, middle), (second, middle, after)):
-            live = dom.ids.get("live", {})
-            t.check(int(live.get("data-polls", 0)) >= 3, "the script read /stats again and "
-                    "again", live)
-            t.check("hidden" not in dom.ids["charts"], "charts shown", dom.ids["charts"])
-            shown = check_numbers(dom.cells, lo, hi)
-            t.check(float(shown["=rps"][0]) > 0, "requests/s under load", shown["=rps"])
-            t.check(float(shown["=out_bps"][0]) > 0, "bytes/s under load", shown["=out_bps"])
-        a = dict((k, v) for k, v, _ in first.cells)
-        b = dict((k, v) for k, v, _ in second.cells)
-        t.check(float(b["totals.messages"]) > float(a["totals.messages"]) and
-                float(b["uptime_ms"]) > float(a["uptime_ms"]), "the numbers move",
-                (a["totals.messages"], b["totals.messages"]))
-        os.makedirs(os.path.dirname(SCREENSHOT) or ".", exist_ok=True)
-        chromium(s.url("/status"), "--hide-scrollbars", "--window-size=1280,900",
-                 f"--screenshot={os.path.abspath(SCREENSHOT)}", budget_ms=60000)
-        with open(SCREENSHOT, "rb") as f:
-            t.check(f.read(8) == b"\x89PNG\r\n\x1a\n", "screenshot saved", SCREENSHOT)
-        print(f"# screenshot: {os.path.relpath(SCREENSHOT, ROOT)}")
+    with start_server() as s:
+        with Load(s, 40):
+            time.sleep(0.5)
+            before = s.stats()
+            first = parse(chromium(s.url("/status"), "--dump-dom"))
+            middle = s.stats()
+            second = parse(chromium(s.url("/status"), "--dump-dom"))
+            after = s.stats()
+            for dom, lo, hi in ((first, before, middle), (second, middle, after)):
+                live = dom.ids.get("live", {})
+                t.check(int(live.get("data-polls", 0)) >= 3, "the script read /stats again "
+                        "and again", live)
+                t.check("hidden" not in dom.ids["charts"], "charts shown", dom.ids["charts"])
+                shown = check_numbers(dom.cells, lo, hi)
+                t.check(float(shown["=rps"][0]) > 0, "requests/s under load", shown["=rps"])
+                t.check(float(shown["=out_bps"][0]) > 0, "bytes/s under load",
+                        shown["=out_bps"])
+            a = dict((k, v) for k, v, _ in first.cells)
+            b = dict((k, v) for k, v, _ in second.cells)
+            t.check(float(b["totals.messages"]) > float(a["totals.messages"]) and
+                    float(b["uptime_ms"]) > float(a["uptime_ms"]), "the numbers move",
+                    (a["totals.messages"], b["totals.messages"]))
+            os.makedirs(os.path.dirname(SCREENSHOT) or ".", exist_ok=True)
+            chromium(s.url("/status"), "--hide-scrollbars", "--window-size=1280,900",
+                     f"--screenshot={os.path.abspath(SCREENSHOT)}", budget_ms=60000)
+            with open(SCREENSHOT, "rb") as f:
+                t.check(f.read(8) == b"\x89PNG\r\n\x1a\n", "screenshot saved", SCREENSHOT)
+            print(f"# screenshot: {os.path.relpath(SCREENSHOT, ROOT)}")
+        check_quiet(s, lambda: chromium(s.url("/status"), "--dump-dom"))
+
+
+@t.test
+def drain_phase_and_a_server_gone():
+    """The page shows /stats' drain phase and delay when the document has them (lame-duck
+    draining), and says so when /stats stops answering."""
+    if not CHROMIUM:
+        print("# skipped: no chromium (Debian package chromium; make deps installs it)")
+        return
+    with start_server() as s:
+        drain = {"drain": {"state": "delay", "delay_ms": 5000}}
+        with StatsStandIn(s, drain) as stand_in:
+            dom = parse(chromium(stand_in.url, "--dump-dom", budget_ms=2500))
+        shown = {k: (v, text) for k, v, text in dom.cells}
+        t.check(shown.get("drain.state", (0, ""))[1] == "delay", "the phase", shown.get(
+            "drain.state"))
+        t.check(shown.get("drain.delay_ms") == ("5000", "5s"), "the delay",
+                shown.get("drain.delay_ms"))
+        t.check("delay" in dom.ids["state"].get("class", ""), "in the phase's colour",
+                dom.ids["state"])
+        with StatsStandIn(s, None) as stand_in:
+            dom = parse(chromium(stand_in.url, "--dump-dom", budget_ms=2500))
+        t.check(dom.ids["state"].get("class") == "st down", "a server gone is shown as such",
+                dom.ids["state"])
 
 
 @t.test
@@ -311,18 +405,21 @@ def snapshot_without_javascript():
     if not CHROMIUM:
         print("# skipped: no chromium (Debian package chromium; make deps installs it)")
         return
-    with start_server() as s, Load(s, 10):
-        time.sleep(0.5)
-        before = s.stats()
-        with DevTools() as browser:
-            dom = parse(browser.html_without_script(s.url("/status")))
-        after = s.stats()
+    with start_server() as s:
+        with Load(s, 10):
+            time.sleep(1.5)
+
+        def without_script():
+            with DevTools() as browser:
+                return browser.html_without_script(s.url("/status"))
+
+        dom = check_quiet(s, without_script)
         t.check("data-polls" not in dom.ids.get("live", {}), "no script ran", dom.ids["live"])
         t.check("hidden" in dom.ids["charts"], "no empty charts", dom.ids["charts"])
         t.check("/status" in dom.links, "a refresh link", dom.links)
-        shown = check_numbers(dom.cells, before, after)
-        t.check(float(shown["=avg_rps"][0]) > 0, "requests/s since start", shown["=avg_rps"])
-        t.check(float(shown["totals.messages"][0]) > 100, "the load is in the snapshot",
+        shown = {k: v for k, v, _ in dom.cells}
+        t.check(float(shown["=avg_rps"]) > 0, "requests/s since start", shown["=avg_rps"])
+        t.check(float(shown["totals.messages"]) > 100, "the load is in the snapshot",
                 shown["totals.messages"])
 
 
