@@ -115,7 +115,7 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
 /* Added last, so a reader of the fields before them sees no change: the descriptors
  * against the file limit, and each acceptor's own counters (one per worker with
  * --dispatch reuseport: what that worker's listener shed). */
-static int render_limits_json(struct buf *out)
+static int render_files_and_acceptors_json(struct buf *out)
 {
     uint64_t open_fds, limit;
     int rc = 0, first;
@@ -153,7 +153,7 @@ int stats_render_json(struct buf *out, const struct settings *set)
         rc |= render_worker_json(out, registry->workers[i], i);
     }
     rc |= buf_printf(out, "]");
-    rc |= render_limits_json(out);
+    rc |= render_files_and_acceptors_json(out);
     rc |= buf_printf(out, "}\n");
     return rc ? -1 : 0;
 }
