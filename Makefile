@@ -22,7 +22,7 @@
 # make test also runs the integration suites on the io_uring backend.
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
-              libhttp-parser-dev haproxy
+              libhttp-parser-dev haproxy chromium
 # tests/tuning: the conntrack rules (nft) of test_deploy.sh and the conntrack experiment
 TEST_PKGS  += nftables
 # bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles

@@ -107,6 +107,16 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# GET /status's page: server/status.html as a list of byte values that status_page.c
+# includes (od is in coreutils: nothing to install, nothing optional to decide); the
+# libFuzzer build (tests/fuzz/fuzz.mk) compiles status_page.c too.
+$(BUILD)/gen/status_html.h: server/status.html
+	@mkdir -p $(dir $@)
+	od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
+STATUS_PAGE_OBJ := $(BUILD)/obj/server/status_page.o build/fuzz/obj/server/status_page.o
+$(STATUS_PAGE_OBJ): $(BUILD)/gen/status_html.h
+$(STATUS_PAGE_OBJ): CPPFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/wharfd: $(SERVER_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 

@@ -18,4 +18,10 @@ void filelimit_resolve_max_conns(struct settings *set, uint64_t capacity);
  * (see common/fdtable.h). */
 void filelimit_size_table(const struct config *cfg);
 
+/* Descriptors open now (from /proc/self/fd) and the soft file limit, for /stats. Any
+ * thread; one stat since Linux 6.2, a read of a directory as long as the descriptor
+ * table before, so it is for pages asked for now and then, never for a connection's
+ * path. 0, or -1 (errno) if either cannot be read. */
+int filelimit_usage(uint64_t *open_fds, uint64_t *limit);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "../common/http_parse.h"
 #include "peer.h"
+#include "status_page.h"
 
 static void handle_raw(const struct handler_env *env, struct handler_io *io, const char *data,
                        size_t len)
@@ -211,7 +212,8 @@ static int route(const struct handler_env *env, struct buf *out, int fd, const c
         return reply_echo(env, out, msg, req, flags);
     }
     int stats = path_is(path, plen, "/stats"), metrics = path_is(path, plen, "/metrics");
-    if (stats || metrics) {
+    int page = path_is(path, plen, "/status");
+    if (stats || metrics || page) {
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
         /* Asked for rarely, so the peer's address is looked up only then. */
@@ -219,9 +221,11 @@ static int route(const struct handler_env *env, struct buf *out, int fd, const c
             counter_add(&env->stats->stats_forbidden, 1);
             return reply_status(env, out, 403, flags, NULL);
         }
-        int r = stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
-                      : reply_rendered(env, out, stats_render_prometheus,
-                                       "text/plain; version=0.0.4", flags);
+        int r = page    ? status_page_reply(out, env->http, env->registry, env->settings,
+                                            env->draining, flags)
+                : stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
+                : reply_rendered(env, out, stats_render_prometheus, "text/plain; version=0.0.4",
+                                 flags);
         counter_add(&env->stats->http_2xx, 1); /* after: the page shows the requests before it */
         return r;
     }

@@ -9,6 +9,7 @@
 #include "../common/version.h"
 #include "config.h"
 #include "drain_state.h"
+#include "filelimit.h"
 
 static uint64_t acceptor_sum(const struct stats_registry *registry, size_t offset)
 {
@@ -106,6 +107,28 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
     rc |= buf_printf(out, "%s\"" #name "\":%" PRIu64, first ? "" : ",", ACCEPTOR_SUM(name));   \
     first = 0;
 
+/* Added last, so a reader of the fields before them sees no change: the descriptors
+ * against the file limit, and each acceptor's own counters (one per worker with
+ * --dispatch reuseport: what that worker's listener shed). */
+static int render_files_and_acceptors_json(struct buf *out,
+                                           const struct stats_registry *registry)
+{
+    uint64_t open_fds, limit;
+    int rc = 0, first;
+    if (filelimit_usage(&open_fds, &limit) == 0)
+        rc |= buf_printf(out, ",\"files\":{\"open\":%" PRIu64 ",\"limit\":%" PRIu64 "}",
+                         open_fds, limit);
+    rc |= buf_printf(out, ",\"acceptors\":[");
+    for (int i = 0; i < registry->n_acceptors; i++) {
+        const struct acceptor_stats *s = registry->acceptors[i];
+        rc |= buf_printf(out, "%s{", i ? "," : "");
+        first = 1;
+        ACCEPTOR_COUNTERS(JSON_FIELD)
+        rc |= buf_printf(out, "}");
+    }
+    return rc | buf_printf(out, "]");
+}
+
 int stats_render_json(struct buf *out, const struct stats_registry *registry,
                       const struct settings *set)
 {
@@ -128,7 +151,9 @@ int stats_render_json(struct buf *out, const struct stats_registry *registry,
         rc |= buf_printf(out, "%s", i ? "," : "");
         rc |= render_worker_json(out, registry->workers[i], i);
     }
-    rc |= buf_printf(out, "]}\n");
+    rc |= buf_printf(out, "]");
+    rc |= render_files_and_acceptors_json(out, registry);
+    rc |= buf_printf(out, "}\n");
     return rc ? -1 : 0;
 }
 

@@ -66,7 +66,7 @@ def stats_pages_are_for_loopback_clients_unless_allowed():
         lo_port = free_port()
         with Server("http", host=NS_ADDR, extra=["--listen", f"http://127.0.0.1:{lo_port}"]) as s:
             port = s.port["http"]
-            for path in ("/stats", "/metrics"):
+            for path in ("/stats", "/metrics", "/status"):
                 code, body = http_status(NS_ADDR, port, path)
                 t.check(code == 403, f"{path} from {NS_ADDR} is refused by default", (code, body))
             code, body = http_status(NS_ADDR, port, "/")
@@ -74,7 +74,7 @@ def stats_pages_are_for_loopback_clients_unless_allowed():
             code, body = http_status("127.0.0.1", lo_port, "/stats")
             t.check(code == 200, "/stats from 127.0.0.1 is served", code)
             st = json.loads(body)
-            t.check(st["totals"]["stats_forbidden"] == 2 and st["config"]["stats_allow"] ==
+            t.check(st["totals"]["stats_forbidden"] == 3 and st["config"]["stats_allow"] ==
                     "loopback", "refusals counted", st["totals"]["stats_forbidden"])
         with Server("http", host=NS_ADDR, extra=["--stats-allow", "all"]) as s:
             code, body = http_status(NS_ADDR, s.port["http"], "/metrics")
