@@ -210,6 +210,10 @@ def check_numbers(cells, before, after):
             t.check(text.startswith("\u2014"), f"{key}: a dash when not known yet", text)
             continue
         value = float(v)
+        if key == "drain.delay_ms":  # a setting, shown as a duration
+            t.check(value == after["drain"]["delay_ms"], key, (v, after["drain"]))
+            t.check(re.match(r"^\d+[dhms]( \d+[hms])?$", text), "delay for people", text)
+            continue
         if key == "uptime_ms":
             t.check(before[key] <= value <= after[key], key, (before[key], v, after[key]))
             t.check(re.match(r"^\d+[dhms]( \d+[hms])?$", text), "uptime for people", text)
