@@ -22,7 +22,7 @@
 # make test also runs the integration suites on the io_uring backend.
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
-              libhttp-parser-dev
+              libhttp-parser-dev haproxy
 # bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles
 BENCH_PKGS := wrk nginx-light gnuplot-nox linux-perf valgrind
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)

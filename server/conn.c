@@ -10,7 +10,9 @@
 #include "backend.h"
 #include "config.h"
 #include "handler.h"
+#include "listener.h"
 #include "peer.h"
+#include "proxy_stage.h"
 #include "stats.h"
 #include "worker_loop.h"
 
@@ -28,6 +30,12 @@ static void conn_release_peer(struct worker *w, uint32_t peer)
 void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
 {
     struct worker_loop *l = worker_loop(w);
+    if ((proto & LISTENER_PROTO_PROXY) && !proxy_stage_trusted(w, fd)) {
+        close(fd); /* at once: an untrusted peer gets no header stage, no reply */
+        conn_release_peer(w, peer);
+        counter_add(&l->stats->closed, 1);
+        return;
+    }
     struct conn *c = calloc(1, sizeof *c + l->io->conn_private);
     if (!c) {
         close(fd);
@@ -49,6 +57,8 @@ void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
     }
     l->n_conns++;
     worker_timer_set(w, &c->timer, TIMER_IDLE);
+    if (proto & LISTENER_PROTO_PROXY)
+        proxy_stage_begin(w, c);
     if (l->draining)
         conn_drain(w, c);
 }
@@ -231,9 +241,12 @@ int conn_received(struct worker *w, struct conn *c, const char *data, size_t len
         conn_nomem(w, c);
         return 0;
     }
+    /* A +proxy connection's header first: the protocol sees only what follows it. */
+    if ((c->proto & LISTENER_PROTO_PROXY) && proxy_stage_input(w, c, &data, &len) <= 0)
+        return conn_reading(c);
     if (buf_len(&c->in))
         conn_input(w, c, buf_head(&c->in), buf_len(&c->in), 1);
-    else
+    else if (len)
         conn_input(w, c, data, len, 0);
     if (c->flags & CONN_CLOSED)
         return 0;
@@ -254,6 +267,8 @@ void conn_peer_eof(struct worker *w, struct conn *c)
 {
     struct worker_loop *l = worker_loop(w);
     c->flags |= CONN_PEER_EOF;
+    if (c->proto & LISTENER_PROTO_PROXY)
+        proxy_stage_eof(w, c);
     if (buf_len(&c->in)) {
         counter_add(&l->stats->truncated, 1);
         buf_release(&c->in);
@@ -294,7 +309,9 @@ void conn_settle(struct worker *w, struct conn *c)
 void conn_on_timeout(struct worker *w, struct conn *c)
 {
     struct worker_loop *l = worker_loop(w);
-    if (c->timer.list == TIMER_IDLE)
+    if (c->proto & LISTENER_PROTO_PROXY)
+        proxy_stage_timeout(w, c);
+    else if (c->timer.list == TIMER_IDLE)
         counter_add(&l->stats->idle_timeouts, 1);
     else if (c->timer.list == TIMER_HEADER)
         counter_add(&l->stats->header_timeouts, 1);

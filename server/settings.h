@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../common/addr.h"
+#include "../common/cidr.h"
 #include "../common/log.h"
 #include "../common/mode.h"
 #include "listen_spec.h"
@@ -36,6 +37,7 @@ struct settings {
     uint64_t shutdown_timeout_ms;
     uint64_t stats_interval_ms;   /* 0: off */
     int stats_allow_all;          /* /stats and /metrics for every client, not only loopback */
+    struct cidr_list proxy_from;  /* who may send a PROXY header to a +proxy listener */
 };
 
 /* Socket options set on each listener; Linux copies them to every accepted socket,

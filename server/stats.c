@@ -8,6 +8,7 @@
 #include "../common/log.h"
 #include "../common/version.h"
 #include "config.h"
+#include "stats_peers.h"
 
 /* Set once by main before any thread starts; read-only afterwards. */
 static const struct stats_registry *registry;
@@ -128,7 +129,9 @@ int stats_render_json(struct buf *out, const struct settings *set)
         rc |= buf_printf(out, "%s", i ? "," : "");
         rc |= render_worker_json(out, registry->workers[i], i);
     }
-    rc |= buf_printf(out, "]}\n");
+    rc |= buf_printf(out, "]");
+    rc |= stats_peers_json(out, registry->peers);
+    rc |= buf_printf(out, "}\n");
     return rc ? -1 : 0;
 }
 
@@ -159,6 +162,7 @@ int stats_render_prometheus(struct buf *out, const struct settings *set)
     }
     WORKER_COUNTERS(PROM_WORKER)
     ACCEPTOR_COUNTERS(PROM_ACCEPTOR)
+    rc |= stats_peers_prometheus(out, registry->peers);
     rc |= buf_printf(out,
                      "# HELP wharf_connections_capacity connections the file limit allows\n"
                      "# TYPE wharf_connections_capacity gauge\nwharf_connections_capacity %" PRIu64
