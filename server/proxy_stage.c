@@ -9,7 +9,6 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/proxy_proto.h"
-#include "conn.h"
 #include "handler.h"
 #include "listener.h"
 #include "peer.h"
@@ -57,95 +56,81 @@ int proxy_stage_trusted(struct worker *w, int fd)
     return 0;
 }
 
-void proxy_stage_begin(struct worker *w, struct conn *c)
-{
-    /* With --header-timeout 0 the idle timeout alone bounds the wait. */
-    if (worker_loop(w)->timers[TIMER_HEADER].timeout_ms)
-        worker_timer_set(w, &c->timer, TIMER_HEADER);
-}
-
 /* The header is complete: count the connection under the address it names (or the
- * socket's, for LOCAL and the like). 0, or -1 when c was closed. */
-static int proxy_apply(struct worker *w, struct conn *c, const struct proxy_header *h)
+ * socket's, for LOCAL and the like). */
+static enum proxy_stage_result proxy_apply(struct worker *w, const struct proxy_stage_conn *pc,
+                                           const struct proxy_header *h)
 {
     struct worker_loop *l = worker_loop(w);
     uint8_t a[16];
     int carried = !h->local && cidr_addr16((const struct sockaddr *)&h->src, a) == 0;
     if (carried)
-        c->handler_state |= HANDLER_PEER_CARRIED |
-                            (peer_addr_is_loopback(a) ? HANDLER_PEER_LOOPBACK : 0u);
+        *pc->handler_state |= HANDLER_PEER_CARRIED |
+                              (peer_addr_is_loopback(a) ? HANDLER_PEER_LOOPBACK : 0u);
     if (!l->peers)
-        return 0;
-    switch (carried ? peer_admit_addr(l->peers, a, &c->peer)
-                    : peer_admit(l->peers, c->fd, &c->peer)) {
+        return PROXY_STAGE_DONE;
+    switch (carried ? peer_admit_addr(l->peers, a, pc->peer)
+                    : peer_admit(l->peers, pc->fd, pc->peer)) {
     case PEER_ADMITTED:
-        return 0;
+        return PROXY_STAGE_DONE;
     case PEER_OVER:
         counter_add(&l->stats->proxy_rejected_per_ip, 1);
-        conn_close(w, c);
-        return -1;
+        return PROXY_STAGE_REFUSED;
     case PEER_GONE:
-        conn_close(w, c);
-        return -1;
+        return PROXY_STAGE_REFUSED;
     case PEER_NOMEM:
         break;
     }
-    conn_nomem(w, c);
-    return -1;
+    return PROXY_STAGE_NOMEM;
 }
 
-int proxy_stage_input(struct worker *w, struct conn *c, const char **data, size_t *len)
+enum proxy_stage_result proxy_stage_input(struct worker *w, const struct proxy_stage_conn *pc,
+                                          const char **data, size_t *len)
 {
     struct worker_loop *l = worker_loop(w);
-    int in_buf = buf_len(&c->in) != 0;
+    struct buf *in = pc->in;
+    int in_buf = buf_len(in) != 0;
     struct proxy_header h;
-    int rc = in_buf ? proxy_parse(buf_head(&c->in), buf_len(&c->in), &h)
-                    : proxy_parse(*data, *len, &h);
+    int rc = in_buf ? proxy_parse(buf_head(in), buf_len(in), &h) : proxy_parse(*data, *len, &h);
     if (rc == PROXY_NEED_MORE) {
         /* Keep what came, with room for what the header needs (at most PROXY_MAX). */
-        size_t have = in_buf ? buf_len(&c->in) : 0;
-        if (buf_reserve(&c->in, h.need - have) < 0 ||
-            (!in_buf && buf_append(&c->in, *data, *len) < 0)) {
-            conn_nomem(w, c);
-            return -1;
-        }
-        return 0;
+        size_t have = in_buf ? buf_len(in) : 0;
+        if (buf_reserve(in, h.need - have) < 0 || (!in_buf && buf_append(in, *data, *len) < 0))
+            return PROXY_STAGE_NOMEM;
+        return PROXY_STAGE_WAIT;
     }
     if (rc < 0) {
         counter_add(&l->stats->proxy_bad_header, 1);
-        note_refused(w, c->fd, proxy_strerror(rc));
-        conn_close(w, c);
-        return -1;
+        note_refused(w, pc->fd, proxy_strerror(rc));
+        return PROXY_STAGE_REFUSED;
     }
-    if (proxy_apply(w, c, &h) < 0)
-        return -1;
+    enum proxy_stage_result r = proxy_apply(w, pc, &h);
+    if (r != PROXY_STAGE_DONE)
+        return r;
     counter_add(&l->stats->proxy_headers, 1);
-    c->proto &= (uint8_t)~LISTENER_PROTO_PROXY;
-    worker_timer_set(w, &c->timer, TIMER_IDLE);
     if (in_buf) {
-        buf_consume(&c->in, (size_t)rc);
-        if (!buf_len(&c->in))
-            buf_release(&c->in);
+        buf_consume(in, (size_t)rc);
+        if (!buf_len(in))
+            buf_release(in);
         *len = 0;
     } else {
         *data += rc;
         *len -= (size_t)rc;
     }
-    return 1;
+    return PROXY_STAGE_DONE;
 }
 
-void proxy_stage_eof(struct worker *w, struct conn *c)
+void proxy_stage_eof(struct worker *w, int fd, struct buf *in)
 {
-    struct worker_loop *l = worker_loop(w);
-    if (!buf_len(&c->in))
-        return; /* connected and left without a byte: a balancer's plain TCP check */
-    counter_add(&l->stats->proxy_truncated, 1);
-    note_refused(w, c->fd, "ended inside its PROXY header");
-    buf_release(&c->in); /* counted here, not again as an ordinary truncated message */
+    if (!buf_len(in))
+        return;
+    counter_add(&worker_loop(w)->stats->proxy_truncated, 1);
+    note_refused(w, fd, "ended inside its PROXY header");
+    buf_release(in);
 }
 
-void proxy_stage_timeout(struct worker *w, struct conn *c)
+void proxy_stage_timeout(struct worker *w, int fd)
 {
     counter_add(&worker_loop(w)->stats->proxy_timeouts, 1);
-    note_refused(w, c->fd, "no complete PROXY header within --header-timeout");
+    note_refused(w, fd, "no complete PROXY header within --header-timeout");
 }

@@ -21,27 +21,44 @@
 #define WHARF_PROXY_STAGE_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
 
 struct worker;
-struct conn;
 
 /* Whether the socket fd, accepted on a proxy listener, comes from --proxy-from. When it
  * does not, the refusal is counted and logged (the caller closes the socket). */
 int proxy_stage_trusted(struct worker *w, int fd);
 
-/* c was just opened on a proxy listener: run the header deadline. */
-void proxy_stage_begin(struct worker *w, struct conn *c);
+/* The parts of a connection (conn.h) the header stage reads and updates: conn.c owns
+ * the connection and its fate, this module only says what the header means. */
+struct proxy_stage_conn {
+    int fd;
+    struct buf *in;          /* everything received so far while the header is partial */
+    uint32_t *peer;          /* its --max-conns-per-ip entry: set once the header is known */
+    uint8_t *handler_state;  /* gets HANDLER_PEER_CARRIED and HANDLER_PEER_LOOPBACK */
+};
 
-/* Bytes arrived while c waits for its header (c->proto has LISTENER_PROTO_PROXY). They
- * are *data, *len, or already appended to c->in (then c->in holds everything received
- * so far). Returns 1 when the header is complete: what follows it is now in c->in, or
- * at *data, *len (both updated), for the protocol. 0: c waits for more (all bytes kept
- * in c->in). -1: c was closed (bad header, per-address limit, no memory). */
-int proxy_stage_input(struct worker *w, struct conn *c, const char **data, size_t *len);
+enum proxy_stage_result {
+    PROXY_STAGE_WAIT,    /* a valid beginning: every byte is kept in pc->in */
+    PROXY_STAGE_DONE,    /* complete: what follows it is in pc->in or at *data, *len */
+    PROXY_STAGE_REFUSED, /* bad header, or its address is at its limit: counted, close now */
+    PROXY_STAGE_NOMEM,   /* close now, as out of memory */
+};
 
-/* The peer's EOF, or c's deadline, came before the header was complete: count it and
- * log it (the caller closes c). */
-void proxy_stage_eof(struct worker *w, struct conn *c);
-void proxy_stage_timeout(struct worker *w, struct conn *c);
+/* Bytes arrived while a connection waits for its header. They are *data, *len, or
+ * already appended to pc->in (then pc->in holds everything received so far). On DONE,
+ * the header's bytes are gone from pc->in, or *data and *len moved past them. */
+enum proxy_stage_result proxy_stage_input(struct worker *w, const struct proxy_stage_conn *pc,
+                                          const char **data, size_t *len);
+
+/* The peer's EOF came with in holding part of a header: count and log it, and empty in
+ * (so that it is not counted again as a truncated message). Nothing at all received is
+ * not an error: a balancer's plain TCP check connects and leaves. */
+void proxy_stage_eof(struct worker *w, int fd, struct buf *in);
+
+/* The connection's deadline came before its header was complete: count and log it. */
+void proxy_stage_timeout(struct worker *w, int fd);
 
 #endif
