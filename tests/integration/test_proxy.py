@@ -290,28 +290,38 @@ def carried_address_decides_stats_allow_and_local_keeps_the_socket():
             k.close()
 
 
+def send_in_pieces(port, data, cuts):
+    """Send data cut at the given offsets (a pause between pieces: separate reads), and
+    return everything received until the server closes."""
+    k = connect_from("127.0.0.1", port)
+    prev = 0
+    for cut in list(cuts) + [len(data)]:
+        k.sendall(data[prev:cut])
+        prev = cut
+        time.sleep(0.02)
+    out = b""
+    while True:
+        chunk = k.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    k.close()
+    return out
+
+
 @t.test
 def header_split_across_reads_and_requests_after_it():
     listen = [f"http+proxy://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"]
     with Server(listen=listen) as s:
-        hdr = v2_header("proxy")
-        data = hdr + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2 + \
+        reqs = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2 + \
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-        k = connect_from("127.0.0.1", s.port["http+proxy"])
-        prev = 0
-        for cut in (5, 14, 16, len(hdr) - 1, len(hdr) + 3, len(data)):
-            k.sendall(data[prev:cut])
-            prev = cut
-            time.sleep(0.02)
-        out = b""
-        while True:
-            chunk = k.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        k.close()
-        t.check(out.count(b"HTTP/1.1 200 OK") == 3,
-                "every byte after the header reached the protocol", out[:300])
+        for hdr in (v2_header("proxy"), b"PROXY TCP6 2001:db8::1 ::1 1 2\r\n"):
+            n = len(hdr)
+            for cuts in ((), (5, 14, 16, n - 1, n + 3), (n,), (n + 1,)):
+                out = send_in_pieces(s.port["http+proxy"], hdr + reqs, cuts)
+                t.check(out.count(b"HTTP/1.1 200 OK") == 3,
+                        f"cut at {cuts}: every byte after the header reached the protocol",
+                        out[:300])
 
 
 @t.test
