@@ -6,8 +6,9 @@
  *
  * SCHEME names the protocol spoken on the socket (raw, line, frame, http); each MODIFIER
  * names something that wraps it ("proxy": a PROXY protocol header, v1 or v2, precedes the
- * protocol and names the real client; see server/proxy_stage.h). ADDRESS is addr_parse's (common/addr.h): a
- * missing host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
+ * protocol and names the real client; see server/proxy_stage.h). ADDRESS is
+ * addr_parse's (common/addr.h): a missing host means 127.0.0.1, "*" every IPv4 address,
+ * port 0 a free port.
  *
  * Decisions, so that every caller agrees:
  * - names are lower case and matched exactly ("HTTP://" is refused, with a hint): systemd

@@ -277,9 +277,9 @@ static const struct option_def options[] = {
      "listen for the protocol SCHEME (raw, line, frame, http; lower case) on HOST:PORT; "
      "repeatable. Each +MODIFIER names something that wraps the protocol, once at most: "
      "+proxy, a PROXY protocol v1/v2 header from a balancer in --proxy-from comes first and "
-     "names the client (any TCP scheme, e.g. http+proxy://). HOST defaults to 127.0.0.1, [::1] for IPv6, * for all IPv4 "
-     "addresses; port 0 picks a free port. Default: raw://127.0.0.1:9000 and "
-     "http://127.0.0.1:8080"},
+     "names the client (any TCP scheme, e.g. http+proxy://). HOST defaults to 127.0.0.1, "
+     "[::1] for IPv6, * for all IPv4 addresses; port 0 picks a free port. Default: "
+     "raw://127.0.0.1:9000 and http://127.0.0.1:8080"},
     {"workers", 'w', "N", "auto", set_workers,
      "worker threads, each with its own event loop ('auto': the CPUs this process may run on)"},
     {"dispatch", 0, "least|rr|reuseport", "least", set_dispatch,

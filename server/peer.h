@@ -3,9 +3,10 @@
  *
  * The table is the one piece of mutable state that accepting threads (the acceptor, or
  * every worker with --dispatch reuseport) and closing threads (the workers) share: a
- * connection is counted where it is accepted and released where it closes, which can
- * be two threads. It sits behind its own mutex, taken once per accept and once per
- * close, and only when --max-conns-per-ip is set; without it nothing here runs.
+ * connection is counted where it is accepted (on a +proxy listener: by its worker, once
+ * the PROXY header has named the client) and released where it closes, which can be two
+ * threads. It sits behind its own mutex, taken once per accept and once per close, and
+ * only when --max-conns-per-ip is set; without it nothing here runs.
  *
  * Each address with live connections has one entry (IPv4-mapped IPv6 counts as IPv4);
  * an entry is freed when its last connection closes, so memory follows the live
