@@ -186,9 +186,17 @@ static int method_is(const struct http_request *req, const char *m)
     return strlen(m) == req->method_len && memcmp(req->method, m, req->method_len) == 0;
 }
 
+/* --stats-allow loopback: the address a PROXY header carried, else the socket's peer. */
+static int client_is_loopback(const struct handler_io *io)
+{
+    if (io->state & HANDLER_PEER_CARRIED)
+        return (io->state & HANDLER_PEER_LOOPBACK) != 0;
+    return peer_is_loopback(io->fd);
+}
+
 /* Answer one complete request. */
-static int route(const struct handler_env *env, struct buf *out, int fd, const char *msg,
-                 const struct http_request *req, unsigned flags)
+static int route(const struct handler_env *env, struct buf *out, const struct handler_io *io,
+                 const char *msg, const struct http_request *req, unsigned flags)
 {
     const char *path;
     size_t plen;
@@ -217,7 +225,7 @@ static int route(const struct handler_env *env, struct buf *out, int fd, const c
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
         /* Asked for rarely, so the peer's address is looked up only then. */
-        if (!env->settings->stats_allow_all && !peer_is_loopback(fd)) {
+        if (!env->settings->stats_allow_all && !client_is_loopback(io)) {
             counter_add(&env->stats->stats_forbidden, 1);
             return reply_status(env, out, 403, flags, NULL);
         }
@@ -267,7 +275,7 @@ static void handle_http(const struct handler_env *env, struct handler_io *io, co
             flags |= REPLY_CLOSE;
         else if (req.flags & HTTP_F_KEEPALIVE_10)
             flags |= REPLY_KEEPALIVE_10;
-        if (route(env, io->out, io->fd, data + off, &req, flags) < 0) {
+        if (route(env, io->out, io, data + off, &req, flags) < 0) {
             io->verdict = HANDLER_NOMEM;
             break;
         }

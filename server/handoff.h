@@ -21,7 +21,7 @@
 
 struct handoff_item {
     int fd;
-    uint8_t proto;
+    uint8_t proto;  /* listener_conn_proto's byte (listener.h) */
     uint32_t peer; /* its entry in the --max-conns-per-ip table (peer.h) */
 };
 

@@ -14,13 +14,13 @@ static const struct listen_scheme wharfd_schemes[] = {
     {"http", PROTO_HTTP, LISTEN_STREAM, 0},
 };
 
-/* proxy is listed so that "http+proxy://" says "not implemented yet" rather than
- * "unknown"; the issue that implements it flips ready. */
+/* proxy: a PROXY protocol header (v1 or v2) comes first and names the real client
+ * (server/proxy_stage.c). */
 static const struct listen_modifier wharfd_modifiers[] = {
     {"proxy", LISTEN_MOD_PROXY,
      LISTEN_PROTO_BIT(PROTO_RAW) | LISTEN_PROTO_BIT(PROTO_LINE) | LISTEN_PROTO_BIT(PROTO_FRAME) |
          LISTEN_PROTO_BIT(PROTO_HTTP),
-     0},
+     1},
 };
 
 const struct listen_grammar listen_grammar_wharfd = {

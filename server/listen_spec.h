@@ -5,9 +5,10 @@
  *     ADDRESS  := HOST ":" PORT | "[" IPV6 "]" ":" PORT | "*" ":" PORT | PORT
  *
  * SCHEME names the protocol spoken on the socket (raw, line, frame, http); each MODIFIER
- * names something that wraps it (none is implemented yet; "proxy", the PROXY protocol
- * header, is reserved for the next one). ADDRESS is addr_parse's (common/addr.h): a
- * missing host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
+ * names something that wraps it ("proxy": a PROXY protocol header, v1 or v2, precedes the
+ * protocol and names the real client; see server/proxy_stage.h). ADDRESS is
+ * addr_parse's (common/addr.h): a missing host means 127.0.0.1, "*" every IPv4 address,
+ * port 0 a free port.
  *
  * Decisions, so that every caller agrees:
  * - names are lower case and matched exactly ("HTTP://" is refused, with a hint): systemd
@@ -50,7 +51,7 @@ struct listen_modifier {
 
 #define LISTEN_PROTO_BIT(p) (1u << (unsigned)(p))
 
-/* Reserved for the PROXY-protocol listener (not accepted yet, see the table). */
+/* The PROXY-protocol listener: a header from a trusted balancer comes first. */
 #define LISTEN_MOD_PROXY 0x1u
 
 /* A set of schemes and modifiers. wharfd has one (listen_grammar_wharfd); the unit tests

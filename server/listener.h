@@ -2,6 +2,8 @@
 #ifndef WHARF_LISTENER_H
 #define WHARF_LISTENER_H
 
+#include <stdint.h>
+
 #include "../common/addr.h"
 #include "config.h"
 
@@ -9,6 +11,17 @@ struct listener {
     int fd;
     struct listen_spec ep; /* what it serves, at the bound address (port 0 replaced) */
 };
+
+/* The byte handed on with an accepted socket (accept_deliver_fn, the handoff queue,
+ * conn_open): the listener's enum proto, with LISTENER_PROTO_PROXY set when a PROXY
+ * header comes first (the connection then runs the header stage, proxy_stage.h). */
+#define LISTENER_PROTO_PROXY 0x80u
+
+static inline uint8_t listener_conn_proto(const struct listener *l)
+{
+    return (uint8_t)((unsigned)l->ep.proto |
+                     (l->ep.modifiers & LISTEN_MOD_PROXY ? LISTENER_PROTO_PROXY : 0u));
+}
 
 struct listen_opts {
     int backlog;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "drain_state.h"
 #include "filelimit.h"
+#include "stats_peers.h"
 
 static uint64_t acceptor_sum(const struct stats_registry *registry, size_t offset)
 {
@@ -153,6 +154,7 @@ int stats_render_json(struct buf *out, const struct stats_registry *registry,
     }
     rc |= buf_printf(out, "]");
     rc |= render_files_and_acceptors_json(out, registry);
+    rc |= stats_peers_json(out, registry->peers);
     rc |= buf_printf(out, "}\n");
     return rc ? -1 : 0;
 }
@@ -200,6 +202,7 @@ int stats_render_prometheus(struct buf *out, const struct stats_registry *regist
     }
     WORKER_COUNTERS(PROM_WORKER)
     ACCEPTOR_COUNTERS(PROM_ACCEPTOR)
+    rc |= stats_peers_prometheus(out, registry->peers);
     rc |= buf_printf(out,
                      "# HELP wharf_connections_capacity connections the file limit allows\n"
                      "# TYPE wharf_connections_capacity gauge\nwharf_connections_capacity %" PRIu64

@@ -14,6 +14,8 @@
 
 typedef _Atomic uint64_t counter_t;
 
+struct peer_table;
+
 static inline void counter_add(counter_t *c, uint64_t n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
@@ -62,7 +64,15 @@ static inline uint64_t counter_get(const counter_t *c)
     X(uring_enobufs, "counter", "io_uring receives that found no provided buffer (ENOBUFS)")  \
     X(uring_sq_full, "counter", "io_uring submissions forced early by a full submission queue") \
     X(uring_sq_stalls, "counter", "io_uring operations put off to the next turn (or done without " \
-                                  "the ring) because the submission queue stayed full")
+                                  "the ring) because the submission queue stayed full")     \
+    X(proxy_headers, "counter", "valid PROXY headers received on +proxy listeners")          \
+    X(proxy_untrusted, "counter", "+proxy connections closed at once: not from --proxy-from")  \
+    X(proxy_bad_header, "counter", "+proxy connections closed at once: malformed PROXY header") \
+    X(proxy_truncated, "counter", "+proxy connections that ended inside their PROXY header")  \
+    X(proxy_timeouts, "counter", "+proxy connections closed: no PROXY header within "         \
+                                 "--header-timeout")                                         \
+    X(proxy_rejected_per_ip, "counter", "+proxy connections closed because the address "     \
+                                        "their header names is at --max-conns-per-ip")
 
 #define ACCEPTOR_COUNTERS(X)                                                                 \
     X(accepted, "counter", "connections accepted")                                           \
@@ -95,6 +105,7 @@ struct stats_registry {
     uint64_t start_ms;
     uint64_t capacity; /* connections the file limit allows */
     const char *backend;
+    struct peer_table *peers; /* --max-conns-per-ip's table, for the top-addresses view; NULL */
 };
 
 struct stats_totals {

@@ -178,13 +178,13 @@ static void test_modifier_errors_in_wharfd(void **state)
     (void)state;
     static const struct bad_case cases[] = {
         {"http+gzip://127.0.0.1:80",
-         "'http+gzip://127.0.0.1:80': unknown modifier 'gzip' (known: none yet)"},
+         "'http+gzip://127.0.0.1:80': unknown modifier 'gzip' (known: proxy)"},
         {"http+://127.0.0.1:80",
-         "'http+://127.0.0.1:80': empty modifier after '+' (known: none yet)"},
+         "'http+://127.0.0.1:80': empty modifier after '+' (known: proxy)"},
         {"http++proxy://127.0.0.1:80", "~empty modifier after '+'"},
-        {"http+proxy+://127.0.0.1:80", "~not implemented yet"},
-        {"http+proxy://127.0.0.1:80", "'http+proxy://127.0.0.1:80': modifier 'proxy' "
-                                      "is not implemented yet (known: none yet)"},
+        {"http+proxy+://127.0.0.1:80", "~empty modifier after '+'"},
+        {"http+proxy+proxy://127.0.0.1:80", "'http+proxy+proxy://127.0.0.1:80': modifier "
+                                            "'proxy' is given twice"},
         {"http+PROXY://127.0.0.1:80", "~unknown modifier 'PROXY'"},
         /* The scheme is checked first: its error wins over a modifier's. */
         {"ftp+gzip://127.0.0.1:80", "~unknown protocol 'ftp'"},
@@ -256,8 +256,19 @@ static void test_names(void **state)
     assert_string_equal(err, "unknown protocol 'gopher' (known: raw, line, frame, http)");
     assert_int_equal(listen_spec_parse_name("", 0, &s, err, sizeof err), -1);
     assert_string_equal(err, "empty protocol name (known: raw, line, frame, http)");
-    assert_int_equal(listen_spec_parse_name("http+proxy", 10, &s, err, sizeof err), -1);
-    assert_non_null(strstr(err, "not implemented yet"));
+    assert_int_equal(listen_spec_parse_name("http+proxy", 10, &s, err, sizeof err), 0);
+    assert_int_equal(s.proto, PROTO_HTTP);
+    assert_int_equal(s.modifiers, LISTEN_MOD_PROXY);
+    /* every TCP scheme may be proxied, and it prints back the same */
+    const char *proxied[] = {"raw+proxy://127.0.0.1:1", "line+proxy://127.0.0.1:2",
+                             "frame+proxy://[::1]:3", "http+proxy://127.0.0.1:4"};
+    for (size_t i = 0; i < sizeof proxied / sizeof proxied[0]; i++) {
+        char out[LISTEN_SPEC_TEXT_MAX];
+        assert_int_equal(listen_spec_parse(proxied[i], &s, err, sizeof err), 0);
+        assert_int_equal(s.modifiers, LISTEN_MOD_PROXY);
+        listen_spec_format(&s, out, sizeof out);
+        assert_string_equal(out, proxied[i]);
+    }
     /* The length bounds the name: what follows is not read. */
     assert_int_equal(listen_grammar_parse_name(&test_grammar, "http+tls+tls", 8, &s, err,
                                                sizeof err),
