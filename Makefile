@@ -28,7 +28,8 @@ TEST_PKGS  += nftables
 # bench/ (its smoke run is part of make test): wrk, nginx and h2o as the peers, charts,
 # profiles. Their services are stopped and disabled after install (tests/deps.sh):
 # the harnesses run their own instances on free loopback ports.
-BENCH_PKGS := wrk nginx-light h2o gnuplot-nox linux-perf valgrind
+# bench/shortconn: tcpdump and strace.
+BENCH_PKGS := wrk nginx-light h2o gnuplot-nox linux-perf valgrind tcpdump strace
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
 
 BUILD_MAKE := $(MAKE) --no-print-directory -f build.mk
