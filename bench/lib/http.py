@@ -332,7 +332,7 @@ def chart(out_dir, summary, servers, a):
     script = f"""
 set terminal pngcairo size 1500,480 font ",10"
 set output 'chart.png'
-set multiplot layout 1,3 title "wharfd vs nginx, HTTP/1.1 — medians of {a.rounds} round(s) x {a.duration:g} s (server on CPU 0, wrk on CPU 1)"
+set multiplot layout 1,3 title "wharfd and its peers, HTTP/1.1 — medians of {a.rounds} round(s) x {a.duration:g} s (server on CPU 0, wrk on CPU 1)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
