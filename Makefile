@@ -25,8 +25,11 @@ TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-b
               libhttp-parser-dev haproxy chromium
 # tests/tuning: the conntrack rules (nft) of test_deploy.sh and the conntrack experiment
 TEST_PKGS  += nftables
-# bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles
-BENCH_PKGS := wrk nginx-light gnuplot-nox linux-perf valgrind
+# bench/ (its smoke run is part of make test): wrk, nginx and h2o as the peers, charts,
+# profiles. Their services are stopped and disabled after install (tests/deps.sh):
+# the harnesses run their own instances on free loopback ports.
+# bench/shortconn: tcpdump and strace.
+BENCH_PKGS := wrk nginx-light h2o gnuplot-nox linux-perf valgrind tcpdump strace
 DEPS_PKGS  := $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
 
 BUILD_MAKE := $(MAKE) --no-print-directory -f build.mk

@@ -101,7 +101,7 @@ UNIT_HELPER_OBJ := $(UNIT_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 
 .PHONY: all install uninstall clean
-all: $(BUILD)/wharfd $(BUILD)/wharf
+all: $(BUILD)/wharfd $(BUILD)/wharf $(BUILD)/floor
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
@@ -122,6 +122,10 @@ $(BUILD)/wharfd: $(SERVER_OBJ) $(COMMON_OBJ)
 
 $(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bench/floor: the minimal servers bench/http and bench/echo measure wharfd against.
+$(BUILD)/floor: bench/floor/floor.c $(COMMON_OBJ)
+	$(CC) $(ALL_CFLAGS) -Icommon $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Faults a unit test injects below the server's code: the calls listed in WRAP_test_NAME
 # go through the test's own __wrap_CALL (the linker's --wrap; README: adding a fault).

@@ -208,8 +208,8 @@ static int route(const struct handler_env *env, struct buf *out, const struct ha
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
         counter_add(&env->stats->http_2xx, 1);
-        if (flags == 0)
-            return http_reply_hello(out, env->http);
+        if ((flags & ~REPLY_CLOSE) == 0)
+            return http_reply_hello(out, env->http, flags);
         return http_reply(out, env->http, 200, "text/plain", HELLO_BODY, sizeof HELLO_BODY - 1,
                           flags, NULL);
     }

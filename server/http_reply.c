@@ -38,10 +38,17 @@ void http_cache_refresh(struct http_cache *hc, time_t now)
                                     "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
                                     days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
                                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    hc->hello_len = (size_t)snprintf(hc->hello, sizeof hc->hello,
-                                     "HTTP/1.1 200 OK\r\nServer: wharf\r\n%s"
-                                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
-                                     hc->date, sizeof HELLO_BODY - 1, HELLO_BODY);
+    /* Both variants canned: formatting one per connection-close request cost more
+     * user-space instructions than all the rest of the connection. */
+    for (int close = 0; close < 2; close++) {
+        char *dst = close ? hc->hello_close : hc->hello;
+        size_t *len = close ? &hc->hello_close_len : &hc->hello_len;
+        *len = (size_t)snprintf(dst, sizeof hc->hello,
+                                "HTTP/1.1 200 OK\r\nServer: wharf\r\n%s"
+                                "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n%s",
+                                hc->date, sizeof HELLO_BODY - 1,
+                                close ? "Connection: close\r\n" : "", HELLO_BODY);
+    }
 }
 
 int http_reply_begin(struct buf *out, const struct http_cache *hc, int status, const char *ctype,
@@ -79,8 +86,10 @@ int http_reply(struct buf *out, const struct http_cache *hc, int status, const c
     return 0;
 }
 
-int http_reply_hello(struct buf *out, const struct http_cache *hc)
+int http_reply_hello(struct buf *out, const struct http_cache *hc, unsigned flags)
 {
+    if (flags & REPLY_CLOSE)
+        return buf_append(out, hc->hello_close, hc->hello_close_len);
     return buf_append(out, hc->hello, hc->hello_len);
 }
 

@@ -21,8 +21,10 @@ struct http_cache {
     time_t sec;
     size_t date_len;
     size_t hello_len;
+    size_t hello_close_len;
     char date[48];   /* "Date: ...\r\n" */
     char hello[256]; /* the whole keep-alive response to GET / */
+    char hello_close[256]; /* the same with "Connection: close" (short connections) */
 };
 
 /* Re-format the date and the canned response when the second has changed. */
@@ -40,8 +42,9 @@ int http_reply_begin(struct buf *out, const struct http_cache *hc, int status, c
 int http_reply(struct buf *out, const struct http_cache *hc, int status, const char *ctype,
                const void *body, size_t body_len, unsigned flags, const char *allow);
 
-/* The canned 200 response to GET / (keep-alive, HTTP/1.1). Returns 0 or -1. */
-int http_reply_hello(struct buf *out, const struct http_cache *hc);
+/* The canned 200 response to GET / (HTTP/1.1; flags: 0 or REPLY_CLOSE, which adds
+ * "Connection: close" exactly where http_reply_begin puts it). Returns 0 or -1. */
+int http_reply_hello(struct buf *out, const struct http_cache *hc, unsigned flags);
 
 /* "HTTP/1.1 100 Continue". Returns 0 or -1. */
 int http_reply_continue(struct buf *out);

@@ -22,3 +22,19 @@ if ! apt-get install -y --no-install-recommends $missing; then
     apt-get update
     apt-get install -y --no-install-recommends $missing
 fi
+
+# Servers installed as benchmark peers must not run as system services: Debian starts
+# them on install (h2o on port 80 as well). Stop and disable whichever of them this
+# run installed; bench/ starts its own instances on free ports.
+for svc in nginx h2o; do
+    case " $missing " in
+        *" $svc "*|*" $svc-"*) ;;
+        *) continue ;;
+    esac
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now "$svc" || echo "wharf: could not stop the $svc service" >&2
+    elif [ -x "/etc/init.d/$svc" ]; then
+        invoke-rc.d "$svc" stop || true
+        update-rc.d "$svc" disable || echo "wharf: could not disable the $svc service" >&2
+    fi
+done

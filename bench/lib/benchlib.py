@@ -35,6 +35,7 @@ LUA = os.path.join(BENCH, "lua")
 PEERS = os.path.join(BENCH, "peers")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+H2O = shutil.which("h2o") or "/usr/bin/h2o"
 
 SERVER_CPU = 0  # the server's core
 LOAD_CPU = 1    # the load generator's core
@@ -162,49 +163,30 @@ def nginx_version():
         return ""
 
 
-class Nginx:
-    """The peer: nginx from peers/nginx.conf on a free port, master and one worker
-    pinned to SERVER_CPU, in a process group of its own (spawn())."""
+class Peer:
+    """A peer server process: the command of a subclass on a free port, pinned to
+    SERVER_CPU, in a process group of its own (spawn()), answering GET / with a Server
+    header that starts with self.header. Subclasses give name, header, version,
+    prepare() (writes its configuration once self.port is chosen) and command()."""
 
-    name = "nginx"
+    name = header = "peer"
 
-    def __init__(self, conns=20000, master=True, wrap=()):
-        self.conns = conns
-        self.master = master
+    def __init__(self, wrap=()):
         self.wrap = list(wrap)
-        self.version = nginx_version()
+        self.version = ""
         self.proc = None
         self.port = {}
-        self.workdir = tmpdir("wharf-bench-nginx-")
+        self.workdir = tmpdir(f"wharf-bench-{self.name}-")
         self.log_path = os.path.join(self.workdir, "server.log")
 
-    @staticmethod
-    def available():
-        return os.access(NGINX, os.X_OK)
-
     def prepare(self):
-        nofile = 20000
-        try:
-            import resource
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            nofile = hard if hard != resource.RLIM_INFINITY else 1048576
-        except (ImportError, ValueError):
-            pass
-        with open(os.path.join(PEERS, "nginx.conf")) as f:
-            conf = f.read()
-        user = "user root;" if os.geteuid() == 0 else ""
-        conns = min(self.conns, nofile)
-        conf = (conf.replace("@PORT@", str(self.port["http"])).replace("@PREFIX@", self.workdir)
-                .replace("@CONNS@", str(conns)).replace("@NOFILE@", str(nofile))
-                .replace("@USER@", user))
-        self.conf = os.path.join(self.workdir, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(conf)
+        pass
 
     def command(self):
-        g = "daemon off;" + ("" if self.master else " master_process off;")
-        return self.wrap + [NGINX, "-p", self.workdir + "/", "-c", self.conf, "-g", g, "-e",
-                            os.path.join(self.workdir, "error.log")]
+        raise NotImplementedError
+
+    def ready(self):
+        return bool(http_get(self.port["http"], timeout=1))
 
     def start(self, tries=5, timeout=15):
         last = ""
@@ -214,16 +196,15 @@ class Nginx:
             with open(self.log_path, "ab") as logf:
                 self.proc = spawn(taskset(SERVER_CPU, self.command()), stdout=logf,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            ok = wait_until(lambda: self.proc.poll() is not None or http_get(self.port["http"],
-                                                                              timeout=1), timeout)
+            ok = wait_until(lambda: self.proc.poll() is not None or self.ready(), timeout)
             if ok and self.proc.poll() is None:
-                if answers_as("nginx", self.port["http"]):
-                    time.sleep(0.2)  # let the worker process settle
+                if answers_as(self.header, self.port["http"]):
+                    time.sleep(0.2)  # let worker processes settle
                     return self
-                last = f"port {self.port['http']} answered, but not as nginx"
+                last = f"port {self.port['http']} answered, but not as {self.name}"
             last = last or self.log()[-2000:]
             stop_process(self.proc)
-        raise RuntimeError(f"nginx did not start: {last}")
+        raise RuntimeError(f"{self.name} did not start: {last}")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -251,6 +232,142 @@ class Nginx:
             except OSError:
                 pass
         return out
+
+
+def nofile_limit():
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return hard if hard != resource.RLIM_INFINITY else 1048576
+    except (ImportError, ValueError):
+        return 20000
+
+
+class Nginx(Peer):
+    """The peer: nginx from peers/nginx.conf, master and one worker."""
+
+    name = header = "nginx"
+
+    def __init__(self, conns=20000, master=True, wrap=()):
+        super().__init__(wrap)
+        self.conns = conns
+        self.master = master
+        self.version = nginx_version()
+
+    @staticmethod
+    def available():
+        return os.access(NGINX, os.X_OK)
+
+    def prepare(self):
+        nofile = nofile_limit()
+        with open(os.path.join(PEERS, "nginx.conf")) as f:
+            conf = f.read()
+        user = "user root;" if os.geteuid() == 0 else ""
+        conns = min(self.conns, nofile)
+        conf = (conf.replace("@PORT@", str(self.port["http"])).replace("@PREFIX@", self.workdir)
+                .replace("@CONNS@", str(conns)).replace("@NOFILE@", str(nofile))
+                .replace("@USER@", user))
+        self.conf = os.path.join(self.workdir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def command(self):
+        g = "daemon off;" + ("" if self.master else " master_process off;")
+        return self.wrap + [NGINX, "-p", self.workdir + "/", "-c", self.conf, "-g", g, "-e",
+                            os.path.join(self.workdir, "error.log")]
+
+
+def h2o_version():
+    out = cmd_out([H2O, "--version"])
+    return out.splitlines()[0].replace("h2o version ", "h2o ") if out else ""
+
+
+class H2o(Peer):
+    """The second peer: Debian's h2o from peers/h2o.conf (one thread, serving a
+    13-byte file), master process only."""
+
+    name = header = "h2o"
+
+    def __init__(self, conns=20000, wrap=()):
+        super().__init__(wrap)
+        self.conns = conns
+        self.version = h2o_version()
+
+    @staticmethod
+    def available():
+        return os.access(H2O, os.X_OK)
+
+    def prepare(self):
+        with open(os.path.join(self.workdir, "hello.txt"), "w") as f:
+            f.write("Hello, World!")
+        with open(os.path.join(PEERS, "h2o.conf")) as f:
+            conf = f.read()
+        user = "user: root" if os.geteuid() == 0 else ""
+        conf = (conf.replace("@PORT@", str(self.port["http"])).replace("@PREFIX@", self.workdir)
+                .replace("@CONNS@", str(min(self.conns, nofile_limit()))).replace("@USER@", user))
+        self.conf = os.path.join(self.workdir, "h2o.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def command(self):
+        return self.wrap + [H2O, "-c", self.conf]
+
+
+class Floor(Peer):
+    """The floor: build/floor (bench/floor/floor.c), the smallest server answering
+    what the harness asks; kind "http" or "frame" (whose port["frame"] is served,
+    port["http"] being an HTTP floor for the start-up probe)."""
+
+    name = "floor"
+    header = "floor"
+
+    def __init__(self, binary, kind="http", wrap=()):
+        super().__init__(wrap)
+        self.binary = binary
+        self.kind = kind
+        self.version = "floor (bench/floor)"
+        self.extra = None
+
+    def command(self):
+        return self.wrap + [self.binary, "http", str(self.port["http"])]
+
+    def start(self, tries=5, timeout=15):
+        super().start(tries, timeout)
+        if self.kind == "frame":  # a second process, in the same bookkeeping
+            self.port["frame"] = free_port()
+            self.extra = spawn(taskset(SERVER_CPU, self.wrap + [self.binary, "frame",
+                                                                str(self.port["frame"])]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL)
+            if not wait_until(lambda: self.extra.poll() is not None or
+                              _connects(self.port["frame"]), timeout) or self.extra.poll():
+                raise RuntimeError("the frame floor did not start")
+        return self
+
+    def pids(self):
+        if self.kind == "frame":
+            return [self.extra.pid] if self.extra and self.extra.poll() is None else []
+        return super().pids()
+
+    @property
+    def pid(self):
+        return self.extra.pid if self.kind == "frame" else self.proc.pid
+
+    def alive(self):
+        return super().alive() and (self.kind != "frame" or self.extra.poll() is None)
+
+    def stop(self, timeout=12):
+        if self.extra:
+            stop_process(self.extra, timeout)
+        super().stop(timeout)
+
+
+def _connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 # ---- wrk -----------------------------------------------------------------------------
@@ -344,6 +461,7 @@ def write_meta(out_dir, argv, extra=None):
         f"wharfd: {_binary_note(os.path.join(build_dir(), 'wharfd'))}",
         f"wrk: {wrk_version()}",
         f"nginx: {nginx_version()}",
+        f"h2o: {h2o_version()}",
         f"gcc: {gcc[0] if gcc else ''}",
         f"perf: {cmd_out(['perf', '--version'])}",
         f"valgrind: {cmd_out(['valgrind', '--version'])}",
@@ -411,4 +529,4 @@ def check_tools(names):
     missing = [n for n in names if not shutil.which(n) and not (n == "nginx" and Nginx.available())]
     if missing:
         die("missing: " + ", ".join(missing) +
-            " (Debian: apt-get install wrk nginx-light gnuplot-nox linux-perf valgrind)")
+            " (Debian: apt-get install wrk nginx-light h2o gnuplot-nox linux-perf valgrind)")

@@ -13,6 +13,11 @@ same window and divided by the request rate wharf bench measured.
 Bar (bench/README.md): frame, 1,000 connections, 64 B: <= 2.4 syscalls per request
 at pipeline 1 and <= 0.15 at pipeline 16.
 
+The floor (build/floor frame, bench/floor/floor.c: one thread, epoll, one read and one
+write per wake-up) runs the same frame loads right after wharfd at the connection
+counts of --floor-conns (default 1000); the table gives its CPU per request and
+wharfd's ratio to it (bar: <= 1.15x at 1,000 connections, 64 B, pipeline 16).
+
 Writes runs.csv, table.md, summary.json, chart.png, meta.txt and raw/ to --out
 (default bench/results/DATE-echo/).
 """
@@ -30,7 +35,10 @@ BARS = [  # (proto, conns, size, pipeline, limit on syscalls/request)
     ("frame", 1000, 64, 1, 2.4),
     ("frame", 1000, 64, 16, 0.15),
 ]
-FIELDS = ["round", "proto", "conns", "size", "pipeline", "duration_s", "requests", "rps",
+FLOOR_BARS = [  # (proto, conns, size, pipeline, limit on wharfd/floor CPU per request)
+    ("frame", 1000, 64, 16, 1.15),
+]
+FIELDS = ["round", "server", "proto", "conns", "size", "pipeline", "duration_s", "requests", "rps",
           "mib_s", "p50_us", "p99_us", "p999_us", "mean_us", "errors", "cpu_us",
           "syscalls_per_req", "read_per_req", "write_per_req", "epoll_wait_per_req",
           "ctxsw_per_req", "window_s", "client_cpu_us", "server_alive"]
@@ -53,19 +61,24 @@ def parse_args():
     ap.add_argument("--sizes", default="64,4096")
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--no-perf", action="store_true", help="do not count syscalls")
+    ap.add_argument("--floor-conns", default="1000",
+                    help="connection counts at which the floor server runs the frame loads "
+                         "too (comma list; empty: never)")
     ap.add_argument("--wharfd-args", default="", help="extra wharfd arguments (one string)")
     ap.add_argument("--out", help="results directory (default bench/results/DATE-echo/)")
     a = ap.parse_args()
     if a.quick:
         a.duration = 1.0
         a.rounds = 1
-        for k, v in (("protos", "frame"), ("conns", "100"), ("sizes", "64")):
+        for k, v in (("protos", "frame"), ("conns", "100"), ("sizes", "64"),
+                     ("floor_conns", "100")):
             if getattr(a, k) == ap.get_default(k):
                 setattr(a, k, v)
     a.protos = [p for p in a.protos.split(",") if p]
     a.conns = [int(c) for c in a.conns.split(",") if c]
     a.sizes = [int(s) for s in a.sizes.split(",") if s]
     a.pipelines = [int(p) for p in a.pipelines.split(",") if p]
+    a.floor_conns = [int(c) for c in a.floor_conns.split(",") if c]
     a.warmup = 0.5 if a.quick else 1.0
     a.out = a.out or bl.default_out("quick-echo" if a.quick else "echo")
     return a
@@ -84,7 +97,7 @@ def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
     cmd = [wharf, "bench", "-t", "1", "-c", str(conns), "-P", str(pipe), "-s", str(size),
            "-d", f"{int(d * 1000)}ms", "--warmup", f"{int(a.warmup * 1000)}ms",
            "--connect-rate", str(CONNECT_RATE), "--json", "--allow-errors", target]
-    tag = f"r{rnd}-{proto}-c{conns}-s{size}-p{pipe}"
+    tag = f"r{rnd}-{srv.name}-{proto}-c{conns}-s{size}-p{pipe}"
     raw = os.path.join(a.out, "raw", tag + ".json")
     err = open(os.path.join(a.out, "raw", tag + ".err"), "wb")
     limit = conns / CONNECT_RATE + a.warmup + d + 30
@@ -147,7 +160,7 @@ def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
         raise RuntimeError(f"wharf bench printed no JSON (exit {p.returncode})")
     rps = r["requests_per_sec"]
     lat = r["latency"]
-    row = {"round": rnd, "proto": proto, "conns": conns, "size": size, "pipeline": pipe,
+    row = {"round": rnd, "server": srv.name, "proto": proto, "conns": conns, "size": size, "pipeline": pipe,
            "duration_s": r["duration_s"], "requests": r["requests"]["ok"], "rps": round(rps, 1),
            "mib_s": r["mib_per_sec"]["in"], "p50_us": lat["p50_us"], "p99_us": lat["p99_us"],
            "p999_us": lat["p99_9_us"], "mean_us": lat["mean_us"], "errors": r["errors"]["total"],
@@ -163,14 +176,31 @@ def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
     return row
 
 
+def floor_ratio(rows, k):
+    """wharfd's CPU per request over the floor's, for the key k: the median of the
+    ratios within each round (None when the floor did not run k)."""
+    ratios = []
+    for rnd in sorted({r["round"] for r in rows}):
+        w = [r.get("cpu_us") for r in rows if r["round"] == rnd and r["server"] == "wharfd"
+             and (r["proto"], r["conns"], r["size"], r["pipeline"]) == k]
+        f = [r.get("cpu_us") for r in rows if r["round"] == rnd and r["server"] == "floor"
+             and (r["proto"], r["conns"], r["size"], r["pipeline"]) == k]
+        if w and f and w[0] and f[0]:
+            ratios.append(w[0] / f[0])
+    return bl.median(ratios)
+
+
 def markdown(rows, bars, a):
     lines = [f"wharfd (`--workers 1`, CPU 0) under `wharf bench -t1` (CPU 1), every reply "
              f"checked; {a.rounds} round(s), {a.duration:g} s measured after {a.warmup:g} s of "
              f"warm-up (medians). CPU and syscalls: the server's, in steady state, per request.",
              "",
              "| proto | conns | payload | pipeline | requests/s | MiB/s | p50 µs | p99 µs | "
-             "p99.9 µs | errors | server CPU µs/req | syscalls/req | bar |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "p99.9 µs | errors | server CPU µs/req | syscalls/req | floor CPU µs/req | "
+             "wharfd/floor CPU | bar |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    floor_rows = [r for r in rows if r["server"] == "floor"]
+    rows = [r for r in rows if r["server"] == "wharfd"]
     keys = []
     for r in rows:
         k = (r["proto"], r["conns"], r["size"], r["pipeline"])
@@ -182,18 +212,22 @@ def markdown(rows, bars, a):
                ("rps", "mib_s", "p50_us", "p99_us", "p999_us", "cpu_us", "syscalls_per_req")}
         errs = sum(r["errors"] for r in rs)
         bar = [b for b in bars if b["key"] == list(k)]
-        bartext = ""
-        if bar:
-            b = bar[0]
-            bartext = f"<= {b['limit']}: " + ("met" if b["met"] else "**missed**"
-                                              if b["met"] is False else "n/a")
+        marks = []
+        for b in bar:
+            marks.append(f"{b['what']} <= {b['limit']}: " + ("met" if b["met"] else "**missed**"
+                                                            if b["met"] is False else "n/a"))
+        bartext = "; ".join(marks)
+        fcpu = bl.median([r.get("cpu_us") for r in floor_rows
+                          if (r["proto"], r["conns"], r["size"], r["pipeline"]) == k])
+        fr = floor_ratio(rows + floor_rows, k)
         size = f"{k[2] // 1024} KiB" if k[2] >= 1024 and k[2] % 1024 == 0 else f"{k[2]} B"
         sc = med["syscalls_per_req"]
         lines.append(f"| {k[0]} | {k[1]:,} | {size} | {k[3]} | {bl.fmt_num(med['rps'])} | "
                      f"{bl.fmt_num(med['mib_s'])} | {bl.fmt_num(med['p50_us'])} | "
                      f"{bl.fmt_num(med['p99_us'])} | {bl.fmt_num(med['p999_us'])} | {errs} | "
                      f"{bl.fmt_num(med['cpu_us'])} | "
-                     f"{'—' if sc is None else f'{sc:.3f}'} | {bartext} |")
+                     f"{'—' if sc is None else f'{sc:.3f}'} | {bl.fmt_num(fcpu)} | "
+                     f"{'—' if fr is None else f'{fr:.2f}×'} | {bartext} |")
     return "\n".join(lines) + "\n"
 
 
@@ -201,12 +235,19 @@ def check_bars(rows):
     out = []
     for proto, conns, size, pipe, limit in BARS:
         rs = [r for r in rows if (r["proto"], r["conns"], r["size"], r["pipeline"]) ==
-              (proto, conns, size, pipe)]
+              (proto, conns, size, pipe) and r["server"] == "wharfd"]
         v = bl.median([r.get("syscalls_per_req") for r in rs])
         out.append({"key": [proto, conns, size, pipe], "limit": limit, "value": v,
+                    "what": "syscalls/req",
                     "met": None if v is None else v <= limit,
                     "bar": f"{proto}, {conns} connections, {size} B, pipeline {pipe}: "
                            f"<= {limit} syscalls/request"})
+    for proto, conns, size, pipe, limit in FLOOR_BARS:
+        v = floor_ratio(rows, (proto, conns, size, pipe))
+        out.append({"key": [proto, conns, size, pipe], "limit": f"{limit}× floor", "value": v,
+                    "what": "CPU/req", "met": None if v is None else v <= limit,
+                    "bar": f"{proto}, {conns} connections, {size} B, pipeline {pipe}: "
+                           f"server CPU/request <= {limit}x the floor's"})
     return out
 
 
@@ -223,7 +264,8 @@ def chart(a, rows):
                 with open(path, "w") as f:
                     for c in a.conns:
                         rs = [r for r in rows if (r["proto"], r["conns"], r["size"],
-                                                  r["pipeline"]) == (proto, c, size, pipe)]
+                                                  r["pipeline"]) == (proto, c, size, pipe)
+                              and r["server"] == "wharfd"]
                         rps = bl.median([r["rps"] for r in rs])
                         cpu = bl.median([r.get("cpu_us") for r in rs])
                         f.write(f"{c} {rps if rps is not None else 'NaN'} "
@@ -268,10 +310,12 @@ def main():
         bl.die("'wharf bench' is not available in this build")
     srv = bl.wharfd(bl.snapshot(os.path.join(bl.build_dir(), "wharfd")),
                     protos=("http",) + tuple(a.protos), extra=a.wharfd_args.split())
-    combos = [(p, c, s, pp) for p in a.protos for c in a.conns for s in a.sizes
-              for pp in a.pipelines]
+    floor = bl.Floor(bl.snapshot(os.path.join(bl.build_dir(), "floor")), "frame")
+    combos = [(x, p, c, s, pp) for p in a.protos for c in a.conns for s in a.sizes
+              for pp in a.pipelines for x in ((srv, floor) if p == "frame" and
+                                              c in a.floor_conns else (srv,))]
     n = len(combos) * a.rounds
-    per = [c / CONNECT_RATE + a.warmup + a.duration + 1.5 for _, c, _, _ in combos]
+    per = [c / CONNECT_RATE + a.warmup + a.duration + 1.5 for _, _, c, _, _ in combos]
     budget = sum(per) * a.rounds
     deadline = budget * 2 + 60
     bl.install_cleanup(deadline)
@@ -284,18 +328,20 @@ def main():
     rows, failures = [], []
     try:
         srv.start()
+        if any(s is floor for s, *_ in combos):
+            floor.start()
         bl.write_meta(a.out, sys.argv, {"servers": srv.version})
         i = 0
         t0 = time.monotonic()
         for rnd in range(1, a.rounds + 1):
-            for proto, conns, size, pipe in combos:
+            for s, proto, conns, size, pipe in combos:
                 i += 1
-                tag = f"[{i}/{n}] {proto} c{conns} {size}B x{pipe}"
-                if not srv.alive():
-                    failures.append(f"wharfd died before {tag}: {srv.log()[-300:]}")
-                    srv.start()
+                tag = f"[{i}/{n}] {s.name:<6} {proto} c{conns} {size}B x{pipe}"
+                if not s.alive():
+                    failures.append(f"{s.name} died before {tag}: {s.log()[-300:]}")
+                    s.start()
                 try:
-                    row = one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps)
+                    row = one_run(a, s, wharf, proto, conns, size, pipe, rnd, tps)
                 except RuntimeError as e:
                     failures.append(f"{tag}: {e}")
                     bl.log(f"{tag} FAILED: {e}")
@@ -313,6 +359,7 @@ def main():
         failures.append(f"interrupted: {e}")
     finally:
         srv.stop()
+        floor.stop()
     bl.write_csv(os.path.join(a.out, "runs.csv"), rows, FIELDS)
     bars = check_bars(rows)
     md = markdown(rows, bars, a)

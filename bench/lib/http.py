@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""bench/http: wharfd against nginx (and any other installed peer) over HTTP/1.1.
+"""bench/http: wharfd against nginx, h2o and the floor server over HTTP/1.1.
 
 Each server runs pinned to CPU 0 (wharfd with --workers 1, nginx with one worker);
 wrk runs pinned to CPU 1. Workloads: keep-alive (-t1 -c100), pipelined x16 (-c100),
 connection-close (-c100), and 10,000 keep-alive connections (-c10000). The servers
 take turns, A B A B, over R rounds; every figure is compared as the ratio
 wharfd/nginx of two adjacent runs, and the table shows the median of those ratios.
+h2o (one thread, peers/h2o.conf) and the floor (build/floor, bench/floor/floor.c: the
+least a server can do per request) take their turns too and get ratio columns of
+their own; the -c10000 workload is wharfd against nginx only (SKIP).
 
 Per run: requests/s, latency (p50/p99 per request; the mean per batch when
 pipelined), errors, the server's own CPU time per request (utime+stime of all the
@@ -36,18 +39,22 @@ WORKLOADS = {
                  rate="requests/s", per="request"),
 }
 
-# The performance bars (bench/README.md): (workload, figure, op, limit, text).
-# figure names a ratio wharfd/nginx, except "errors" (wharfd's own total).
+# The performance bars (bench/README.md): (workload, figure, peer, op, limit, text).
+# figure names a ratio wharfd/peer, except "errors" (wharfd's own total).
 BARS = [
-    ("pipeline", "rps", ">=", 5.0, "requests/s >= 5x nginx"),
-    ("pipeline", "cpu_us", "<=", 0.15, "server CPU/request <= 0.15x nginx"),
-    ("keepalive", "cpu_us", "<=", 0.9, "server CPU/request <= 0.9x nginx"),
-    ("keepalive", "p99_us", "<=", 1.0, "p99 <= nginx's"),
-    ("close", "cpu_us", "<=", 1.0, "server CPU/connection <= nginx's"),
-    ("close", "rps", ">=", 0.95, "connections/s >= 0.95x nginx"),
-    ("c10k", "errors", "==", 0, "errors 0"),
-    ("c10k", "p99_us", "<=", 1.0, "p99 <= nginx's"),
+    ("pipeline", "rps", "nginx", ">=", 5.0, "requests/s >= 5x nginx"),
+    ("pipeline", "cpu_us", "nginx", "<=", 0.15, "server CPU/request <= 0.15x nginx"),
+    ("keepalive", "cpu_us", "nginx", "<=", 0.9, "server CPU/request <= 0.9x nginx"),
+    ("keepalive", "p99_us", "nginx", "<=", 1.0, "p99 <= nginx's"),
+    ("close", "cpu_us", "nginx", "<=", 1.0, "server CPU/connection <= nginx's"),
+    ("close", "rps", "nginx", ">=", 0.95, "connections/s >= 0.95x nginx"),
+    ("close", "cpu_us", "h2o", "<=", 1.0, "server CPU/connection <= h2o's"),
+    ("close", "rps", "h2o", ">=", 1.0, "connections/s >= h2o's"),
+    ("c10k", "errors", "wharfd", "==", 0, "errors 0"),
+    ("c10k", "p99_us", "nginx", "<=", 1.0, "p99 <= nginx's"),
 ]
+PEERS = ["nginx", "h2o", "floor"]  # ratio columns wharfd/PEER, in this order
+SKIP = {"c10k": {"h2o", "floor"}}  # servers a workload does not run (time: make bench)
 
 FIELDS = ["round", "workload", "server", "conns", "pipeline", "duration_s", "requests", "rps",
           "errors", "errors_connect", "errors_read", "errors_write", "errors_status",
@@ -66,7 +73,8 @@ def parse_args():
                     help="smoke mode: 1 round of 1 s, no -c10000 (about 15 s)")
     ap.add_argument("--workloads", default="keepalive,pipeline,close,c10k",
                     help="comma list of: " + ", ".join(WORKLOADS))
-    ap.add_argument("--servers", default="wharfd,nginx", help="comma list: wharfd, nginx")
+    ap.add_argument("--servers", default="wharfd,nginx,h2o,floor",
+                    help="comma list: wharfd, nginx, h2o, floor (default: all four)")
     ap.add_argument("--pipeline", type=int, default=16, help="requests per write (default 16)")
     ap.add_argument("--wharfd-args", default="", help="extra wharfd arguments (one string)")
     ap.add_argument("--out", help="results directory (default bench/results/DATE-http/)")
@@ -105,6 +113,13 @@ def make_servers(a):
                 bl.log("nginx is not installed: skipped (apt-get install nginx-light)")
                 continue
             servers.append(bl.Nginx())
+        elif name == "h2o":
+            if not bl.H2o.available():
+                bl.log("h2o is not installed: skipped (apt-get install h2o)")
+                continue
+            servers.append(bl.H2o())
+        elif name == "floor":
+            servers.append(bl.Floor(bl.snapshot(os.path.join(bl.build_dir(), "floor"))))
         else:
             bl.die(f"unknown server {name}")
     return servers
@@ -172,6 +187,21 @@ def value(row, fig):
     }[fig]
 
 
+def ratios_of(rows, wl, fig, subject, ref):
+    ratios = []
+    rounds = sorted({r["round"] for r in rows if r["workload"] == wl})
+    for rnd in rounds:
+        a = [value(r, fig) for r in rows if r["workload"] == wl and r["round"] == rnd
+             and r["server"] == subject]
+        b = [value(r, fig) for r in rows if r["workload"] == wl and r["round"] == rnd
+             and r["server"] == ref]
+        if a and b and a[0] is not None and b[0]:
+            ratios.append(a[0] / b[0])
+    if not ratios or fig == "errors":
+        return None
+    return {"ratio": bl.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
 def summarize(rows, workloads, servers, ref="nginx", subject="wharfd"):
     out = {}
     for wl in workloads:
@@ -198,20 +228,22 @@ def summarize(rows, workloads, servers, ref="nginx", subject="wharfd"):
                 "errors_total": {s: sum(r["errors"] for r in rows
                                         if r["workload"] == wl and r["server"] == s)
                                  for s in servers} if fig == "errors" else None,
+                "vs": {p: ratios_of(rows, wl, fig, subject, p) for p in servers
+                       if p != subject},
             }
     return out
 
 
 def check_bars(summary, servers):
     results = []
-    for wl, fig, op, limit, text in BARS:
-        if wl not in summary or "nginx" not in servers or "wharfd" not in servers:
+    for wl, fig, peer, op, limit, text in BARS:
+        if wl not in summary or peer not in servers or "wharfd" not in servers:
             continue
         s = summary[wl][fig]
         if fig == "errors":
             v = s["errors_total"]["wharfd"]
         else:
-            v = s["ratio"]
+            v = (s["vs"].get(peer) or {}).get("ratio")
         if v is None:
             ok = None
         elif op == ">=":
@@ -220,12 +252,13 @@ def check_bars(summary, servers):
             ok = v <= limit
         else:
             ok = v == limit
-        results.append({"workload": wl, "figure": fig, "bar": text, "value": v, "met": ok})
+        results.append({"workload": wl, "figure": fig, "peer": peer, "bar": text, "value": v,
+                        "met": ok})
     return results
 
 
 def ratio_text(s):
-    if s["ratio"] is None:
+    if s is None or s["ratio"] is None:
         return "—"
     t = f"{s['ratio']:.2f}×"
     if s["ratio_min"] is not None and s["ratio_max"] != s["ratio_min"]:
@@ -234,7 +267,8 @@ def ratio_text(s):
 
 
 def markdown(summary, bars, servers, a, versions):
-    head = ["workload", "figure"] + servers + ["wharfd/nginx", "bar"]
+    peers = [p for p in PEERS if p in servers and "wharfd" in servers]
+    head = ["workload", "figure"] + servers + [f"wharfd/{p}" for p in peers] + ["bars"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for wl in summary:
         first = True
@@ -245,22 +279,25 @@ def markdown(summary, bars, servers, a, versions):
             for sv in servers:
                 if fig == "errors":
                     cells.append(str(s["errors_total"][sv]))
+                elif sv in SKIP.get(wl, ()):
+                    cells.append("—")
                 else:
                     cells.append(bl.fmt_num(s["median"].get(sv)))
-            cells.append(ratio_text(s) if fig != "errors" else "")
-            bar = [b for b in bars if b["workload"] == wl and b["figure"] == fig]
-            if bar:
-                b = bar[0]
-                mark = "met" if b["met"] else ("**missed**" if b["met"] is False else "n/a")
-                cells.append(f"{b['bar']}: {mark}")
-            else:
-                cells.append("")
+            for p in peers:
+                cells.append(ratio_text(s["vs"].get(p)) if fig != "errors" else "")
+            marks = []
+            for b in bars:
+                if b["workload"] == wl and b["figure"] == fig:
+                    mark = "met" if b["met"] else ("**missed**" if b["met"] is False else "n/a")
+                    marks.append(f"{b['bar']}: {mark}")
+            cells.append("; ".join(marks))
             lines.append("| " + " | ".join(cells) + " |")
     be = f", {a.backend} backend" if getattr(a, "backend", "") else ""
-    intro = (f"wharfd (`--workers 1`{be}, CPU 0) against {', '.join(versions)} (one worker, CPU 0); "
+    intro = (f"wharfd (`--workers 1`{be}, CPU 0) against {', '.join(versions)} (one worker "
+             f"or thread, CPU 0; the floor: bench/floor/floor.c); "
              f"wrk -t1 on CPU 1; {a.rounds} round(s) of {a.duration:g} s per run, servers "
              f"alternating. Server columns: medians over rounds (errors: totals). "
-             f"wharfd/nginx: the median over rounds of the ratio within each round "
+             f"wharfd/PEER: the median over rounds of the ratio within each round "
              f"(min–max in brackets). Latency per request, with wrk's "
              f"coordinated-omission correction undone (bench/lua/json.lua); pipelined: "
              f"the mean per batch of {a.pipeline}.")
@@ -295,7 +332,7 @@ def chart(out_dir, summary, servers, a):
     script = f"""
 set terminal pngcairo size 1500,480 font ",10"
 set output 'chart.png'
-set multiplot layout 1,3 title "wharfd vs nginx, HTTP/1.1 — medians of {a.rounds} round(s) x {a.duration:g} s (server on CPU 0, wrk on CPU 1)"
+set multiplot layout 1,3 title "wharfd and its peers, HTTP/1.1 — medians of {a.rounds} round(s) x {a.duration:g} s (server on CPU 0, wrk on CPU 1)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -327,7 +364,8 @@ def main():
     bl.check_tools(["wrk", "taskset"])
     servers = make_servers(a)
     names = [s.name for s in servers]
-    n_runs = a.rounds * len(a.workloads) * len(servers)
+    n_runs = a.rounds * sum(len([s for s in servers if s.name not in SKIP.get(w, ())])
+                            for w in a.workloads)
     per_run = a.duration + a.pause + 1
     budget = (n_runs + a.retries * len(servers)) * per_run + \
         sum(10 for w in a.workloads if w == "c10k") * a.rounds * 2
@@ -360,6 +398,8 @@ def main():
                     attempt += 1
                     pair = []
                     for s in servers:
+                        if s.name in SKIP.get(wl, ()):
+                            continue
                         i += 1
                         tag = f"[{i}/{n_runs}] round {rnd}/{a.rounds} {wl:<9} {s.name:<6}"
                         if not s.alive():
@@ -388,7 +428,7 @@ def main():
                         # little. Keep its rows in disturbed.csv and run the pair again.
                         retries -= 1
                         retried.extend(pair)
-                        n_runs += len(servers)
+                        n_runs += len(pair)
                         bl.log(f"  round {rnd} {wl}: CPU 0 was busy with other processes; "
                                f"running this pair again ({retries} retries left)")
                         continue

@@ -67,7 +67,8 @@ def parse_args():
     ap.add_argument("--quick", action="store_true",
                     help="smoke mode: wharfd only, keepalive and pipeline, 1 s perf runs, "
                          "400 callgrind requests")
-    ap.add_argument("--servers", default="wharfd,nginx")
+    ap.add_argument("--servers", default="wharfd,nginx",
+                    help="comma list: wharfd, nginx, h2o, floor (default wharfd,nginx)")
     ap.add_argument("--workloads", default="keepalive,pipeline,close")
     ap.add_argument("--conns", type=int, default=100, help="wrk connections (default 100)")
     ap.add_argument("--no-perf", action="store_true", help="skip the syscall counts")
@@ -117,6 +118,10 @@ def make_server(a, name, under=None):
         return bl.wharfd(binary, extra=extra, wrap=under or ())
     if name == "nginx":
         return bl.Nginx(master=under is None, wrap=under or ())
+    if name == "h2o":
+        return bl.H2o(wrap=under or ())
+    if name == "floor":
+        return bl.Floor(bl.snapshot(os.path.join(bl.build_dir(), "floor")), wrap=under or ())
     bl.die(f"unknown server {name}")
 
 

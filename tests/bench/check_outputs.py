@@ -128,7 +128,28 @@ def coreshare(path):
     return p
 
 
-KINDS = {"echo-json": echo_json, "http": http, "profile-syscalls": profile_syscalls,
+def shortconn(path):
+    """bench/shortconn: every server's connections were captured whole (SYN to both
+    FINs), each took the ten segments of a loopback close (within rounding: a few are
+    cut by the run's end), with no errors and no RST per connection."""
+    import json
+    with open(path) as f:
+        rows = json.load(f)
+    p = [] if rows else ["no servers"]
+    for r in rows:
+        cap = r.get("pcap", {})
+        if cap.get("connections", 0) <= 0:
+            p.append("%s: no connection captured" % r.get("server"))
+            continue
+        if not 9.5 <= cap["segs"] <= 10.5:
+            p.append("%s: %.2f segments per connection" % (r["server"], cap["segs"]))
+        if cap["rst"] > 0.05 or r["errors"]:
+            p.append("%s: RST %.2f per connection, %s errors" % (r["server"], cap["rst"],
+                                                                r["errors"]))
+    return p
+
+
+KINDS = {"echo-json": echo_json, "shortconn": shortconn, "http": http, "profile-syscalls": profile_syscalls,
          "profile-callgrind": profile_callgrind, "csv": any_csv, "backends": backends,
          "coreshare": coreshare}
 

@@ -87,6 +87,21 @@ else
     bad "bench/http --quick" "exit $?: $(tail -c 600 "$work/http.out")"
 fi
 
+# ---- the floor servers (bench/floor) and bench/shortconn ----
+if why=$(timeout 20 python3 tests/bench/check_floor.py "$WHARF_BUILD" 2>&1); then
+    ok "build/floor answers HTTP and frames"
+else
+    bad "build/floor answers HTTP and frames" "$why"
+fi
+if [ "$(id -u)" != 0 ] || ! have tcpdump; then
+    skipped "bench/shortconn" "needs root and tcpdump"
+elif timeout 60 bench/shortconn --servers wharfd-epoll-1,floor --duration 1 --conns 10 \
+        --no-strace --out "$work/shortconn" >"$work/shortconn.out" 2>&1; then
+    check "bench/shortconn" shortconn "$work/shortconn/shortconn.json"
+else
+    bad "bench/shortconn" "exit $?: $(tail -c 600 "$work/shortconn.out")"
+fi
+
 # ---- bench/profile ----
 if ! have perf || ! have valgrind; then
     skipped "bench/profile" "perf or valgrind is not installed ('make deps' installs them)"

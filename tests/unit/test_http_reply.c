@@ -91,14 +91,33 @@ static void test_hello(void **state)
     struct http_cache hc = {0};
     struct buf out = {0};
     http_cache_refresh(&hc, T0);
-    assert_int_equal(http_reply_hello(&out, &hc), 0);
+    assert_int_equal(http_reply_hello(&out, &hc, 0), 0);
     expect_bytes(&out, "HTTP/1.1 200 OK\r\nServer: wharf\r\n" DATE0
                        "Content-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!");
     /* Pipelined: a second one is appended, not written over the first. */
-    assert_int_equal(http_reply_hello(&out, &hc), 0);
+    assert_int_equal(http_reply_hello(&out, &hc, 0), 0);
     assert_int_equal(buf_len(&out), 2 * hc.hello_len);
     assert_memory_equal(buf_head(&out) + hc.hello_len, hc.hello, hc.hello_len);
     buf_release(&out);
+}
+
+/* The canned connection-close answer is byte for byte what http_reply formats. */
+static void test_hello_close(void **state)
+{
+    (void)state;
+    struct http_cache hc = {0};
+    struct buf canned = {0}, formatted = {0};
+    http_cache_refresh(&hc, T0);
+    assert_int_equal(http_reply_hello(&canned, &hc, REPLY_CLOSE), 0);
+    assert_int_equal(http_reply(&formatted, &hc, 200, "text/plain", HELLO_BODY,
+                                sizeof HELLO_BODY - 1, REPLY_CLOSE, NULL), 0);
+    assert_int_equal(buf_len(&canned), buf_len(&formatted));
+    assert_memory_equal(buf_head(&canned), buf_head(&formatted), buf_len(&formatted));
+    expect_bytes(&canned, "HTTP/1.1 200 OK\r\nServer: wharf\r\n" DATE0
+                          "Content-Type: text/plain\r\nContent-Length: 13\r\n"
+                          "Connection: close\r\n\r\nHello, World!");
+    buf_release(&canned);
+    buf_release(&formatted);
 }
 
 static void test_reply_bytes(void **state)
@@ -211,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_date_header),
         cmocka_unit_test(test_cache_changes_with_the_second),
         cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_hello_close),
         cmocka_unit_test(test_reply_bytes),
         cmocka_unit_test(test_keepalive_for_http10),
         cmocka_unit_test(test_head_has_no_body),
