@@ -17,6 +17,17 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "wharf: installing Debian packages:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Some of these packages are daemons (nginx, h2o, haproxy) that Debian starts on install;
+# two of them want port 80, and a failed start fails the install. On a machine with no
+# invoke-rc.d policy of its own, forbid every start for the length of the install (the
+# policy-rc.d interface, exit 101: "action forbidden"); the harnesses run their own.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# written by wharf tests/deps.sh for one apt-get install\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+    trap 'exit 130' INT TERM
+fi
 # shellcheck disable=SC2086
 if ! apt-get install -y --no-install-recommends $missing; then
     apt-get update
