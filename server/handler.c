@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../common/http_parse.h"
+#include "metrics.h"
 #include "peer.h"
 
 static void handle_raw(const struct handler_env *env, struct handler_io *io, const char *data,
@@ -220,7 +221,7 @@ static int route(const struct handler_env *env, struct buf *out, int fd, const c
             return reply_status(env, out, 403, flags, NULL);
         }
         int r = stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
-                      : reply_rendered(env, out, stats_render_prometheus,
+                      : reply_rendered(env, out, metrics_render,
                                        "text/plain; version=0.0.4", flags);
         counter_add(&env->stats->http_2xx, 1); /* after: the page shows the requests before it */
         return r;

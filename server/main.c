@@ -184,10 +184,13 @@ static int start_threads(struct server *s)
             return -1;
         s->workers[i].done_fd = s->done_efd;
         s->registry.workers[i] = &s->workers[i].stats;
+        s->registry.handoffs[i] = &s->workers[i].handoff;
         s->workers[i].env.registry = &s->registry;
         s->workers[i].accept.registry = &s->registry;
     }
     s->registry.n_workers = cfg->workers;
+    s->registry.listeners = s->listeners; /* main's copies: their fds are never reassigned */
+    s->registry.n_listeners = s->n_listeners;
     if (workers_accept(cfg)) {
         /* listeners[] holds, per endpoint, one copy per worker. */
         for (int i = 0; i < s->n_listeners; i++)
