@@ -522,8 +522,8 @@ int main(int argc, char **argv)
 {
     static struct server s;
     int rc = config_parse(&s.cfg, argc, argv);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    if (rc != CONFIG_RUN)
+        return rc == CONFIG_DONE ? 0 : rc == CONFIG_CHECK_FAILED ? 1 : 2;
     log_init("wharfd", s.cfg.set.log_level);
     const char *hooks = getenv("WHARFD_TEST_HOOKS");
     s.cfg.test_hooks = hooks && strcmp(hooks, "1") == 0;

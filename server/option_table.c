@@ -334,6 +334,10 @@ static const struct option_def options[] = {
     {"stats-interval", 0, "DURATION", "0", set_stats_interval,
      "log a one-line summary this often (0: never)"},
     {"log-level", 0, "LEVEL", "info", set_log_level, "debug, info, warn, error or off"},
+    {"check-config", 't', NULL, NULL, NULL,
+     "check the flags, --config's file and every listener's address (that it exists on this "
+     "host; nothing is bound to its port), print 'configuration ok' or one line per problem, "
+     "and exit 0 or 1 without starting"},
     {"help", 'h', NULL, NULL, NULL, "print this help and exit"},
     {"print-defaults", 0, NULL, NULL, NULL,
      "print every setting with its default as 'name = value' lines (a config file to start "
@@ -461,6 +465,11 @@ const struct option_def *option_for_getopt(int c)
 int option_is_listen(const struct option_def *o)
 {
     return o->set == set_listen;
+}
+
+int option_is_check(const struct option_def *o)
+{
+    return strcmp(o->name, "check-config") == 0;
 }
 
 int option_is_config_file(const struct option_def *o)

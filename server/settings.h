@@ -63,6 +63,7 @@ struct config {
     const char *config_file;      /* NULL: none */
     const char *user;             /* NULL: keep the user we started as */
     int test_hooks;               /* $WHARFD_TEST_HOOKS=1: routes that exist for tests only */
+    int check_only;               /* -t: check the configuration, start nothing */
     /* the command line, kept to re-apply the flags over the file on reload */
     int argc;
     char **argv;
