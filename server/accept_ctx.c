@@ -106,7 +106,7 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
         if (fd >= 0) {
             uint32_t peer;
             if (accept_admit(a, fd, &live, &peer))
-                deliver(arg, fd, (uint8_t)l->ep.proto, peer);
+                deliver(arg, fd, listen_spec_kind(&l->ep), peer);
             continue;
         }
         if (errno == EAGAIN)

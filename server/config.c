@@ -263,7 +263,8 @@ static int same_listeners(const struct config *a, const struct config *b)
     for (int i = 0; i < a->n_listen; i++) {
         const struct listen_spec *x = &a->listen[i], *y = &b->listen[i];
         /* port 0 was resolved at bind time: compare with what was asked for */
-        if (x->proto != y->proto || x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
+        if (x->proto != y->proto || x->scheme_flags != y->scheme_flags ||
+            x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
             (addr_port((const struct sockaddr *)&y->sa) != 0 &&
              addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
             return 0;

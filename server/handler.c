@@ -186,13 +186,23 @@ static int method_is(const struct http_request *req, const char *m)
     return strlen(m) == req->method_len && memcmp(req->method, m, req->method_len) == 0;
 }
 
-/* Answer one complete request. */
+/* The routes a metrics:// listener serves; every other path is 404 there. /status is
+ * the /stats page for people (served where the server has it). */
+static int stats_route(const char *path, size_t plen)
+{
+    return path_is(path, plen, "/metrics") || path_is(path, plen, "/stats") ||
+           path_is(path, plen, "/status") || path_is(path, plen, "/healthz");
+}
+
+/* Answer one complete request; metrics_only: it came to a metrics:// listener. */
 static int route(const struct handler_env *env, struct buf *out, int fd, const char *msg,
-                 const struct http_request *req, unsigned flags)
+                 const struct http_request *req, unsigned flags, int metrics_only)
 {
     const char *path;
     size_t plen;
     target_path(req, &path, &plen);
+    if (metrics_only && !stats_route(path, plen))
+        return reply_status(env, out, 404, flags, NULL);
     int get = method_is(req, "GET"), head = method_is(req, "HEAD");
     if (head)
         flags |= REPLY_HEAD;
@@ -264,7 +274,7 @@ static void handle_http(const struct handler_env *env, struct handler_io *io, co
             flags |= REPLY_CLOSE;
         else if (req.flags & HTTP_F_KEEPALIVE_10)
             flags |= REPLY_KEEPALIVE_10;
-        if (route(env, io->out, io->fd, data + off, &req, flags) < 0) {
+        if (route(env, io->out, io->fd, data + off, &req, flags, io->metrics_only) < 0) {
             io->verdict = HANDLER_NOMEM;
             break;
         }

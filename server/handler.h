@@ -45,6 +45,7 @@ struct handler_io {
     struct buf *out;         /* replies are appended here */
     unsigned state;          /* HANDLER_CONTINUE_SENT, kept by the connection */
     int fd;                  /* the connection's socket: only for --stats-allow */
+    int metrics_only;        /* a metrics:// listener's: only the stats routes */
     /* results */
     size_t consumed;         /* input bytes fully handled */
     uint32_t messages;

@@ -142,7 +142,7 @@ static int queue_family(struct buf *out, const struct listener *ls, int n, int l
         addr_format((const struct sockaddr *)&ls[i].ep.sa, addr, sizeof addr);
         if (seen)
             rc |= buf_printf(out, "wharf_listen_queue_%s{listener=\"%s\",proto=\"%s\"} %llu\n",
-                             limit ? "limit" : "length", addr, proto_name(ls[i].ep.proto),
+                             limit ? "limit" : "length", addr, listen_spec_scheme(&ls[i].ep),
                              v[limit]);
         i = j;
     }

@@ -4,7 +4,8 @@
  *     listener := SCHEME [ "+" MODIFIER ]... "://" ADDRESS
  *     ADDRESS  := HOST ":" PORT | "[" IPV6 "]" ":" PORT | "*" ":" PORT | PORT
  *
- * SCHEME names the protocol spoken on the socket (raw, line, frame, http); each MODIFIER
+ * SCHEME names the protocol spoken on the socket (raw, line, frame, http; metrics is
+ * HTTP serving only the stats routes); each MODIFIER
  * names something that wraps it (none is implemented yet; "proxy", the PROXY protocol
  * header, is reserved for the next one). ADDRESS is addr_parse's (common/addr.h): a
  * missing host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
@@ -37,9 +38,13 @@ struct listen_scheme {
     const char *name;
     enum proto proto;
     enum listen_transport transport;
-    unsigned flags; /* LISTEN_SCHEME_* bits; none is needed yet (the metrics listener's
-                     * "no payload routes" is expected to be the first) */
+    unsigned flags; /* LISTEN_SCHEME_* bits */
 };
+
+/* The scheme serves only the stats routes (GET /metrics, /stats, /status, /healthz) over
+ * HTTP: "metrics://", so that an operator can expose them on another address than the
+ * service. */
+#define LISTEN_SCHEME_METRICS 0x1u
 
 struct listen_modifier {
     const char *name;
@@ -68,6 +73,7 @@ extern const struct listen_grammar listen_grammar_wharfd;
  * then the bound one (port 0 replaced by the real port). */
 struct listen_spec {
     enum proto proto;
+    unsigned scheme_flags; /* its scheme's LISTEN_SCHEME_* bits */
     unsigned modifiers; /* LISTEN_MOD_* bits */
     struct sockaddr_storage sa;
     socklen_t sa_len;
@@ -97,5 +103,16 @@ void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen
 
 /* wharfd's row for protocol p, or NULL when p has none. */
 const struct listen_scheme *listen_scheme_of(enum proto p);
+
+/* What a connection accepted on spec's listener is served as, in the one byte that
+ * travels with it (handoff_item.proto, conn.proto): its protocol in the low bits
+ * (LISTEN_KIND_PROTO), plus LISTEN_KIND_METRICS for a metrics:// listener. */
+#define LISTEN_KIND_PROTO 0x0fu
+#define LISTEN_KIND_METRICS 0x80u
+unsigned char listen_spec_kind(const struct listen_spec *spec);
+
+/* The name spec's scheme is written with ("http", "metrics"): its row by protocol and
+ * scheme flags. */
+const char *listen_spec_scheme(const struct listen_spec *spec);
 
 #endif

@@ -106,7 +106,7 @@ static void ur_admit(struct worker *w, const struct listener *l, int fd)
     uint64_t live = accept_live_connections(&w->accept);
     uint32_t peer;
     if (accept_admit(&w->accept, fd, &live, &peer))
-        worker_deliver_own(w, fd, (uint8_t)l->ep.proto, peer);
+        worker_deliver_own(w, fd, listen_spec_kind(&l->ep), peer);
 }
 
 void ur_on_accept(struct worker *w, const struct listener *l,

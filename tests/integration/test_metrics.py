@@ -107,4 +107,28 @@ def process_metrics_match_proc():
         t.check(len(cpu) == 1 and 0 <= cpu[""] < 60, "CPU seconds", cpu)
 
 
+@t.test
+def metrics_listener_serves_only_the_stats_routes():
+    tool = promtool()
+    with Server("http", "metrics", workers=1) as s:
+        m = s.port["metrics"]
+        for path in ("/", "/echo", "/nothing", "/__test/stall"):
+            r = http_get(m, path)
+            t.check(r and r[0] == 404, f"metrics:// answers 404 to {path}", r and r[:2])
+        t.check(http_get(s.port["http"], "/")[0] == 200, "the service listener serves /")
+        t.check(http_get(m, "/healthz")[0] == 200, "metrics:// serves /healthz")
+        st = http_get(m, "/stats")
+        t.check(st[0] == 200 and b'"metrics://127.0.0.1:%d"' % m in st[2],
+                "metrics:// serves /stats, which names the listener by its scheme", st[2][:300])
+        page = metrics(m)
+        r = subprocess.run([tool, "check", "metrics"], input=page, capture_output=True,
+                           text=True, timeout=30)
+        t.check(r.returncode == 0, "its /metrics passes promtool", r.stdout + r.stderr)
+        limits = samples(page, "wharf_listen_queue_limit")
+        t.check('{listener="127.0.0.1:%d",proto="metrics"}' % m in limits,
+                "the metrics listener's own queue, as proto metrics", limits)
+        codes = samples(page, "wharf_http_responses_total")
+        t.check(codes.get('{worker="0",code="4xx"}') == 4, "its 404s are counted", codes)
+
+
 t.main()
