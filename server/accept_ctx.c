@@ -105,8 +105,8 @@ int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             uint32_t peer;
-            if (accept_admit(a, fd, &live, &peer))
-                deliver(arg, fd, listen_spec_kind(&l->ep), peer);
+            if (accept_admit(a, l, fd, &live, &peer))
+                deliver(arg, fd, listener_conn_proto(l), peer);
             continue;
         }
         if (errno == EAGAIN)
@@ -149,7 +149,8 @@ enum accept_fail accept_failed(struct accept_ctx *a, int err)
     return ACCEPT_FAIL_PAUSED;
 }
 
-int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer)
+int accept_admit(struct accept_ctx *a, const struct listener *l, int fd, uint64_t *live,
+                 uint32_t *peer)
 {
     counter_add(&a->stats.accepted, 1);
     *peer = PEER_NONE;
@@ -161,7 +162,7 @@ int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer)
         *live = accept_live_connections(a);
         return 0;
     }
-    if (a->peers) {
+    if (a->peers && !(l->ep.modifiers & LISTEN_MOD_PROXY)) {
         switch (peer_admit(a->peers, fd, peer)) {
         case PEER_ADMITTED:
             break;

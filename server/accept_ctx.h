@@ -32,7 +32,7 @@ struct accept_ctx {
 };
 
 /* deliver: takes ownership of an accepted, non-blocking socket, counted in the peer
- * table as peer (PEER_NONE when not counted). */
+ * table as peer (PEER_NONE when not counted); proto is listener_conn_proto's byte. */
 typedef void (*accept_deliver_fn)(void *arg, int fd, uint8_t proto, uint32_t peer);
 
 void accept_ctx_init(struct accept_ctx *a, uint64_t max_conns);
@@ -44,9 +44,12 @@ void accept_ctx_close(struct accept_ctx *a);
  * others). Returns 1 if it stopped early because accepting is paused, else 0. */
 int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
                  void *arg);
-/* --max-conns and --max-conns-per-ip for a socket just accepted: 1 when it may be
- * served (*peer says where it was counted), 0 when it was closed and counted. */
-int accept_admit(struct accept_ctx *a, int fd, uint64_t *live, uint32_t *peer);
+/* --max-conns and --max-conns-per-ip for a socket just accepted on l: 1 when it may be
+ * served (*peer says where it was counted), 0 when it was closed and counted. A proxy
+ * listener's sockets are not counted per address here: the balancer's address is not
+ * the client's; the worker counts the address its header names (proxy_stage.h). */
+int accept_admit(struct accept_ctx *a, const struct listener *l, int fd, uint64_t *live,
+                 uint32_t *peer);
 /* What a failed accept (err, not EAGAIN) means for the accept loop. Counts and logs
  * it, and pauses accepting (accept_pause_left_ms) where retrying at once would spin. */
 enum accept_fail {

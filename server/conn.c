@@ -10,7 +10,9 @@
 #include "backend.h"
 #include "config.h"
 #include "handler.h"
+#include "listener.h"
 #include "peer.h"
+#include "proxy_stage.h"
 #include "stats.h"
 #include "worker_loop.h"
 
@@ -28,6 +30,12 @@ static void conn_release_peer(struct worker *w, uint32_t peer)
 void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
 {
     struct worker_loop *l = worker_loop(w);
+    if ((proto & LISTENER_PROTO_PROXY) && !proxy_stage_trusted(w, fd)) {
+        close(fd); /* at once: an untrusted peer gets no header stage, no reply */
+        conn_release_peer(w, peer);
+        counter_add(&l->stats->closed, 1);
+        return;
+    }
     struct conn *c = calloc(1, sizeof *c + l->io->conn_private);
     if (!c) {
         close(fd);
@@ -49,6 +57,9 @@ void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer)
     }
     l->n_conns++;
     worker_timer_set(w, &c->timer, TIMER_IDLE);
+    /* The header runs on the header deadline (with --header-timeout 0, the idle one). */
+    if ((proto & LISTENER_PROTO_PROXY) && l->timers[TIMER_HEADER].timeout_ms)
+        worker_timer_set(w, &c->timer, TIMER_HEADER);
     if (l->draining)
         conn_drain(w, c);
 }
@@ -127,7 +138,7 @@ static void conn_close_when_sent(struct worker *w, struct conn *c)
 static void conn_update_timer(struct worker *w, struct conn *c, int partial)
 {
     struct worker_loop *l = worker_loop(w);
-    if ((c->proto & LISTEN_KIND_PROTO) != PROTO_HTTP || l->timers[TIMER_HEADER].timeout_ms == 0)
+    if ((c->proto & LISTENER_PROTO_MASK) != PROTO_HTTP || l->timers[TIMER_HEADER].timeout_ms == 0)
         return;
     if (partial && c->timer.list == TIMER_IDLE)
         worker_timer_set(w, &c->timer, TIMER_HEADER);
@@ -165,8 +176,8 @@ static void conn_input(struct worker *w, struct conn *c, const char *data, size_
 {
     struct worker_loop *l = worker_loop(w);
     struct handler_io io = {
-        .proto = (enum proto)(c->proto & LISTEN_KIND_PROTO),
-        .metrics_only = (c->proto & LISTEN_KIND_METRICS) != 0,
+        .proto = (enum proto)(c->proto & LISTENER_PROTO_MASK),
+        .metrics_only = (c->proto & LISTENER_PROTO_METRICS) != 0,
         .cs = &c->cs,
         .out = conn_reply_buf(w, c),
         .state = c->handler_state,
@@ -218,6 +229,28 @@ int conn_reading(const struct conn *c)
     return !(c->flags & stop);
 }
 
+/* A +proxy connection's header stage (proxy_stage.h): 1 when the header is complete
+ * and the protocol may run on what follows it, else 0 (waiting for more, or closed). */
+static int conn_proxy_header(struct worker *w, struct conn *c, const char **data, size_t *len)
+{
+    struct proxy_stage_conn pc = {c->fd, &c->in, &c->peer, &c->handler_state};
+    switch (proxy_stage_input(w, &pc, data, len)) {
+    case PROXY_STAGE_WAIT:
+        return 0;
+    case PROXY_STAGE_REFUSED:
+        conn_close(w, c); /* at once: nothing reached the protocol, nothing is answered */
+        return 0;
+    case PROXY_STAGE_NOMEM:
+        conn_nomem(w, c);
+        return 0;
+    case PROXY_STAGE_DONE:
+        break;
+    }
+    c->proto &= (uint8_t)~LISTENER_PROTO_PROXY;
+    worker_timer_set(w, &c->timer, TIMER_IDLE); /* paid once: kept alive, it is ordinary */
+    return 1;
+}
+
 int conn_received(struct worker *w, struct conn *c, const char *data, size_t len)
 {
     struct worker_loop *l = worker_loop(w);
@@ -232,9 +265,12 @@ int conn_received(struct worker *w, struct conn *c, const char *data, size_t len
         conn_nomem(w, c);
         return 0;
     }
+    /* A +proxy connection's header first: the protocol sees only what follows it. */
+    if ((c->proto & LISTENER_PROTO_PROXY) && !conn_proxy_header(w, c, &data, &len))
+        return conn_reading(c);
     if (buf_len(&c->in))
         conn_input(w, c, buf_head(&c->in), buf_len(&c->in), 1);
-    else
+    else if (len)
         conn_input(w, c, data, len, 0);
     if (c->flags & CONN_CLOSED)
         return 0;
@@ -255,6 +291,8 @@ void conn_peer_eof(struct worker *w, struct conn *c)
 {
     struct worker_loop *l = worker_loop(w);
     c->flags |= CONN_PEER_EOF;
+    if (c->proto & LISTENER_PROTO_PROXY)
+        proxy_stage_eof(w, c->fd, &c->in);
     if (buf_len(&c->in)) {
         counter_add(&l->stats->truncated, 1);
         buf_release(&c->in);
@@ -295,7 +333,9 @@ void conn_settle(struct worker *w, struct conn *c)
 void conn_on_timeout(struct worker *w, struct conn *c)
 {
     struct worker_loop *l = worker_loop(w);
-    if (c->timer.list == TIMER_IDLE)
+    if (c->proto & LISTENER_PROTO_PROXY)
+        proxy_stage_timeout(w, c->fd);
+    else if (c->timer.list == TIMER_IDLE)
         counter_add(&l->stats->idle_timeouts, 1);
     else if (c->timer.list == TIMER_HEADER)
         counter_add(&l->stats->header_timeouts, 1);

@@ -47,7 +47,8 @@ struct conn {
     int fd;
     uint32_t peer;           /* its entry in the --max-conns-per-ip table, or PEER_NONE */
     uint8_t flags;           /* enum conn_flag */
-    uint8_t proto;           /* listen_spec_kind: enum proto, LISTEN_KIND_METRICS */
+    uint8_t proto;           /* listener_conn_proto: enum proto, LISTENER_PROTO_PROXY (until
+                              * its header is in), LISTENER_PROTO_METRICS */
     uint8_t handler_state;   /* struct handler_io.state, kept between reads */
     uint8_t io_flags;        /* the backend's */
     _Alignas(8) unsigned char io_private[]; /* the backend's: backend.conn_private bytes */
@@ -61,7 +62,9 @@ _Static_assert(sizeof(struct conn) <= 104, "struct conn grew past the documented
 static inline struct conn *conn_of_timer(struct tnode *n) { return (struct conn *)n; }
 
 /* Take ownership of an accepted socket: allocate, hand it to the backend, and serve
- * it. On failure the socket is closed and counted. */
+ * it. On failure the socket is closed and counted. proto is listener_conn_proto's byte:
+ * with LISTENER_PROTO_PROXY, a peer outside --proxy-from is closed here, and the others
+ * run the header stage first (proxy_stage.h). */
 void conn_open(struct worker *w, int fd, uint8_t proto, uint32_t peer);
 
 /* Close now: the backend lets go of the socket; the memory is freed after the event

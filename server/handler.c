@@ -194,14 +194,22 @@ static int stats_route(const char *path, size_t plen)
            path_is(path, plen, "/status") || path_is(path, plen, "/healthz");
 }
 
-/* Answer one complete request; metrics_only: it came to a metrics:// listener. */
-static int route(const struct handler_env *env, struct buf *out, int fd, const char *msg,
-                 const struct http_request *req, unsigned flags, int metrics_only)
+/* --stats-allow loopback: the address a PROXY header carried, else the socket's peer. */
+static int client_is_loopback(const struct handler_io *io)
+{
+    if (io->state & HANDLER_PEER_CARRIED)
+        return (io->state & HANDLER_PEER_LOOPBACK) != 0;
+    return peer_is_loopback(io->fd);
+}
+
+/* Answer one complete request; io->metrics_only: it came to a metrics:// listener. */
+static int route(const struct handler_env *env, struct buf *out, const struct handler_io *io,
+                 const char *msg, const struct http_request *req, unsigned flags)
 {
     const char *path;
     size_t plen;
     target_path(req, &path, &plen);
-    if (metrics_only && !stats_route(path, plen))
+    if (io->metrics_only && !stats_route(path, plen))
         return reply_status(env, out, 404, flags, NULL);
     int get = method_is(req, "GET"), head = method_is(req, "HEAD");
     if (head)
@@ -226,7 +234,7 @@ static int route(const struct handler_env *env, struct buf *out, int fd, const c
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
         /* Asked for rarely, so the peer's address is looked up only then. */
-        if (!env->settings->stats_allow_all && !peer_is_loopback(fd)) {
+        if (!env->settings->stats_allow_all && !client_is_loopback(io)) {
             counter_add(&env->stats->stats_forbidden, 1);
             return reply_status(env, out, 403, flags, NULL);
         }
@@ -274,7 +282,7 @@ static void handle_http(const struct handler_env *env, struct handler_io *io, co
             flags |= REPLY_CLOSE;
         else if (req.flags & HTTP_F_KEEPALIVE_10)
             flags |= REPLY_KEEPALIVE_10;
-        if (route(env, io->out, io->fd, data + off, &req, flags, io->metrics_only) < 0) {
+        if (route(env, io->out, io, data + off, &req, flags) < 0) {
             io->verdict = HANDLER_NOMEM;
             break;
         }

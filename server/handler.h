@@ -38,12 +38,16 @@ enum handler_verdict {
 };
 
 #define HANDLER_CONTINUE_SENT 0x1u /* io->state: "100 Continue" already sent for this request */
+/* io->state: the client's address is the one a PROXY header named (not the socket's
+ * peer, a balancer), and whether it is loopback: what --stats-allow asks. */
+#define HANDLER_PEER_CARRIED 0x2u
+#define HANDLER_PEER_LOOPBACK 0x4u
 
 struct handler_io {
     enum proto proto;
     struct codec_state *cs;  /* the connection's resume hints */
     struct buf *out;         /* replies are appended here */
-    unsigned state;          /* HANDLER_CONTINUE_SENT, kept by the connection */
+    unsigned state;          /* HANDLER_* bits, kept by the connection */
     int fd;                  /* the connection's socket: only for --stats-allow */
     int metrics_only;        /* a metrics:// listener's: only the stats routes */
     /* results */

@@ -21,7 +21,7 @@
 
 struct handoff_item {
     int fd;
-    uint8_t proto; /* listen_spec_kind (listen_spec.h): enum proto, LISTEN_KIND_METRICS */
+    uint8_t proto;  /* listener_conn_proto's byte (listener.h) */
     uint32_t peer; /* its entry in the --max-conns-per-ip table (peer.h) */
 };
 

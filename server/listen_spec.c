@@ -16,13 +16,13 @@ static const struct listen_scheme wharfd_schemes[] = {
     {"metrics", PROTO_HTTP, LISTEN_STREAM, LISTEN_SCHEME_METRICS},
 };
 
-/* proxy is listed so that "http+proxy://" says "not implemented yet" rather than
- * "unknown"; the issue that implements it flips ready. */
+/* proxy: a PROXY protocol header (v1 or v2) comes first and names the real client
+ * (server/proxy_stage.c). */
 static const struct listen_modifier wharfd_modifiers[] = {
     {"proxy", LISTEN_MOD_PROXY,
      LISTEN_PROTO_BIT(PROTO_RAW) | LISTEN_PROTO_BIT(PROTO_LINE) | LISTEN_PROTO_BIT(PROTO_FRAME) |
          LISTEN_PROTO_BIT(PROTO_HTTP),
-     0},
+     1},
 };
 
 const struct listen_grammar listen_grammar_wharfd = {
@@ -33,12 +33,6 @@ const struct listen_grammar listen_grammar_wharfd = {
 const struct listen_scheme *listen_scheme_of(enum proto p)
 {
     return (unsigned)p < PROTO_COUNT ? &wharfd_schemes[p] : NULL;
-}
-
-unsigned char listen_spec_kind(const struct listen_spec *spec)
-{
-    return (unsigned char)((unsigned)spec->proto |
-                           (spec->scheme_flags & LISTEN_SCHEME_METRICS ? LISTEN_KIND_METRICS : 0));
 }
 
 const char *listen_spec_scheme(const struct listen_spec *spec)

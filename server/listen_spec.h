@@ -5,10 +5,10 @@
  *     ADDRESS  := HOST ":" PORT | "[" IPV6 "]" ":" PORT | "*" ":" PORT | PORT
  *
  * SCHEME names the protocol spoken on the socket (raw, line, frame, http; metrics is
- * HTTP serving only the stats routes); each MODIFIER
- * names something that wraps it (none is implemented yet; "proxy", the PROXY protocol
- * header, is reserved for the next one). ADDRESS is addr_parse's (common/addr.h): a
- * missing host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
+ * HTTP serving only the stats routes); each MODIFIER names something that wraps it
+ * ("proxy": a PROXY protocol header, v1 or v2, precedes the protocol and names the real
+ * client; see server/proxy_stage.h). ADDRESS is addr_parse's (common/addr.h): a missing
+ * host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
  *
  * Decisions, so that every caller agrees:
  * - names are lower case and matched exactly ("HTTP://" is refused, with a hint): systemd
@@ -55,7 +55,7 @@ struct listen_modifier {
 
 #define LISTEN_PROTO_BIT(p) (1u << (unsigned)(p))
 
-/* Reserved for the PROXY-protocol listener (not accepted yet, see the table). */
+/* The PROXY-protocol listener: a header from a trusted balancer comes first. */
 #define LISTEN_MOD_PROXY 0x1u
 
 /* A set of schemes and modifiers. wharfd has one (listen_grammar_wharfd); the unit tests
@@ -103,13 +103,6 @@ void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen
 
 /* wharfd's row for protocol p, or NULL when p has none. */
 const struct listen_scheme *listen_scheme_of(enum proto p);
-
-/* What a connection accepted on spec's listener is served as, in the one byte that
- * travels with it (handoff_item.proto, conn.proto): its protocol in the low bits
- * (LISTEN_KIND_PROTO), plus LISTEN_KIND_METRICS for a metrics:// listener. */
-#define LISTEN_KIND_PROTO 0x0fu
-#define LISTEN_KIND_METRICS 0x80u
-unsigned char listen_spec_kind(const struct listen_spec *spec);
 
 /* The name spec's scheme is written with ("http", "metrics"): its row by protocol and
  * scheme flags. */

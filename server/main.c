@@ -217,6 +217,7 @@ static int start_threads(struct server *s)
         s->acceptor.ctx.peers = &s->peers; /* used only if the acceptor thread runs */
         for (int i = 0; i < cfg->workers; i++)
             s->workers[i].accept.peers = &s->peers;
+        s->registry.peers = &s->peers;
     }
     for (int i = 0; i < cfg->workers; i++)
         if (worker_start(&s->workers[i]) < 0)

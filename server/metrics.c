@@ -8,6 +8,7 @@
 #include "handoff.h"
 #include "kernel_metrics.h"
 #include "settings.h"
+#include "stats_peers.h"
 
 /* HELP and TYPE once per metric: the rows of one metric are adjacent in the X-macro
  * lists (stats.h), and last remembers which metric was described. */
@@ -98,6 +99,7 @@ int metrics_render(struct buf *out, const struct stats_registry *reg,
     int rc = render_info(out, reg);
     rc |= render_worker_gauges(out, reg);
     rc |= render_counters(out, reg);
+    rc |= stats_peers_prometheus(out, reg->peers);
     rc |= kernel_metrics_listen_queues(out, reg->listeners, reg->n_listeners);
     rc |= render_drain(out, set);
     rc |= kernel_metrics_process(out);

@@ -129,6 +129,14 @@ static int set_stats_allow(struct config *cfg, const char *v, char *err, size_t 
     return 0;
 }
 
+static int set_proxy_from(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    char why[256];
+    if (cidr_list_parse(v, &cfg->set.proxy_from, why, sizeof why) < 0)
+        return ERR("expected CIDR[,CIDR...] like 127.0.0.0/8,::1: %s", why);
+    return 0;
+}
+
 /* Timeouts are kept below 24 days: worker deadlines are 32-bit milliseconds. */
 #define MAX_TIMEOUT_MS (86400ull * 1000)
 
@@ -272,10 +280,11 @@ static int set_log_level(struct config *cfg, const char *v, char *err, size_t er
 static const struct option_def options[] = {
     {"listen", 'l', "SCHEME[+MODIFIER...]://HOST:PORT", NULL, set_listen,
      "listen for the protocol SCHEME (raw, line, frame, http; lower case) on HOST:PORT; "
-     "repeatable. Each +MODIFIER names something that wraps the protocol, once at most (none "
-     "is implemented yet). HOST defaults to 127.0.0.1, [::1] for IPv6, * for all IPv4 "
-     "addresses; port 0 picks a free port. Default: raw://127.0.0.1:9000 and "
-     "http://127.0.0.1:8080"},
+     "repeatable. Each +MODIFIER names something that wraps the protocol, once at most: "
+     "+proxy, a PROXY protocol v1/v2 header from a balancer in --proxy-from comes first and "
+     "names the client (any TCP scheme, e.g. http+proxy://). HOST defaults to 127.0.0.1, "
+     "[::1] for IPv6, * for all IPv4 addresses; port 0 picks a free port. Default: "
+     "raw://127.0.0.1:9000 and http://127.0.0.1:8080"},
     {"workers", 'w', "N", "auto", set_workers,
      "worker threads, each with its own event loop ('auto': the CPUs this process may run on)"},
     {"dispatch", 0, "least|rr|reuseport", "least", set_dispatch,
@@ -331,6 +340,10 @@ static const struct option_def options[] = {
     {"stats-allow", 0, "loopback|all", "loopback", set_stats_allow,
      "who may read GET /stats and /metrics: clients on loopback addresses only (others get "
      "403), or everyone"},
+    {"proxy-from", 0, "CIDR[,CIDR...]", "127.0.0.0/8,::1", set_proxy_from,
+     "who may send a PROXY protocol header to a +proxy listener (IPv4 ranges also match "
+     "IPv4-mapped IPv6 peers); connections from elsewhere, with a bad header, or whose "
+     "header is not complete within --header-timeout are closed at once and counted"},
     {"stats-interval", 0, "DURATION", "0", set_stats_interval,
      "log a one-line summary this often (0: never)"},
     {"log-level", 0, "LEVEL", "info", set_log_level, "debug, info, warn, error or off"},

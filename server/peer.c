@@ -115,6 +115,11 @@ enum peer_admit peer_admit(struct peer_table *t, int fd, uint32_t *slot)
     uint8_t addr[16];
     if (peer_addr(fd, addr) < 0)
         return PEER_GONE;
+    return peer_admit_addr(t, addr, slot);
+}
+
+enum peer_admit peer_admit_addr(struct peer_table *t, const uint8_t addr[16], uint32_t *slot)
+{
     enum peer_admit r = PEER_ADMITTED;
     pthread_mutex_lock(&t->lock);
     uint32_t b = bucket_of(t, addr), i = t->buckets[b];
@@ -160,8 +165,42 @@ void peer_release(struct peer_table *t, uint32_t slot)
 int peer_is_loopback(int fd)
 {
     uint8_t a[16];
-    if (peer_addr(fd, a) < 0)
-        return 0;
+    return peer_addr(fd, a) == 0 && peer_addr_is_loopback(a);
+}
+
+/* Insert e into out[0, *have) kept in decreasing count, at most n long. */
+static void top_insert(struct peer_count *out, size_t n, size_t *have, const uint8_t addr[16],
+                       uint32_t count)
+{
+    size_t i = *have < n ? (*have)++ : n;
+    while (i > 0 && out[i - 1].count < count) {
+        if (i < n)
+            out[i] = out[i - 1];
+        i--;
+    }
+    if (i < n) {
+        memcpy(out[i].addr, addr, 16);
+        out[i].count = count;
+    }
+}
+
+size_t peer_top(struct peer_table *t, struct peer_count *out, size_t n, uint64_t *n_addrs)
+{
+    size_t have = 0;
+    *n_addrs = 0;
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 1; i < t->n_entries; i++) {
+        if (!t->entries[i].count)
+            continue;
+        (*n_addrs)++;
+        top_insert(out, n, &have, t->entries[i].addr, t->entries[i].count);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return have;
+}
+
+int peer_addr_is_loopback(const uint8_t a[16])
+{
     static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const uint8_t v6loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (memcmp(a, v4mapped, 12) == 0)

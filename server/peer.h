@@ -3,9 +3,10 @@
  *
  * The table is the one piece of mutable state that accepting threads (the acceptor, or
  * every worker with --dispatch reuseport) and closing threads (the workers) share: a
- * connection is counted where it is accepted and released where it closes, which can
- * be two threads. It sits behind its own mutex, taken once per accept and once per
- * close, and only when --max-conns-per-ip is set; without it nothing here runs.
+ * connection is counted where it is accepted (on a +proxy listener: by its worker, once
+ * the PROXY header has named the client) and released where it closes, which can be two
+ * threads. It sits behind its own mutex, taken once per accept and once per close, and
+ * only when --max-conns-per-ip is set; without it nothing here runs.
  *
  * Each address with live connections has one entry (IPv4-mapped IPv6 counts as IPv4);
  * an entry is freed when its last connection closes, so memory follows the live
@@ -46,11 +47,27 @@ enum peer_admit {
 
 /* Count a newly accepted socket against its address. */
 enum peer_admit peer_admit(struct peer_table *t, int fd, uint32_t *slot);
+/* Count a connection against addr (16 bytes, IPv4 as ::ffff:a.b.c.d): the address a
+ * PROXY header carried. Never PEER_GONE. */
+enum peer_admit peer_admit_addr(struct peer_table *t, const uint8_t addr[16], uint32_t *slot);
 /* A connection counted with peer_admit has closed. */
 void peer_release(struct peer_table *t, uint32_t slot);
 
 /* 1 when the socket's peer is a loopback address (127.0.0.0/8, ::1, or
  * ::ffff:127.0.0.0/104), 0 when it is not or cannot be told. */
 int peer_is_loopback(int fd);
+/* The same test of a 16-byte address. */
+int peer_addr_is_loopback(const uint8_t addr[16]);
+
+/* One address with live connections, for the /stats view of who holds the most. */
+struct peer_count {
+    uint8_t addr[16];
+    uint32_t count;
+};
+
+/* The at most n addresses with the most live connections, most first, into out.
+ * Returns how many; *n_addrs: how many addresses have live connections. One pass over
+ * the table under its lock (a stats page, not a hot path). */
+size_t peer_top(struct peer_table *t, struct peer_count *out, size_t n, uint64_t *n_addrs);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../common/addr.h"
+#include "../common/cidr.h"
 #include "../common/log.h"
 #include "../common/mode.h"
 #include "listen_spec.h"
@@ -37,6 +38,7 @@ struct settings {
     uint64_t stats_interval_ms;   /* 0: off */
     int stats_allow_all;          /* /stats and /metrics for every client, not only loopback */
     uint64_t drain_delay_ms;      /* SIGTERM: /healthz says 503 this long before draining; 0: off */
+    struct cidr_list proxy_from;  /* who may send a PROXY header to a +proxy listener */
 };
 
 /* Socket options set on each listener; Linux copies them to every accepted socket,

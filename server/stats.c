@@ -9,6 +9,7 @@
 #include "../common/version.h"
 #include "config.h"
 #include "drain_state.h"
+#include "stats_peers.h"
 
 uint64_t stats_acceptor_sum(const struct stats_registry *registry, size_t offset)
 {
@@ -128,7 +129,9 @@ int stats_render_json(struct buf *out, const struct stats_registry *registry,
         rc |= buf_printf(out, "%s", i ? "," : "");
         rc |= render_worker_json(out, registry->workers[i], i);
     }
-    rc |= buf_printf(out, "]}\n");
+    rc |= buf_printf(out, "]");
+    rc |= stats_peers_json(out, registry->peers);
+    rc |= buf_printf(out, "}\n");
     return rc ? -1 : 0;
 }
 

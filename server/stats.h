@@ -15,6 +15,8 @@
 
 typedef _Atomic uint64_t counter_t;
 
+struct peer_table;
+
 static inline void counter_add(counter_t *c, uint64_t n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
@@ -82,7 +84,18 @@ static inline uint64_t counter_get(const counter_t *c)
       "io_uring submissions forced early by a full submission queue")                        \
     X(uring_sq_stalls, "uring_sq_stalls_total", "",                                          \
       "io_uring operations put off to the next turn (or done without the ring) because "     \
-      "the submission queue stayed full")
+      "the submission queue stayed full")                                                    \
+    X(proxy_headers, "proxy_headers_total", "",                                              \
+      "valid PROXY headers received on +proxy listeners")                                    \
+    X(proxy_untrusted, "proxy_refused_total", "reason=\"untrusted\"",                        \
+      "+proxy connections closed before their protocol ran: untrusted (not from "            \
+      "--proxy-from), bad_header (malformed), truncated (ended inside the header), timeout " \
+      "(no header within --header-timeout), per_ip (the address the header names is at "     \
+      "--max-conns-per-ip)")                                                                 \
+    X(proxy_bad_header, "proxy_refused_total", "reason=\"bad_header\"", "")                  \
+    X(proxy_truncated, "proxy_refused_total", "reason=\"truncated\"", "")                    \
+    X(proxy_timeouts, "proxy_refused_total", "reason=\"timeout\"", "")                       \
+    X(proxy_rejected_per_ip, "proxy_refused_total", "reason=\"per_ip\"", "")
 
 /* The same columns; on /metrics summed over the acceptors (one, or one per worker). */
 #define ACCEPTOR_COUNTERS(X)                                                                 \
@@ -122,6 +135,7 @@ struct stats_registry {
     const struct listener *listeners; /* the listen queues (TCP_INFO) */
     int n_listeners;
     struct handoff *handoffs[MAX_WORKERS]; /* each worker's queue, by worker id */
+    struct peer_table *peers; /* --max-conns-per-ip's table, for the top-addresses view; NULL */
 };
 
 struct listener;

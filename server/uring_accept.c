@@ -105,8 +105,8 @@ static void ur_admit(struct worker *w, const struct listener *l, int fd)
 {
     uint64_t live = accept_live_connections(&w->accept);
     uint32_t peer;
-    if (accept_admit(&w->accept, fd, &live, &peer))
-        worker_deliver_own(w, fd, listen_spec_kind(&l->ep), peer);
+    if (accept_admit(&w->accept, l, fd, &live, &peer))
+        worker_deliver_own(w, fd, listener_conn_proto(l), peer);
 }
 
 void ur_on_accept(struct worker *w, const struct listener *l,

@@ -339,6 +339,45 @@ RAW = {
 }
 
 
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2(ver_cmd, fam, body):
+    """A PROXY protocol version-2 header: signature, command, family, length, body."""
+    return V2_SIG + bytes([ver_cmd, fam]) + len(body).to_bytes(2, "big") + body
+
+
+V2_INET = bytes([192, 0, 2, 1, 198, 51, 100, 7, 0xdc, 0x04, 0x01, 0xbb])
+V2_INET6 = bytes(15) + b"\x01" + bytes(15) + b"\x02" + b"\x12\x34\x00\x50"
+V2_UNIX = b"/run/c.sock".ljust(108, b"\x00") + b"/run/s.sock".ljust(108, b"\x00")
+TLVS = b"\x01\x00\x02h2" + b"\x04\x00\x00" + b"\x05\x00\x03abc"
+
+PROXY = {
+    "v1-tcp4": b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\nGET / HTTP/1.1\r\n\r\n",
+    "v1-tcp6": b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 0 65535\r\n",
+    "v1-unknown": b"PROXY UNKNOWN\r\n",
+    "v1-unknown-rest": b"PROXY UNKNOWN ffff::1 ::1 1 2\r\n",
+    "v1-longest": b"PROXY UNKNOWN " + b"x" * 91 + b"\r\n",
+    "v1-too-long": b"PROXY UNKNOWN " + b"x" * 92 + b"\r\n",
+    "v1-bare-lf": b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+    "v1-bad-port": b"PROXY TCP4 1.2.3.4 5.6.7.8 1 080\r\n",
+    "v1-bad-addr": b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n",
+    "v1-partial": b"PROXY TCP4 1.2.3.4 5.6",
+    "v2-inet": v2(0x21, 0x11, V2_INET) + b"after",
+    "v2-inet-tlvs": v2(0x21, 0x11, V2_INET + TLVS),
+    "v2-inet6": v2(0x21, 0x21, V2_INET6 + TLVS),
+    "v2-unix": v2(0x21, 0x31, V2_UNIX),
+    "v2-local": v2(0x20, 0x00, b""),
+    "v2-local-body": v2(0x20, 0x11, V2_INET),
+    "v2-unspec": v2(0x21, 0x00, b"\x04\x00\x00"),
+    "v2-short-length": v2(0x21, 0x21, V2_INET),
+    "v2-tlv-overrun": v2(0x21, 0x11, V2_INET + b"\x01\x00\x09ab"),
+    "v2-bad-version": v2(0x11, 0x11, V2_INET),
+    "v2-partial": v2(0x21, 0x11, V2_INET)[:20],
+    "garbage": b"GET / HTTP/1.1\r\n\r\n",
+}
+
+
 def write(corpus, target, seeds):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -354,7 +393,8 @@ def write(corpus, target, seeds):
 def main():
     corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__),
                                                                 "corpus")
-    for target, seeds in (("http", HTTP), ("frame", FRAME), ("line", LINE), ("raw", RAW)):
+    for target, seeds in (("http", HTTP), ("frame", FRAME), ("line", LINE), ("raw", RAW),
+                           ("proxy", PROXY)):
         print("%s: %d seeds" % (target, write(corpus, target, seeds)))
 
 

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame line raw http)
+[ ${#targets[@]} -gt 0 ] || targets=(frame line raw http proxy)
 
 for t in "${targets[@]}"; do
     bin=$root/build/fuzz/fuzz_$t committed=$root/tests/fuzz/corpus/$t

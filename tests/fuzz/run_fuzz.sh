@@ -22,7 +22,7 @@ while getopts t:p: opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame line raw http)
+[ ${#targets[@]} -gt 0 ] || targets=(frame line raw http proxy)
 
 # Inputs longer than this are not generated: HTTP needs room past the 8 KiB header
 # limit; the codecs' small limits (< 48 bytes) are reached by short inputs.

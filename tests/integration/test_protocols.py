@@ -279,10 +279,9 @@ def bad_flags_exit_2_with_one_line():
 def unknown_listener_modifier_exit_2_with_one_line():
     """SCHEME[+MODIFIER]://HOST:PORT: a modifier wharfd does not know is named, with the
     known ones, on the one line."""
-    for text, says in (("http+gzip://127.0.0.1:0", "unknown modifier 'gzip' (known: none yet)"),
-                       ("http+://127.0.0.1:0", "empty modifier after '+' (known: none yet)"),
-                       ("http+proxy://127.0.0.1:0",
-                        "modifier 'proxy' is not implemented yet (known: none yet)")):
+    for text, says in (("http+gzip://127.0.0.1:0", "unknown modifier 'gzip' (known: proxy)"),
+                       ("http+://127.0.0.1:0", "empty modifier after '+' (known: proxy)"),
+                       ("http+proxy+proxy://127.0.0.1:0", "modifier 'proxy' is given twice")):
         r = run([WHARFD, "--listen", text], timeout=10)
         t.check(r.returncode == 2, f"{text}: exit 2", (r.returncode, r.stderr))
         t.check(r.stderr.strip() == f"wharfd: --listen: '{text}': {says}", f"{text}: one line",

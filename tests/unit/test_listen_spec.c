@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "../../server/listen_spec.h"
+#include "../../server/listener.h"
 
 /* A grammar with modifiers the parser must handle before wharfd has any: tls wraps http
  * only, zip wraps raw and http, later is reserved. dgram stands in for a datagram kind. */
@@ -116,17 +117,22 @@ static void test_every_scheme_and_address_form(void **state)
     parse_ok(g, "http://0.0.0.0:65535", &s);
     assert_int_equal(port_of(&s), 65535);
     assert_int_equal(s.scheme_flags, 0);
-    assert_int_equal(listen_spec_kind(&s), PROTO_HTTP);
+    struct listener l = {.fd = -1, .ep = s};
+    assert_int_equal(listener_conn_proto(&l), PROTO_HTTP);
 
     /* metrics: HTTP that serves only the stats routes, told apart by its scheme flag, which
-     * travels with each connection in its kind byte */
+     * travels with each connection in its protocol byte (listener.h) */
     parse_ok(g, "metrics://0.0.0.0:9100", &s);
     assert_int_equal(s.proto, PROTO_HTTP);
     assert_int_equal(s.scheme_flags, LISTEN_SCHEME_METRICS);
-    assert_int_equal(listen_spec_kind(&s), PROTO_HTTP | LISTEN_KIND_METRICS);
-    assert_int_equal(listen_spec_kind(&s) & LISTEN_KIND_PROTO, PROTO_HTTP);
+    l.ep = s;
+    assert_int_equal(listener_conn_proto(&l), PROTO_HTTP | LISTENER_PROTO_METRICS);
     assert_string_equal(listen_spec_scheme(&s), "metrics");
-    expect_error(g, "metrics+proxy://127.0.0.1:1", "~modifier 'proxy' is not implemented yet");
+    /* behind a balancer: both bits, and the protocol under them */
+    parse_ok(g, "metrics+proxy://127.0.0.1:1", &l.ep);
+    assert_int_equal(listener_conn_proto(&l),
+                     PROTO_HTTP | LISTENER_PROTO_METRICS | LISTENER_PROTO_PROXY);
+    assert_int_equal(listener_conn_proto(&l) & LISTENER_PROTO_MASK, PROTO_HTTP);
 }
 
 static void test_format_round_trips(void **state)
@@ -192,13 +198,13 @@ static void test_modifier_errors_in_wharfd(void **state)
     (void)state;
     static const struct bad_case cases[] = {
         {"http+gzip://127.0.0.1:80",
-         "'http+gzip://127.0.0.1:80': unknown modifier 'gzip' (known: none yet)"},
+         "'http+gzip://127.0.0.1:80': unknown modifier 'gzip' (known: proxy)"},
         {"http+://127.0.0.1:80",
-         "'http+://127.0.0.1:80': empty modifier after '+' (known: none yet)"},
+         "'http+://127.0.0.1:80': empty modifier after '+' (known: proxy)"},
         {"http++proxy://127.0.0.1:80", "~empty modifier after '+'"},
-        {"http+proxy+://127.0.0.1:80", "~not implemented yet"},
-        {"http+proxy://127.0.0.1:80", "'http+proxy://127.0.0.1:80': modifier 'proxy' "
-                                      "is not implemented yet (known: none yet)"},
+        {"http+proxy+://127.0.0.1:80", "~empty modifier after '+'"},
+        {"http+proxy+proxy://127.0.0.1:80", "'http+proxy+proxy://127.0.0.1:80': modifier "
+                                            "'proxy' is given twice"},
         {"http+PROXY://127.0.0.1:80", "~unknown modifier 'PROXY'"},
         /* The scheme is checked first: its error wins over a modifier's. */
         {"ftp+gzip://127.0.0.1:80", "~unknown protocol 'ftp'"},
@@ -270,8 +276,19 @@ static void test_names(void **state)
     assert_string_equal(err, "unknown protocol 'gopher' (known: raw, line, frame, http, metrics)");
     assert_int_equal(listen_spec_parse_name("", 0, &s, err, sizeof err), -1);
     assert_string_equal(err, "empty protocol name (known: raw, line, frame, http, metrics)");
-    assert_int_equal(listen_spec_parse_name("http+proxy", 10, &s, err, sizeof err), -1);
-    assert_non_null(strstr(err, "not implemented yet"));
+    assert_int_equal(listen_spec_parse_name("http+proxy", 10, &s, err, sizeof err), 0);
+    assert_int_equal(s.proto, PROTO_HTTP);
+    assert_int_equal(s.modifiers, LISTEN_MOD_PROXY);
+    /* every TCP scheme may be proxied, and it prints back the same */
+    const char *proxied[] = {"raw+proxy://127.0.0.1:1", "line+proxy://127.0.0.1:2",
+                             "frame+proxy://[::1]:3", "http+proxy://127.0.0.1:4"};
+    for (size_t i = 0; i < sizeof proxied / sizeof proxied[0]; i++) {
+        char out[LISTEN_SPEC_TEXT_MAX];
+        assert_int_equal(listen_spec_parse(proxied[i], &s, err, sizeof err), 0);
+        assert_int_equal(s.modifiers, LISTEN_MOD_PROXY);
+        listen_spec_format(&s, out, sizeof out);
+        assert_string_equal(out, proxied[i]);
+    }
     /* The length bounds the name: what follows is not read. */
     assert_int_equal(listen_grammar_parse_name(&test_grammar, "http+tls+tls", 8, &s, err,
                                                sizeof err),
@@ -296,7 +313,7 @@ static void test_scheme_table(void **state)
         assert_string_equal(sc->name, proto_name((enum proto)p));
         assert_int_equal(sc->transport, LISTEN_STREAM);
         assert_int_equal(sc->flags, 0);
-        assert_int_equal(p & ~LISTEN_KIND_PROTO, 0); /* fits the kind byte's low bits */
+        assert_int_equal(p & ~LISTENER_PROTO_MASK, 0); /* fits the protocol byte's low bits */
     }
     assert_null(listen_scheme_of(PROTO_COUNT));
     assert_null(listen_scheme_of((enum proto)-1));

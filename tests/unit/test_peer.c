@@ -327,6 +327,57 @@ static void *race(void *arg)
     return NULL;
 }
 
+/* 16-byte form of an IPv4 address, as a PROXY header's source is counted. */
+static void v4_16(uint8_t out[16], uint8_t last)
+{
+    memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    out[12] = 192, out[13] = 0, out[14] = 2, out[15] = last;
+}
+
+/* Addresses named by PROXY headers are counted like socket peers; the top view lists
+ * the busiest first and follows releases. */
+static void test_admit_addr_and_top(void **state)
+{
+    (void)state;
+    struct peer_table t;
+    assert_int_equal(peer_table_init(&t, 3, 64), 0);
+    uint8_t a[16];
+    uint32_t s[12];
+    int k = 0;
+    /* .1: 1 connection, .2: 3 (the limit), .3: 2 */
+    const uint8_t last[] = {1, 2, 2, 2, 3, 3};
+    for (size_t i = 0; i < sizeof last; i++) {
+        v4_16(a, last[i]);
+        assert_int_equal(peer_admit_addr(&t, a, &s[k++]), PEER_ADMITTED);
+    }
+    v4_16(a, 2);
+    uint32_t over;
+    assert_int_equal(peer_admit_addr(&t, a, &over), PEER_OVER);
+    assert_int_equal(over, PEER_NONE);
+    assert_true(peer_addr_is_loopback((const uint8_t[16]){[10] = 0xff, [11] = 0xff, [12] = 127}));
+    assert_false(peer_addr_is_loopback(a));
+
+    struct peer_count top[2];
+    uint64_t n_addrs;
+    assert_int_equal(peer_top(&t, top, 2, &n_addrs), 2);
+    assert_int_equal(n_addrs, 3);
+    assert_int_equal(top[0].addr[15], 2);
+    assert_int_equal(top[0].count, 3);
+    assert_int_equal(top[1].addr[15], 3);
+    assert_int_equal(top[1].count, 2);
+    /* release .2 down to 0: .3 leads, .1 follows, .2 is gone */
+    for (int i = 1; i <= 3; i++)
+        peer_release(&t, s[i]);
+    struct peer_count all[8];
+    assert_int_equal(peer_top(&t, all, 8, &n_addrs), 2);
+    assert_int_equal(n_addrs, 2);
+    assert_int_equal(all[0].addr[15], 3);
+    assert_int_equal(all[1].addr[15], 1);
+    assert_int_equal(all[1].count, 1);
+    peer_table_free(&t);
+}
+
 static void test_two_threads(void **state)
 {
     (void)state;
@@ -361,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_gone),
         cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_two_threads),
+        cmocka_unit_test(test_admit_addr_and_top),
     };
     return cmocka_run_group_tests_name("peer", tests, NULL, NULL);
 }
