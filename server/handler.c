@@ -202,6 +202,21 @@ static int client_is_loopback(const struct handler_io *io)
     return peer_is_loopback(io->fd);
 }
 
+/* --stats-allow: everyone, loopback clients (no ranges), or clients in its ranges. The
+ * client is the address a PROXY header carried, else the socket's peer, looked up only
+ * now: stats pages are asked for rarely. */
+static int stats_allowed(const struct handler_env *env, const struct handler_io *io)
+{
+    const struct settings *set = env->settings;
+    if (set->stats_allow_all)
+        return 1;
+    if (set->stats_allow.n == 0)
+        return client_is_loopback(io);
+    if (io->state & HANDLER_PEER_CARRIED)
+        return (io->state & HANDLER_PEER_STATS_RANGES) != 0;
+    return peer_in_ranges(io->fd, &set->stats_allow);
+}
+
 /* Answer one complete request; io->metrics_only: it came to a metrics:// listener. */
 static int route(const struct handler_env *env, struct buf *out, const struct handler_io *io,
                  const char *msg, const struct http_request *req, unsigned flags)
@@ -233,8 +248,7 @@ static int route(const struct handler_env *env, struct buf *out, const struct ha
     if (stats || metrics) {
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
-        /* Asked for rarely, so the peer's address is looked up only then. */
-        if (!env->settings->stats_allow_all && !client_is_loopback(io)) {
+        if (!stats_allowed(env, io)) {
             counter_add(&env->stats->stats_forbidden, 1);
             return reply_status(env, out, 403, flags, NULL);
         }

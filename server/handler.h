@@ -42,6 +42,9 @@ enum handler_verdict {
  * peer, a balancer), and whether it is loopback: what --stats-allow asks. */
 #define HANDLER_PEER_CARRIED 0x2u
 #define HANDLER_PEER_LOOPBACK 0x4u
+/* io->state: the carried address is in --stats-allow's ranges, as they were when the
+ * header came (a reload applies to headers that come after it). */
+#define HANDLER_PEER_STATS_RANGES 0x8u
 
 struct handler_io {
     enum proto proto;

@@ -53,9 +53,21 @@ uint64_t stats_active_connections(const struct stats_registry *registry)
     return active;
 }
 
+/* --stats-allow as it is written: "all", "loopback" or the ranges. */
+static const char *stats_allow_text(const struct settings *set, char *buf, size_t len)
+{
+    if (set->stats_allow_all)
+        return "all";
+    if (set->stats_allow.n == 0)
+        return "loopback";
+    cidr_list_format(&set->stats_allow, buf, len);
+    return buf;
+}
+
 static int render_config_json(struct buf *out, const struct stats_registry *registry,
                               const struct settings *set)
 {
+    char allow[CIDR_MAX * 48];
     const struct config *c = registry->cfg;
     const struct sockopts *so = &c->sock;
     int rc = buf_printf(out,
@@ -69,7 +81,7 @@ static int render_config_json(struct buf *out, const struct stats_registry *regi
                         ",\"listen\":[",
                         c->workers, dispatch_name(c->dispatch), mode_name(set->mode),
                         set->max_message, set->max_output, set->max_conns, c->max_conns_per_ip,
-                        set->stats_allow_all ? "all" : "loopback", set->idle_timeout_ms,
+                        stats_allow_text(set, allow, sizeof allow), set->idle_timeout_ms,
                         set->header_timeout_ms, set->shutdown_timeout_ms, c->backlog,
                         c->cpu_affinity ? "true" : "false", so->nodelay ? "true" : "false",
                         so->defer_accept_s, so->fastopen_qlen, so->rcvbuf, so->sndbuf,

@@ -105,6 +105,9 @@ static void expect_same_settings(const struct config *a, const struct config *b)
     assert_int_equal(a->set.shutdown_timeout_ms, b->set.shutdown_timeout_ms);
     assert_int_equal(a->set.stats_interval_ms, b->set.stats_interval_ms);
     assert_int_equal(a->set.stats_allow_all, b->set.stats_allow_all);
+    assert_int_equal(a->set.stats_allow.n, b->set.stats_allow.n);
+    assert_memory_equal(a->set.stats_allow.r, b->set.stats_allow.r,
+                        sizeof a->set.stats_allow.r[0] * (size_t)a->set.stats_allow.n);
     assert_int_equal(a->set.drain_delay_ms, b->set.drain_delay_ms);
     assert_true(a->user == b->user || (a->user && b->user && !strcmp(a->user, b->user)));
 }
@@ -574,6 +577,36 @@ static void test_check_config_ok(void **state)
     unlink(path);
 }
 
+/* --stats-allow: loopback (no ranges), all, or ranges; a bad range is refused with the
+ * reason, and the flag's last value wins whole (no mix of an old list and a new word). */
+static void test_stats_allow_ranges(void **state)
+{
+    (void)state;
+    struct config c;
+    char *argv[] = {"wharfd", "--stats-allow", "10.0.0.0/8,2001:db8::/32", NULL};
+    assert_int_equal(config_parse(&c, ARGC(argv), argv), CONFIG_RUN);
+    assert_int_equal(c.set.stats_allow_all, 0);
+    assert_int_equal(c.set.stats_allow.n, 2);
+    char text[256];
+    cidr_list_format(&c.set.stats_allow, text, sizeof text);
+    assert_string_equal(text, "10.0.0.0/8,2001:db8::/32");
+    char *argv2[] = {"wharfd", "--stats-allow", "10.0.0.0/8", "--stats-allow", "loopback", NULL};
+    assert_int_equal(config_parse(&c, ARGC(argv2), argv2), CONFIG_RUN);
+    assert_int_equal(c.set.stats_allow.n, 0);
+    assert_int_equal(c.set.stats_allow_all, 0);
+    char *argv3[] = {"wharfd", "--stats-allow", "10.0.0.0/8", "--stats-allow", "all", NULL};
+    assert_int_equal(config_parse(&c, ARGC(argv3), argv3), CONFIG_RUN);
+    assert_int_equal(c.set.stats_allow.n, 0);
+    assert_int_equal(c.set.stats_allow_all, 1);
+    char *argv4[] = {"wharfd", "--stats-allow", "10.0.0.1/8", NULL};
+    int rc;
+    char *out = parse_capturing(2, &c, ARGC(argv4), argv4, &rc);
+    assert_int_equal(rc, CONFIG_ERROR);
+    assert_non_null(strstr(out, "wharfd: --stats-allow: expected loopback, all or CIDR"));
+    assert_non_null(strstr(out, "10.0.0.1/8"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_drain_delay),
         cmocka_unit_test(test_check_config_lists_every_problem),
         cmocka_unit_test(test_check_config_ok),
+        cmocka_unit_test(test_stats_allow_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
