@@ -9,6 +9,7 @@ import os
 import re
 import resource
 import subprocess
+import tempfile
 import time
 
 from wharfkit import ROOT
@@ -57,6 +58,36 @@ def promtool_check_metrics_passes():
         r = subprocess.run([tool, "check", "metrics"], input=bad, capture_output=True,
                            text=True, timeout=30)
         t.check(r.returncode != 0, "promtool refuses wharf_wait_ms", r.stdout + r.stderr)
+
+
+@t.test
+def readme_alert_rules_pass_promtool():
+    tool = promtool()
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    m = re.search(r"```yaml\n(groups:\n.*?)```", readme, re.S)
+    t.check(m is not None, "README has the alert rules")
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        f.write(m.group(1))
+        f.flush()
+        r = subprocess.run([tool, "check", "rules", f.name], capture_output=True, text=True,
+                           timeout=30)
+    t.check(r.returncode == 0 and "SUCCESS: 2 rules found" in r.stdout,
+            "promtool check rules: the two rules are valid", r.stdout + r.stderr)
+    for name in re.findall(r"\b(wharf_[a-z_]+)", m.group(1)):
+        t.check(f"`{name}`" in readme.split("## Metrics", 1)[1].split("## ", 1)[0],
+                f"{name}, which a rule uses, is in the metrics table")
+
+
+@t.test
+def readme_lists_every_metric():
+    table = open(os.path.join(ROOT, "README.md")).read().split("## Metrics", 1)[1]
+    table = table.split("\n## ", 1)[0]
+    with Server("http", workers=1, extra=["--max-conns-per-ip", "5"]) as s:
+        page = metrics(s.port["http"])
+    names = re.findall(r"^# TYPE (\S+) ", page, re.M)
+    t.check(len(names) >= 40, "the page's metrics", names)
+    missing = [n for n in names if f"`{n}`" not in table]
+    t.check(not missing, "every metric is in README's table", missing)
 
 
 @t.test
