@@ -10,7 +10,6 @@
 #include "../common/log.h"
 #include "../common/proxy_proto.h"
 #include "handler.h"
-#include "listener.h"
 #include "peer.h"
 #include "settings.h"
 #include "stats.h"
