@@ -210,6 +210,21 @@ static int build(struct config *cfg, int argc, char **argv, const char *file,
     return 0;
 }
 
+/* Listener i and an earlier one cannot both be bound: 1 with a reason in why, else 0. */
+static int listener_clash(const struct config *cfg, int i, char *why, size_t len)
+{
+    for (int k = 0; k < i; k++) {
+        if (!config_check_clash(&cfg->listen[k], &cfg->listen[i]))
+            continue;
+        char a[LISTEN_SPEC_TEXT_MAX], b[LISTEN_SPEC_TEXT_MAX];
+        listen_spec_format(&cfg->listen[k], a, sizeof a);
+        listen_spec_format(&cfg->listen[i], b, sizeof b);
+        snprintf(why, len, "'%s': its address and port are taken by '%s' already", b, a);
+        return 1;
+    }
+    return 0;
+}
+
 /* -t: build as a start would, printing every problem, then ask the host about what only
  * it can answer (config_check.h). Prints "configuration ok" when there was nothing. */
 static int check_config(struct config *cfg, int argc, char **argv, const char *file)
@@ -220,7 +235,8 @@ static int check_config(struct config *cfg, int argc, char **argv, const char *f
         problem(&ck, err);
     for (int i = 0; i < cfg->n_listen; i++) {
         char why[384];
-        if (config_check_listener(&cfg->listen[i], why, sizeof why) == 0)
+        if (config_check_listener(&cfg->listen[i], why, sizeof why) == 0 &&
+            listener_clash(cfg, i, why, sizeof why) == 0)
             continue;
         if (ck.listen_line[i])
             snprintf(err, sizeof err, "%s:%d: listen: %s", file, ck.listen_line[i], why);

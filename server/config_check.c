@@ -53,6 +53,21 @@ int config_check_listener(const struct listen_spec *l, char *err, size_t errlen)
     return -1;
 }
 
+int config_check_clash(const struct listen_spec *a, const struct listen_spec *b)
+{
+    const struct sockaddr *x = (const struct sockaddr *)&a->sa;
+    const struct sockaddr *y = (const struct sockaddr *)&b->sa;
+    if (x->sa_family != y->sa_family || addr_port(x) == 0 || addr_port(x) != addr_port(y))
+        return 0;
+    if (is_wildcard(&a->sa) || is_wildcard(&b->sa))
+        return 1;
+    if (x->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)x)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)y)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
+                  &((const struct sockaddr_in6 *)y)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
 int config_check_user(const char *user, char *err, size_t errlen)
 {
     errno = 0;

@@ -16,6 +16,10 @@
  * (RestrictAddressFamilies=) forbids to ExecReload's check. */
 int config_check_listener(const struct listen_spec *l, char *err, size_t errlen);
 
+/* 1 when a and b cannot both be bound: the same port (not 0) and family, and the same
+ * address or a wildcard on either side; else 0. */
+int config_check_clash(const struct listen_spec *a, const struct listen_spec *b);
+
 /* 0 when user names an account on this host, or -1 with a one-line reason in err. */
 int config_check_user(const char *user, char *err, size_t errlen);
 

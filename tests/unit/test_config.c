@@ -577,6 +577,26 @@ static void test_check_config_ok(void **state)
     unlink(path);
 }
 
+/* -t: two listeners that cannot both be bound (the same port on the same address, or a
+ * wildcard of the family); port 0 and the other family never clash. */
+static void test_check_config_listener_clash(void **state)
+{
+    (void)state;
+    char *argv[] = {"wharfd", "-t", "--listen", "http://127.0.0.1:8080", "--listen",
+                    "raw://*:8080", "--listen", "line://127.0.0.1:0", "--listen",
+                    "frame://127.0.0.1:0", "--listen", "http://[::1]:8080", "--listen",
+                    "line://127.0.0.2:8080", NULL};
+    struct config c;
+    int rc;
+    char *out = parse_capturing(2, &c, ARGC(argv), argv, &rc);
+    assert_int_equal(rc, CONFIG_CHECK_FAILED);
+    assert_string_equal(out, "wharfd: --listen: 'raw://0.0.0.0:8080': its address and port are "
+                             "taken by 'http://127.0.0.1:8080' already\n"
+                             "wharfd: --listen: 'line://127.0.0.2:8080': its address and port "
+                             "are taken by 'raw://0.0.0.0:8080' already\n");
+    free(out);
+}
+
 /* --stats-allow: loopback (no ranges), all, or ranges; a bad range is refused with the
  * reason, and the flag's last value wins whole (no mix of an old list and a new word). */
 static void test_stats_allow_ranges(void **state)
@@ -622,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_check_config_lists_every_problem),
         cmocka_unit_test(test_check_config_ok),
         cmocka_unit_test(test_stats_allow_ranges),
+        cmocka_unit_test(test_check_config_listener_clash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
