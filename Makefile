@@ -38,8 +38,11 @@ BUILD_MAKE := $(MAKE) --no-print-directory -f build.mk
 all:
 	+@$(BUILD_MAKE) all
 
+# promtool (for the metrics test) comes unpacked from Debian's prometheus package, never
+# installed: see tests/promtool.sh. Not fatal here: the test fetches it again if needed.
 deps:
 	@tests/deps.sh $(DEPS_PKGS)
+	@tests/promtool.sh >/dev/null || echo "wharf: no promtool yet; tests/integration/test_metrics.py will try again"
 
 # deps runs first and alone: the compiler itself may be what it installs.
 run: deps

@@ -9,8 +9,18 @@
 
 #include "settings.h"
 
-/* Parse the file (if --config) and argv into cfg. Returns 0 to run, 1 when --help
- * or --version was printed, or 2 after printing one error line. */
+enum config_outcome {
+    CONFIG_RUN = 0,          /* start the server */
+    CONFIG_DONE = 1,         /* --help, --version or --print-defaults printed, or -t passed */
+    CONFIG_ERROR = 2,        /* one error line printed */
+    CONFIG_CHECK_FAILED = 3, /* -t printed one line per problem */
+};
+
+/* Parse the file (if --config) and argv into cfg: an enum config_outcome.
+ * With -t (--check-config) nothing starts: every value and listener is checked, every
+ * problem printed on stderr as one line (FILE:LINE: for the file's), or "configuration
+ * ok" on stdout. The caller exits 0 for CONFIG_DONE, 1 for CONFIG_CHECK_FAILED, 2 for
+ * CONFIG_ERROR. */
 int config_parse(struct config *cfg, int argc, char **argv);
 
 /* Build the configuration SIGHUP asks for: defaults, the file as it is now, then the

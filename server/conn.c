@@ -138,7 +138,7 @@ static void conn_close_when_sent(struct worker *w, struct conn *c)
 static void conn_update_timer(struct worker *w, struct conn *c, int partial)
 {
     struct worker_loop *l = worker_loop(w);
-    if (c->proto != PROTO_HTTP || l->timers[TIMER_HEADER].timeout_ms == 0)
+    if ((c->proto & LISTENER_PROTO_MASK) != PROTO_HTTP || l->timers[TIMER_HEADER].timeout_ms == 0)
         return;
     if (partial && c->timer.list == TIMER_IDLE)
         worker_timer_set(w, &c->timer, TIMER_HEADER);
@@ -176,7 +176,8 @@ static void conn_input(struct worker *w, struct conn *c, const char *data, size_
 {
     struct worker_loop *l = worker_loop(w);
     struct handler_io io = {
-        .proto = (enum proto)c->proto,
+        .proto = (enum proto)(c->proto & LISTENER_PROTO_MASK),
+        .metrics_only = (c->proto & LISTENER_PROTO_METRICS) != 0,
         .cs = &c->cs,
         .out = conn_reply_buf(w, c),
         .state = c->handler_state,

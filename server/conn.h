@@ -47,7 +47,8 @@ struct conn {
     int fd;
     uint32_t peer;           /* its entry in the --max-conns-per-ip table, or PEER_NONE */
     uint8_t flags;           /* enum conn_flag */
-    uint8_t proto;           /* enum proto (| LISTENER_PROTO_PROXY until its header is in) */
+    uint8_t proto;           /* listener_conn_proto: enum proto, LISTENER_PROTO_PROXY (until
+                              * its header is in), LISTENER_PROTO_METRICS */
     uint8_t handler_state;   /* struct handler_io.state, kept between reads */
     uint8_t io_flags;        /* the backend's */
     _Alignas(8) unsigned char io_private[]; /* the backend's: backend.conn_private bytes */

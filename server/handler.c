@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../common/http_parse.h"
+#include "metrics.h"
 #include "peer.h"
 #include "status_page.h"
 
@@ -186,6 +187,14 @@ static int method_is(const struct http_request *req, const char *m)
     return strlen(m) == req->method_len && memcmp(req->method, m, req->method_len) == 0;
 }
 
+/* The routes a metrics:// listener serves; every other path is 404 there. /status is
+ * the /stats page for people (served where the server has it). */
+static int stats_route(const char *path, size_t plen)
+{
+    return path_is(path, plen, "/metrics") || path_is(path, plen, "/stats") ||
+           path_is(path, plen, "/status") || path_is(path, plen, "/healthz");
+}
+
 /* --stats-allow loopback: the address a PROXY header carried, else the socket's peer. */
 static int client_is_loopback(const struct handler_io *io)
 {
@@ -194,13 +203,30 @@ static int client_is_loopback(const struct handler_io *io)
     return peer_is_loopback(io->fd);
 }
 
-/* Answer one complete request. */
+/* --stats-allow: everyone, loopback clients (no ranges), or clients in its ranges. The
+ * client is the address a PROXY header carried, else the socket's peer, looked up only
+ * now: stats pages are asked for rarely. */
+static int stats_allowed(const struct handler_env *env, const struct handler_io *io)
+{
+    const struct settings *set = env->settings;
+    if (set->stats_allow_all)
+        return 1;
+    if (set->stats_allow.n == 0)
+        return client_is_loopback(io);
+    if (io->state & HANDLER_PEER_CARRIED)
+        return (io->state & HANDLER_PEER_STATS_RANGES) != 0;
+    return peer_in_ranges(io->fd, &set->stats_allow);
+}
+
+/* Answer one complete request; io->metrics_only: it came to a metrics:// listener. */
 static int route(const struct handler_env *env, struct buf *out, const struct handler_io *io,
                  const char *msg, const struct http_request *req, unsigned flags)
 {
     const char *path;
     size_t plen;
     target_path(req, &path, &plen);
+    if (io->metrics_only && !stats_route(path, plen))
+        return reply_status(env, out, 404, flags, NULL);
     int get = method_is(req, "GET"), head = method_is(req, "HEAD");
     if (head)
         flags |= REPLY_HEAD;
@@ -224,15 +250,14 @@ static int route(const struct handler_env *env, struct buf *out, const struct ha
     if (stats || metrics || page) {
         if (!get && !head)
             return reply_status(env, out, 405, flags, "GET, HEAD");
-        /* Asked for rarely, so the peer's address is looked up only then. */
-        if (!env->settings->stats_allow_all && !client_is_loopback(io)) {
+        if (!stats_allowed(env, io)) {
             counter_add(&env->stats->stats_forbidden, 1);
             return reply_status(env, out, 403, flags, NULL);
         }
         int r = page    ? status_page_reply(out, env->http, env->registry, env->settings,
                                             env->draining, flags)
                 : stats ? reply_rendered(env, out, stats_render_json, "application/json", flags)
-                : reply_rendered(env, out, stats_render_prometheus, "text/plain; version=0.0.4",
+                : reply_rendered(env, out, metrics_render, "text/plain; version=0.0.4",
                                  flags);
         counter_add(&env->stats->http_2xx, 1); /* after: the page shows the requests before it */
         return r;

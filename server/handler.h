@@ -42,6 +42,9 @@ enum handler_verdict {
  * peer, a balancer), and whether it is loopback: what --stats-allow asks. */
 #define HANDLER_PEER_CARRIED 0x2u
 #define HANDLER_PEER_LOOPBACK 0x4u
+/* io->state: the carried address is in --stats-allow's ranges, as they were when the
+ * header came (a reload applies to headers that come after it). */
+#define HANDLER_PEER_STATS_RANGES 0x8u
 
 struct handler_io {
     enum proto proto;
@@ -49,6 +52,7 @@ struct handler_io {
     struct buf *out;         /* replies are appended here */
     unsigned state;          /* HANDLER_* bits, kept by the connection */
     int fd;                  /* the connection's socket: only for --stats-allow */
+    int metrics_only;        /* a metrics:// listener's: only the stats routes */
     /* results */
     size_t consumed;         /* input bytes fully handled */
     uint32_t messages;

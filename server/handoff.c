@@ -71,6 +71,14 @@ size_t handoff_take(struct handoff *h, struct handoff_item **items)
     return n;
 }
 
+size_t handoff_depth(struct handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    size_t n = h->n;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
 void handoff_push_settings(struct handoff *h, const struct settings *s)
 {
     pthread_mutex_lock(&h->lock);

@@ -44,6 +44,9 @@ int handoff_push(struct handoff *h, const struct handoff_item *items, size_t n);
 /* Wake the worker without queueing anything (used to announce draining). */
 void handoff_wake(struct handoff *h);
 
+/* Any thread: the sockets queued now and not taken yet (for /metrics). */
+size_t handoff_depth(struct handoff *h);
+
 /* Main thread: hand the worker new settings (applied at its next wake-up). */
 void handoff_push_settings(struct handoff *h, const struct settings *s);
 

@@ -6,12 +6,14 @@
 
 #include "../common/addr.h"
 
-/* Indexed by enum proto: listen_scheme_of relies on it. */
+/* The first rows are indexed by enum proto: listen_scheme_of relies on it. Rows after
+ * them speak one of those protocols with scheme flags. */
 static const struct listen_scheme wharfd_schemes[] = {
     {"raw", PROTO_RAW, LISTEN_STREAM, 0},
     {"line", PROTO_LINE, LISTEN_STREAM, 0},
     {"frame", PROTO_FRAME, LISTEN_STREAM, 0},
     {"http", PROTO_HTTP, LISTEN_STREAM, 0},
+    {"metrics", PROTO_HTTP, LISTEN_STREAM, LISTEN_SCHEME_METRICS},
 };
 
 /* proxy: a PROXY protocol header (v1 or v2) comes first and names the real client
@@ -30,8 +32,16 @@ const struct listen_grammar listen_grammar_wharfd = {
 
 const struct listen_scheme *listen_scheme_of(enum proto p)
 {
-    size_t n = sizeof wharfd_schemes / sizeof wharfd_schemes[0];
-    return (unsigned)p < n ? &wharfd_schemes[p] : NULL;
+    return (unsigned)p < PROTO_COUNT ? &wharfd_schemes[p] : NULL;
+}
+
+const char *listen_spec_scheme(const struct listen_spec *spec)
+{
+    for (size_t i = 0; i < sizeof wharfd_schemes / sizeof wharfd_schemes[0]; i++)
+        if (wharfd_schemes[i].proto == spec->proto &&
+            wharfd_schemes[i].flags == spec->scheme_flags)
+            return wharfd_schemes[i].name;
+    return proto_name(spec->proto);
 }
 
 static int name_is(const char *name, const char *s, size_t len)
@@ -67,6 +77,7 @@ static int parse_scheme(const struct listen_grammar *g, const char *s, size_t le
     for (size_t i = 0; i < g->n_schemes; i++) {
         if (name_is(g->schemes[i].name, s, len)) {
             spec->proto = g->schemes[i].proto;
+            spec->scheme_flags = g->schemes[i].flags;
             return 0;
         }
         other_case |= strlen(g->schemes[i].name) == len &&
@@ -177,7 +188,7 @@ int listen_spec_parse_name(const char *name, size_t len, struct listen_spec *spe
 void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen)
 {
     char scheme[LISTEN_SPEC_TEXT_MAX - ADDR_TEXT_MAX];
-    size_t off = (size_t)snprintf(scheme, sizeof scheme, "%s", proto_name(spec->proto));
+    size_t off = (size_t)snprintf(scheme, sizeof scheme, "%s", listen_spec_scheme(spec));
     const struct listen_grammar *g = &listen_grammar_wharfd;
     for (size_t i = 0; i < g->n_modifiers && off < sizeof scheme; i++)
         if (spec->modifiers & g->modifiers[i].bit)

@@ -4,11 +4,11 @@
  *     listener := SCHEME [ "+" MODIFIER ]... "://" ADDRESS
  *     ADDRESS  := HOST ":" PORT | "[" IPV6 "]" ":" PORT | "*" ":" PORT | PORT
  *
- * SCHEME names the protocol spoken on the socket (raw, line, frame, http); each MODIFIER
- * names something that wraps it ("proxy": a PROXY protocol header, v1 or v2, precedes the
- * protocol and names the real client; see server/proxy_stage.h). ADDRESS is
- * addr_parse's (common/addr.h): a missing host means 127.0.0.1, "*" every IPv4 address,
- * port 0 a free port.
+ * SCHEME names the protocol spoken on the socket (raw, line, frame, http; metrics is
+ * HTTP serving only the stats routes); each MODIFIER names something that wraps it
+ * ("proxy": a PROXY protocol header, v1 or v2, precedes the protocol and names the real
+ * client; see server/proxy_stage.h). ADDRESS is addr_parse's (common/addr.h): a missing
+ * host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
  *
  * Decisions, so that every caller agrees:
  * - names are lower case and matched exactly ("HTTP://" is refused, with a hint): systemd
@@ -38,9 +38,13 @@ struct listen_scheme {
     const char *name;
     enum proto proto;
     enum listen_transport transport;
-    unsigned flags; /* LISTEN_SCHEME_* bits; none is needed yet (the metrics listener's
-                     * "no payload routes" is expected to be the first) */
+    unsigned flags; /* LISTEN_SCHEME_* bits */
 };
+
+/* The scheme serves only the stats routes (GET /metrics, /stats, /status, /healthz) over
+ * HTTP: "metrics://", so that an operator can expose them on another address than the
+ * service. */
+#define LISTEN_SCHEME_METRICS 0x1u
 
 struct listen_modifier {
     const char *name;
@@ -69,6 +73,7 @@ extern const struct listen_grammar listen_grammar_wharfd;
  * then the bound one (port 0 replaced by the real port). */
 struct listen_spec {
     enum proto proto;
+    unsigned scheme_flags; /* its scheme's LISTEN_SCHEME_* bits */
     unsigned modifiers; /* LISTEN_MOD_* bits */
     struct sockaddr_storage sa;
     socklen_t sa_len;
@@ -98,5 +103,9 @@ void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen
 
 /* wharfd's row for protocol p, or NULL when p has none. */
 const struct listen_scheme *listen_scheme_of(enum proto p);
+
+/* The name spec's scheme is written with ("http", "metrics"): its row by protocol and
+ * scheme flags. */
+const char *listen_spec_scheme(const struct listen_spec *spec);
 
 #endif

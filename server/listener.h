@@ -13,14 +13,19 @@ struct listener {
 };
 
 /* The byte handed on with an accepted socket (accept_deliver_fn, the handoff queue,
- * conn_open): the listener's enum proto, with LISTENER_PROTO_PROXY set when a PROXY
- * header comes first (the connection then runs the header stage, proxy_stage.h). */
+ * conn_open): the listener's enum proto (LISTENER_PROTO_MASK), with LISTENER_PROTO_PROXY
+ * set when a PROXY header comes first (the connection then runs the header stage,
+ * proxy_stage.h) and LISTENER_PROTO_METRICS for a metrics:// listener (only the stats
+ * routes are served). */
 #define LISTENER_PROTO_PROXY 0x80u
+#define LISTENER_PROTO_METRICS 0x40u
+#define LISTENER_PROTO_MASK 0x0fu
 
 static inline uint8_t listener_conn_proto(const struct listener *l)
 {
     return (uint8_t)((unsigned)l->ep.proto |
-                     (l->ep.modifiers & LISTEN_MOD_PROXY ? LISTENER_PROTO_PROXY : 0u));
+                     (l->ep.modifiers & LISTEN_MOD_PROXY ? LISTENER_PROTO_PROXY : 0u) |
+                     (l->ep.scheme_flags & LISTEN_SCHEME_METRICS ? LISTENER_PROTO_METRICS : 0u));
 }
 
 struct listen_opts {

@@ -184,10 +184,13 @@ static int start_threads(struct server *s)
             return -1;
         s->workers[i].done_fd = s->done_efd;
         s->registry.workers[i] = &s->workers[i].stats;
+        s->registry.handoffs[i] = &s->workers[i].handoff;
         s->workers[i].env.registry = &s->registry;
         s->workers[i].accept.registry = &s->registry;
     }
     s->registry.n_workers = cfg->workers;
+    s->registry.listeners = s->listeners; /* main's copies: their fds are never reassigned */
+    s->registry.n_listeners = s->n_listeners;
     if (workers_accept(cfg)) {
         /* listeners[] holds, per endpoint, one copy per worker. */
         for (int i = 0; i < s->n_listeners; i++)
@@ -520,8 +523,8 @@ int main(int argc, char **argv)
 {
     static struct server s;
     int rc = config_parse(&s.cfg, argc, argv);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    if (rc != CONFIG_RUN)
+        return rc == CONFIG_DONE ? 0 : rc == CONFIG_CHECK_FAILED ? 1 : 2;
     log_init("wharfd", s.cfg.set.log_level);
     const char *hooks = getenv("WHARFD_TEST_HOOKS");
     s.cfg.test_hooks = hooks && strcmp(hooks, "1") == 0;

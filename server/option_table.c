@@ -118,14 +118,18 @@ static int set_max_conns_per_ip(struct config *cfg, const char *v, char *err, si
     return 0;
 }
 
+/* loopback (no ranges, the fast test of peer.h), all, or ranges (common/cidr.h). */
 static int set_stats_allow(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-    if (strcmp(v, "loopback") == 0)
-        cfg->set.stats_allow_all = 0;
-    else if (strcmp(v, "all") == 0)
+    char why[256];
+    cfg->set.stats_allow_all = 0;
+    cfg->set.stats_allow.n = 0;
+    if (strcmp(v, "all") == 0)
         cfg->set.stats_allow_all = 1;
-    else
-        return ERR("expected 'loopback' or 'all', got '%s'", v);
+    else if (strcmp(v, "loopback") != 0 && cidr_list_parse(v, &cfg->set.stats_allow, why,
+                                                           sizeof why) < 0)
+        return ERR("expected loopback, all or CIDR[,CIDR...] like 127.0.0.0/8,10.0.0.0/8, got "
+                   "'%s': %s", v, why);
     return 0;
 }
 
@@ -279,7 +283,8 @@ static int set_log_level(struct config *cfg, const char *v, char *err, size_t er
 
 static const struct option_def options[] = {
     {"listen", 'l', "SCHEME[+MODIFIER...]://HOST:PORT", NULL, set_listen,
-     "listen for the protocol SCHEME (raw, line, frame, http; lower case) on HOST:PORT; "
+     "listen for the protocol SCHEME (raw, line, frame, http; metrics: HTTP serving only "
+     "/metrics, /stats, /status and /healthz; lower case) on HOST:PORT; "
      "repeatable. Each +MODIFIER names something that wraps the protocol, once at most: "
      "+proxy, a PROXY protocol v1/v2 header from a balancer in --proxy-from comes first and "
      "names the client (any TCP scheme, e.g. http+proxy://). HOST defaults to 127.0.0.1, "
@@ -337,9 +342,10 @@ static const struct option_def options[] = {
      "(listen may repeat); flags override it; SIGHUP re-reads it"},
     {"user", 'u', "NAME", NULL, set_user,
      "switch to this user (and its groups) after binding the listeners"},
-    {"stats-allow", 0, "loopback|all", "loopback", set_stats_allow,
-     "who may read GET /stats and /metrics: clients on loopback addresses only (others get "
-     "403), or everyone"},
+    {"stats-allow", 0, "loopback|all|CIDR[,CIDR...]", "loopback", set_stats_allow,
+     "who may read GET /stats and /metrics: clients on loopback addresses only, everyone, or "
+     "clients in these ranges (IPv4 ranges also match IPv4-mapped IPv6 peers); others get "
+     "403. Behind a +proxy listener the client is the address its PROXY header names"},
     {"proxy-from", 0, "CIDR[,CIDR...]", "127.0.0.0/8,::1", set_proxy_from,
      "who may send a PROXY protocol header to a +proxy listener (IPv4 ranges also match "
      "IPv4-mapped IPv6 peers); connections from elsewhere, with a bad header, or whose "
@@ -347,6 +353,10 @@ static const struct option_def options[] = {
     {"stats-interval", 0, "DURATION", "0", set_stats_interval,
      "log a one-line summary this often (0: never)"},
     {"log-level", 0, "LEVEL", "info", set_log_level, "debug, info, warn, error or off"},
+    {"check-config", 't', NULL, NULL, NULL,
+     "check the flags, --config's file and every listener's address (that it exists on this "
+     "host; nothing is bound to its port), print 'configuration ok' or one line per problem, "
+     "and exit 0 or 1 without starting"},
     {"help", 'h', NULL, NULL, NULL, "print this help and exit"},
     {"print-defaults", 0, NULL, NULL, NULL,
      "print every setting with its default as 'name = value' lines (a config file to start "
@@ -474,6 +484,11 @@ const struct option_def *option_for_getopt(int c)
 int option_is_listen(const struct option_def *o)
 {
     return o->set == set_listen;
+}
+
+int option_is_check(const struct option_def *o)
+{
+    return strcmp(o->name, "check-config") == 0;
 }
 
 int option_is_config_file(const struct option_def *o)

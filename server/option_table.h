@@ -42,11 +42,12 @@ const struct option_def *option_for_getopt(int c);
 /* The row named name[0, len) (the long flag's name, as in a configuration file); NULL. */
 const struct option_def *option_find(const char *name, size_t len);
 
-/* Rows that are not settings (--help, --version, --print-defaults, --config): a
+/* Rows that are not settings (--help, --version, --print-defaults, --config, -t): a
  * configuration file may not name them, and the flags' second pass skips them. */
 int option_is_meta(const struct option_def *o);
 int option_is_listen(const struct option_def *o);
 int option_is_config_file(const struct option_def *o);
+int option_is_check(const struct option_def *o); /* -t, --check-config */
 
 /* Zero cfg, then apply every row's default through its setter. */
 void options_apply_defaults(struct config *cfg);

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../common/cidr.h"
+
 struct peer_entry {
     uint8_t addr[16];   /* IPv6, or IPv4-mapped IPv6 */
     uint32_t count;     /* live connections; 0: free */
@@ -166,6 +168,12 @@ int peer_is_loopback(int fd)
 {
     uint8_t a[16];
     return peer_addr(fd, a) == 0 && peer_addr_is_loopback(a);
+}
+
+int peer_in_ranges(int fd, const struct cidr_list *l)
+{
+    uint8_t a[16];
+    return peer_addr(fd, a) == 0 && cidr_match(l, a);
 }
 
 /* Insert e into out[0, *have) kept in decreasing count, at most n long. */

@@ -58,6 +58,9 @@ void peer_release(struct peer_table *t, uint32_t slot);
 int peer_is_loopback(int fd);
 /* The same test of a 16-byte address. */
 int peer_addr_is_loopback(const uint8_t addr[16]);
+/* 1 when the socket's peer is in one of l's ranges, 0 when it is not or cannot be told. */
+struct cidr_list;
+int peer_in_ranges(int fd, const struct cidr_list *l);
 
 /* One address with live connections, for the /stats view of who holds the most. */
 struct peer_count {

@@ -65,7 +65,8 @@ static enum proxy_stage_result proxy_apply(struct worker *w, const struct proxy_
     int carried = !h->local && cidr_addr16((const struct sockaddr *)&h->src, a) == 0;
     if (carried)
         *pc->handler_state |= HANDLER_PEER_CARRIED |
-                              (peer_addr_is_loopback(a) ? HANDLER_PEER_LOOPBACK : 0u);
+                              (peer_addr_is_loopback(a) ? HANDLER_PEER_LOOPBACK : 0u) |
+                              (cidr_match(&l->set->stats_allow, a) ? HANDLER_PEER_STATS_RANGES : 0u);
     if (!l->peers)
         return PROXY_STAGE_DONE;
     switch (carried ? peer_admit_addr(l->peers, a, pc->peer)

@@ -37,6 +37,7 @@ struct settings {
     uint64_t shutdown_timeout_ms;
     uint64_t stats_interval_ms;   /* 0: off */
     int stats_allow_all;          /* /stats and /metrics for every client, not only loopback */
+    struct cidr_list stats_allow; /* else only clients in these; none: loopback clients */
     uint64_t drain_delay_ms;      /* SIGTERM: /healthz says 503 this long before draining; 0: off */
     struct cidr_list proxy_from;  /* who may send a PROXY header to a +proxy listener */
 };
@@ -65,6 +66,7 @@ struct config {
     const char *config_file;      /* NULL: none */
     const char *user;             /* NULL: keep the user we started as */
     int test_hooks;               /* $WHARFD_TEST_HOOKS=1: routes that exist for tests only */
+    int check_only;               /* -t: check the configuration, start nothing */
     /* the command line, kept to re-apply the flags over the file on reload */
     int argc;
     char **argv;

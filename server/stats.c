@@ -12,7 +12,7 @@
 #include "filelimit.h"
 #include "stats_peers.h"
 
-static uint64_t acceptor_sum(const struct stats_registry *registry, size_t offset)
+uint64_t stats_acceptor_sum(const struct stats_registry *registry, size_t offset)
 {
     uint64_t sum = 0;
     for (int i = 0; i < registry->n_acceptors; i++)
@@ -20,7 +20,7 @@ static uint64_t acceptor_sum(const struct stats_registry *registry, size_t offse
     return sum;
 }
 
-#define ACCEPTOR_SUM(field) acceptor_sum(registry, offsetof(struct acceptor_stats, field))
+#define ACCEPTOR_SUM(field) stats_acceptor_sum(registry, offsetof(struct acceptor_stats, field))
 
 void stats_totals(const struct stats_registry *registry, struct stats_totals *t)
 {
@@ -54,9 +54,21 @@ uint64_t stats_active_connections(const struct stats_registry *registry)
     return active;
 }
 
+/* --stats-allow as it is written: "all", "loopback" or the ranges. */
+static const char *stats_allow_text(const struct settings *set, char *buf, size_t len)
+{
+    if (set->stats_allow_all)
+        return "all";
+    if (set->stats_allow.n == 0)
+        return "loopback";
+    cidr_list_format(&set->stats_allow, buf, len);
+    return buf;
+}
+
 static int render_config_json(struct buf *out, const struct stats_registry *registry,
                               const struct settings *set)
 {
+    char allow[CIDR_MAX * 48];
     const struct config *c = registry->cfg;
     const struct sockopts *so = &c->sock;
     int rc = buf_printf(out,
@@ -70,7 +82,7 @@ static int render_config_json(struct buf *out, const struct stats_registry *regi
                         ",\"listen\":[",
                         c->workers, dispatch_name(c->dispatch), mode_name(set->mode),
                         set->max_message, set->max_output, set->max_conns, c->max_conns_per_ip,
-                        set->stats_allow_all ? "all" : "loopback", set->idle_timeout_ms,
+                        stats_allow_text(set, allow, sizeof allow), set->idle_timeout_ms,
                         set->header_timeout_ms, set->shutdown_timeout_ms, c->backlog,
                         c->cpu_affinity ? "true" : "false", so->nodelay ? "true" : "false",
                         so->defer_accept_s, so->fastopen_qlen, so->rcvbuf, so->sndbuf,
@@ -83,7 +95,7 @@ static int render_config_json(struct buf *out, const struct stats_registry *regi
     return rc ? rc : buf_printf(out, "]}");
 }
 
-#define JSON_FIELD(name, type, help)                                                          \
+#define JSON_FIELD(name, metric, labels, help)                                                          \
     rc |= buf_printf(out, "%s\"" #name "\":%" PRIu64, first ? "" : ",", counter_get(&s->name)); \
     first = 0;
 
@@ -96,7 +108,7 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
     return rc | buf_printf(out, "}");
 }
 
-#define JSON_TOTAL(name, type, help)                                                          \
+#define JSON_TOTAL(name, metric, labels, help)                                                          \
     do {                                                                                      \
         uint64_t sum = 0;                                                                     \
         for (int i = 0; i < registry->n_workers; i++)                                         \
@@ -104,7 +116,7 @@ static int render_worker_json(struct buf *out, const struct worker_stats *s, int
         rc |= buf_printf(out, ",\"" #name "\":%" PRIu64, sum);                                \
     } while (0);
 
-#define JSON_ACCEPTOR(name, type, help)                                                       \
+#define JSON_ACCEPTOR(name, metric, labels, help)                                                       \
     rc |= buf_printf(out, "%s\"" #name "\":%" PRIu64, first ? "" : ",", ACCEPTOR_SUM(name));   \
     first = 0;
 
@@ -156,60 +168,6 @@ int stats_render_json(struct buf *out, const struct stats_registry *registry,
     rc |= render_files_and_acceptors_json(out, registry);
     rc |= stats_peers_json(out, registry->peers);
     rc |= buf_printf(out, "}\n");
-    return rc ? -1 : 0;
-}
-
-#define PROM_WORKER(name, type, help)                                                         \
-    rc |= buf_printf(out, "# HELP wharf_" #name "_total " help "\n# TYPE wharf_" #name        \
-                          "_total " type "\n");                                               \
-    for (int i = 0; i < registry->n_workers; i++)                                             \
-        rc |= buf_printf(out, "wharf_" #name "_total{worker=\"%d\"} %" PRIu64 "\n", i,         \
-                         counter_get(&registry->workers[i]->name));
-
-#define PROM_ACCEPTOR(name, type, help)                                                       \
-    rc |= buf_printf(out,                                                                     \
-                     "# HELP wharf_acceptor_" #name "_total " help "\n# TYPE wharf_acceptor_" #name \
-                     "_total " type "\nwharf_acceptor_" #name "_total %" PRIu64 "\n",         \
-                     ACCEPTOR_SUM(name));
-
-/* The stop sequence (drain_state.h): one series per phase, 1 for the current one. */
-static int render_drain_prometheus(struct buf *out, const struct settings *set)
-{
-    enum drain_phase now = drain_state_get();
-    int rc = buf_printf(out, "# HELP wharf_drain_state the stop sequence's phase: serving, delay "
-                             "(--drain-delay: /healthz says 503), draining\n"
-                             "# TYPE wharf_drain_state gauge\n");
-    for (int p = DRAIN_SERVING; p <= DRAIN_DRAINING; p++)
-        rc |= buf_printf(out, "wharf_drain_state{state=\"%s\"} %d\n",
-                         drain_phase_name((enum drain_phase)p), p == (int)now);
-    return rc | buf_printf(out, "# HELP wharf_drain_delay_seconds --drain-delay\n"
-                                "# TYPE wharf_drain_delay_seconds gauge\n"
-                                "wharf_drain_delay_seconds %.3f\n",
-                           (double)set->drain_delay_ms / 1000.0);
-}
-
-int stats_render_prometheus(struct buf *out, const struct stats_registry *registry,
-                            const struct settings *set)
-{
-    int rc = 0;
-    rc |= buf_printf(out, "# HELP wharf_connections_active connections open now\n"
-                          "# TYPE wharf_connections_active gauge\n");
-    for (int i = 0; i < registry->n_workers; i++) {
-        const struct worker_stats *s = registry->workers[i];
-        uint64_t closed = counter_get(&s->closed);
-        rc |= buf_printf(out, "wharf_connections_active{worker=\"%d\"} %" PRIu64 "\n", i,
-                         counter_get(&s->accepted) - closed);
-    }
-    WORKER_COUNTERS(PROM_WORKER)
-    ACCEPTOR_COUNTERS(PROM_ACCEPTOR)
-    rc |= stats_peers_prometheus(out, registry->peers);
-    rc |= buf_printf(out,
-                     "# HELP wharf_connections_capacity connections the file limit allows\n"
-                     "# TYPE wharf_connections_capacity gauge\nwharf_connections_capacity %" PRIu64
-                     "\n# HELP wharf_uptime_seconds seconds since start\n"
-                     "# TYPE wharf_uptime_seconds gauge\nwharf_uptime_seconds %.3f\n",
-                     registry->capacity, (double)(clock_ms() - registry->start_ms) / 1000.0);
-    rc |= render_drain_prometheus(out, set);
     return rc ? -1 : 0;
 }
 

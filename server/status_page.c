@@ -159,7 +159,7 @@ static uint64_t acceptor_sum(const struct stats_registry *reg, size_t offset)
     return sum;
 }
 
-#define ACCEPTOR_ROW(name, type, help)                                                        \
+#define ACCEPTOR_ROW(name, metric, labels, help)                                              \
     rc |= buf_printf(out, "<tr><td>%s</td>", label_of(#name, label, sizeof label));           \
     rc |= cell(out, "td", "acceptor." #name,                                                  \
                (double)acceptor_sum(reg, offsetof(struct acceptor_stats, name)), 0);          \

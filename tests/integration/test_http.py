@@ -362,7 +362,7 @@ def lingering_close_that_runs_out_is_counted():
         t.check(data.startswith(b"HTTP/1.1 400 "), "the 400 reached the client", data[:40])
         with urllib.request.urlopen(s.url("/metrics"), timeout=10) as r:
             metrics = r.read().decode()
-        t.check('wharf_linger_timeouts_total{worker="0"} 1' in metrics, "in /metrics",
+        t.check('wharf_timeouts_total{worker="0",kind="linger"} 1' in metrics, "in /metrics",
                 [ln for ln in metrics.splitlines() if "linger" in ln])
 
 

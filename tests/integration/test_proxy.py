@@ -289,6 +289,20 @@ def carried_address_decides_stats_allow_and_local_keeps_the_socket():
         t.check(st["stats_forbidden"] == 1 and st["proxy_headers"] == 3, "counted", st)
         for k in (outside, inside, local):
             k.close()
+    # --stats-allow ranges: the carried address is what is matched, not the balancer's
+    with Server(listen=listen, extra=["--stats-allow", "192.0.2.0/24"]) as s:
+        port = s.port["http+proxy"]
+        for header, want in ((b"PROXY TCP4 192.0.2.9 127.0.0.1 1 80\r\n", 200),
+                             (b"PROXY TCP4 198.51.100.1 127.0.0.1 1 80\r\n", 403),
+                             (v2_header("local"), 403)):
+            k = connect_from("127.0.0.1", port)
+            k.sendall(header)
+            request(k, "/stats")
+            data = k.recv(64)
+            k.close()
+            code = int(data.split()[1]) if data else None
+            t.check(code == want, f"--stats-allow 192.0.2.0/24, header {header[:30]!r}",
+                    code)
 
 
 def send_in_pieces(port, data, cuts):

@@ -79,6 +79,24 @@ def stats_pages_are_for_loopback_clients_unless_allowed():
         with Server("http", host=NS_ADDR, extra=["--stats-allow", "all"]) as s:
             code, body = http_status(NS_ADDR, s.port["http"], "/metrics")
             t.check(code == 200 and b"wharf_" in body, "--stats-allow all serves everyone", code)
+        # ranges: the client's address is in one of them, or it is refused (loopback too,
+        # when no range names it)
+        lo_port = free_port()
+        allow = "10.99.0.0/24,192.0.2.0/24"
+        with Server("http", host=NS_ADDR, extra=["--stats-allow", allow, "--listen",
+                                                  f"http://127.0.0.1:{lo_port}"]) as s:
+            code, body = http_status(NS_ADDR, s.port["http"], "/metrics")
+            t.check(code == 200 and b"wharf_" in body, f"{NS_ADDR} is in {allow}", code)
+            code, _ = http_status("127.0.0.1", lo_port, "/stats")
+            t.check(code == 403, "loopback is not in those ranges", code)
+            code, body = http_status(NS_ADDR, s.port["http"], "/stats")
+            st = json.loads(body)
+            t.check(st["config"]["stats_allow"] == allow and
+                    st["totals"]["stats_forbidden"] == 1, "/stats names the ranges",
+                    st["config"]["stats_allow"])
+        with Server("http", host=NS_ADDR, extra=["--stats-allow", "10.98.0.0/16,127.0.0.0/8"]) as s:
+            code, _ = http_status(NS_ADDR, s.port["http"], "/stats")
+            t.check(code == 403, f"{NS_ADDR} outside 10.98.0.0/16,127.0.0.0/8: 403", code)
 
 
 def served(sock, payload=b"ping"):
@@ -161,7 +179,8 @@ def max_conns_per_ip_counts_return_to_zero():
 
 @t.test
 def bad_values_are_one_line_errors():
-    for args in (["--max-conns-per-ip", "-1"], ["--stats-allow", "nobody"]):
+    for args in (["--max-conns-per-ip", "-1"], ["--stats-allow", "nobody"],
+                 ["--stats-allow", "10.0.0.1/8"]):
         r = subprocess.run([Server("raw").binary] + args, capture_output=True, text=True,
                            timeout=10)
         t.check(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1,

@@ -391,16 +391,44 @@ def make_install_puts_every_file_in_place():
     unit = open(os.path.join(d, "usr/local/lib/systemd/system/wharfd.service")).read()
     t.check("ExecStart=/usr/local/bin/wharfd --config /etc/wharf/wharfd.conf" in unit,
             "ExecStart points at the installed binary")
-    # The shipped config file is valid: wharfd accepts it.
+    # The shipped config file is valid: wharfd -t says so.
     conf = os.path.join(d, "etc/wharf/wharfd.conf")
-    r = run([WHARFD, "--config", conf, "--listen", f"raw://127.0.0.1:{free_port()}",
-             "--help"])
-    t.check(r.returncode == 0, "wharfd accepts the shipped file", r.stderr)
+    r = run([WHARFD, "-t", "--config", conf])
+    t.check(r.returncode == 0 and r.stdout == "configuration ok\n",
+            "wharfd -t accepts the shipped file", r.stdout + r.stderr)
     with Server("raw", extra=["--config", conf]) as s:
         c = s.connect()
         c.sendall(b"conf")
         t.check(recv_exact(c, 4) == b"CONF", "and serves with it")
         c.close()
+
+
+@t.test
+def unit_reload_checks_the_configuration_first():
+    """The installed unit's ExecReload lines, run as systemd would run them, one after the
+    other while each succeeds: a broken file stops before the SIGHUP."""
+    d = tempfile.mkdtemp()
+    prefix = os.path.join(d, "usr")
+    r = make_install(prefix)
+    t.check(r.returncode == 0, "make install", r.stderr[-500:])
+    unit = unit_settings(os.path.join(prefix, "lib/systemd/system/wharfd.service"))
+    reload = unit.get(("Service", "ExecReload"), [])
+    conf = os.path.join(prefix, "etc/wharf/wharfd.conf")
+    t.check(len(reload) == 2 and reload[0] == f"{prefix}/bin/wharfd -t --config {conf}" and
+            reload[1] == "/bin/kill -HUP $MAINPID", "check, then SIGHUP", reload)
+    check = reload[0].split()
+    r = run(check)
+    t.check(r.returncode == 0 and r.stdout == "configuration ok\n", "the shipped file passes",
+            r.stdout + r.stderr)
+    with open(conf, "a") as f:
+        f.write("listen = http://192.0.2.1:8080\nmax-conns = lots\n")
+    lines = len(open(conf).read().splitlines())
+    r = run(check)
+    t.check(r.returncode == 1 and r.stdout == "", "a broken file fails the reload", r)
+    t.check(f"{conf}:{lines}: max-conns: " in r.stderr and
+            f"{conf}:{lines - 1}: listen: 'http://192.0.2.1:8080': address 192.0.2.1 does not "
+            "exist on this host" in r.stderr and len(r.stderr.splitlines()) == 2,
+            "one line per problem, with the file's line numbers", r.stderr)
 
 
 def unit_settings(path):

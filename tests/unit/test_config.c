@@ -105,6 +105,9 @@ static void expect_same_settings(const struct config *a, const struct config *b)
     assert_int_equal(a->set.shutdown_timeout_ms, b->set.shutdown_timeout_ms);
     assert_int_equal(a->set.stats_interval_ms, b->set.stats_interval_ms);
     assert_int_equal(a->set.stats_allow_all, b->set.stats_allow_all);
+    assert_int_equal(a->set.stats_allow.n, b->set.stats_allow.n);
+    assert_memory_equal(a->set.stats_allow.r, b->set.stats_allow.r,
+                        sizeof a->set.stats_allow.r[0] * (size_t)a->set.stats_allow.n);
     assert_int_equal(a->set.drain_delay_ms, b->set.drain_delay_ms);
     assert_true(a->user == b->user || (a->user && b->user && !strcmp(a->user, b->user)));
 }
@@ -503,6 +506,127 @@ static void test_print_defaults_reads_back(void **state)
     unlink(path);
 }
 
+/* -t: every problem, one line each, with the file's line numbers; the addresses asked of
+ * the host (192.0.2.1, TEST-NET-1, is on no interface here; 127.0.0.7 is, as all of
+ * 127.0.0.0/8 is); exit status 1 (CONFIG_CHECK_FAILED), nothing started. */
+static void test_check_config_lists_every_problem(void **state)
+{
+    (void)state;
+    char path[4096];
+    write_temp(path, "listen = http://127.0.0.1:0\n"
+                     "# a comment\n"
+                     "workers = banana\n"
+                     "listen = raw://192.0.2.1:9000\n"
+                     "no-such-setting = 1\n"
+                     "listen = line://127.0.0.7:0\n"
+                     "idle-timeout = 5s\n");
+    char *argv[] = {"wharfd", "-t", "--config", path, "--max-message", "huge", NULL};
+    struct config c;
+    int rc;
+    char *out = parse_capturing(2, &c, ARGC(argv), argv, &rc);
+    assert_int_equal(rc, CONFIG_CHECK_FAILED);
+    char want[4200];
+    snprintf(want, sizeof want, "wharfd: %s:3: workers: ", path);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof want, "wharfd: %s:5: unknown setting 'no-such-setting'", path);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof want, "wharfd: %s:4: listen: 'raw://192.0.2.1:9000': address "
+                                "192.0.2.1 does not exist on this host\n", path);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "wharfd: --max-message: "));
+    assert_null(strstr(out, "127.0.0.7"));
+    int lines = 0;
+    for (const char *p = out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 4); /* one per problem, nothing else */
+    free(out);
+    unlink(path);
+}
+
+static void test_check_config_ok(void **state)
+{
+    (void)state;
+    char path[4096];
+    write_temp(path, "listen = http://127.0.0.1:0\nlisten = raw://[::]:0\nmode = echo\n");
+    char *argv[] = {"wharfd", "--config", path, "--check-config", NULL};
+    struct config c;
+    int rc;
+    char *out = parse_capturing(1, &c, ARGC(argv), argv, &rc);
+    assert_int_equal(rc, CONFIG_DONE);
+    assert_string_equal(out, "configuration ok\n");
+    free(out);
+    /* --listen on the command line replaces the file's: its problem has no line number */
+    char *argv2[] = {"wharfd", "-t", "--config", path, "--listen", "frame://192.0.2.1:1", NULL};
+    out = parse_capturing(2, &c, ARGC(argv2), argv2, &rc);
+    assert_int_equal(rc, CONFIG_CHECK_FAILED);
+    assert_string_equal(out, "wharfd: --listen: 'frame://192.0.2.1:1': address 192.0.2.1 does "
+                             "not exist on this host\n");
+    free(out);
+    /* an unknown flag before -t is reported by the check, not instead of it */
+    char *argv3[] = {"wharfd", "--bogus", "-t", "--user", "no-such-user-here", NULL};
+    out = parse_capturing(2, &c, ARGC(argv3), argv3, &rc);
+    assert_int_equal(rc, CONFIG_CHECK_FAILED);
+    assert_non_null(strstr(out, "wharfd: --bogus: unknown option"));
+    assert_non_null(strstr(out, "wharfd: user: no user 'no-such-user-here' on this host\n"));
+    free(out);
+    /* without -t the first problem still stops */
+    char *argv4[] = {"wharfd", "--bogus", "--help", NULL};
+    out = parse_capturing(2, &c, ARGC(argv4), argv4, &rc);
+    assert_int_equal(rc, CONFIG_ERROR);
+    free(out);
+    unlink(path);
+}
+
+/* -t: two listeners that cannot both be bound (the same port on the same address, or a
+ * wildcard of the family); port 0 and the other family never clash. */
+static void test_check_config_listener_clash(void **state)
+{
+    (void)state;
+    char *argv[] = {"wharfd", "-t", "--listen", "http://127.0.0.1:8080", "--listen",
+                    "raw://*:8080", "--listen", "line://127.0.0.1:0", "--listen",
+                    "frame://127.0.0.1:0", "--listen", "http://[::1]:8080", "--listen",
+                    "line://127.0.0.2:8080", NULL};
+    struct config c;
+    int rc;
+    char *out = parse_capturing(2, &c, ARGC(argv), argv, &rc);
+    assert_int_equal(rc, CONFIG_CHECK_FAILED);
+    assert_string_equal(out, "wharfd: --listen: 'raw://0.0.0.0:8080': its address and port are "
+                             "taken by 'http://127.0.0.1:8080' already\n"
+                             "wharfd: --listen: 'line://127.0.0.2:8080': its address and port "
+                             "are taken by 'raw://0.0.0.0:8080' already\n");
+    free(out);
+}
+
+/* --stats-allow: loopback (no ranges), all, or ranges; a bad range is refused with the
+ * reason, and the flag's last value wins whole (no mix of an old list and a new word). */
+static void test_stats_allow_ranges(void **state)
+{
+    (void)state;
+    struct config c;
+    char *argv[] = {"wharfd", "--stats-allow", "10.0.0.0/8,2001:db8::/32", NULL};
+    assert_int_equal(config_parse(&c, ARGC(argv), argv), CONFIG_RUN);
+    assert_int_equal(c.set.stats_allow_all, 0);
+    assert_int_equal(c.set.stats_allow.n, 2);
+    char text[256];
+    cidr_list_format(&c.set.stats_allow, text, sizeof text);
+    assert_string_equal(text, "10.0.0.0/8,2001:db8::/32");
+    char *argv2[] = {"wharfd", "--stats-allow", "10.0.0.0/8", "--stats-allow", "loopback", NULL};
+    assert_int_equal(config_parse(&c, ARGC(argv2), argv2), CONFIG_RUN);
+    assert_int_equal(c.set.stats_allow.n, 0);
+    assert_int_equal(c.set.stats_allow_all, 0);
+    char *argv3[] = {"wharfd", "--stats-allow", "10.0.0.0/8", "--stats-allow", "all", NULL};
+    assert_int_equal(config_parse(&c, ARGC(argv3), argv3), CONFIG_RUN);
+    assert_int_equal(c.set.stats_allow.n, 0);
+    assert_int_equal(c.set.stats_allow_all, 1);
+    char *argv4[] = {"wharfd", "--stats-allow", "10.0.0.1/8", NULL};
+    int rc;
+    char *out = parse_capturing(2, &c, ARGC(argv4), argv4, &rc);
+    assert_int_equal(rc, CONFIG_ERROR);
+    assert_non_null(strstr(out, "wharfd: --stats-allow: expected loopback, all or CIDR"));
+    assert_non_null(strstr(out, "10.0.0.1/8"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +639,10 @@ int main(void)
         cmocka_unit_test(test_every_option_in_help_and_defaults),
         cmocka_unit_test(test_print_defaults_reads_back),
         cmocka_unit_test(test_drain_delay),
+        cmocka_unit_test(test_check_config_lists_every_problem),
+        cmocka_unit_test(test_check_config_ok),
+        cmocka_unit_test(test_stats_allow_ranges),
+        cmocka_unit_test(test_check_config_listener_clash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "../../server/listen_spec.h"
+#include "../../server/listener.h"
 
 /* A grammar with modifiers the parser must handle before wharfd has any: tls wraps http
  * only, zip wraps raw and http, later is reserved. dgram stands in for a datagram kind. */
@@ -115,13 +116,31 @@ static void test_every_scheme_and_address_form(void **state)
     assert_int_equal(port_of(&s), 0);
     parse_ok(g, "http://0.0.0.0:65535", &s);
     assert_int_equal(port_of(&s), 65535);
+    assert_int_equal(s.scheme_flags, 0);
+    struct listener l = {.fd = -1, .ep = s};
+    assert_int_equal(listener_conn_proto(&l), PROTO_HTTP);
+
+    /* metrics: HTTP that serves only the stats routes, told apart by its scheme flag, which
+     * travels with each connection in its protocol byte (listener.h) */
+    parse_ok(g, "metrics://0.0.0.0:9100", &s);
+    assert_int_equal(s.proto, PROTO_HTTP);
+    assert_int_equal(s.scheme_flags, LISTEN_SCHEME_METRICS);
+    l.ep = s;
+    assert_int_equal(listener_conn_proto(&l), PROTO_HTTP | LISTENER_PROTO_METRICS);
+    assert_string_equal(listen_spec_scheme(&s), "metrics");
+    /* behind a balancer: both bits, and the protocol under them */
+    parse_ok(g, "metrics+proxy://127.0.0.1:1", &l.ep);
+    assert_int_equal(listener_conn_proto(&l),
+                     PROTO_HTTP | LISTENER_PROTO_METRICS | LISTENER_PROTO_PROXY);
+    assert_int_equal(listener_conn_proto(&l) & LISTENER_PROTO_MASK, PROTO_HTTP);
 }
 
 static void test_format_round_trips(void **state)
 {
     (void)state;
     static const char *const texts[] = {"raw://127.0.0.1:9000", "line://0.0.0.0:1",
-                                        "frame://[::1]:0", "http://[2001:db8::5]:8080"};
+                                        "frame://[::1]:0", "http://[2001:db8::5]:8080",
+                                        "metrics://10.0.0.1:9100"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         struct listen_spec s, again;
         char out[LISTEN_SPEC_TEXT_MAX];
@@ -130,6 +149,7 @@ static void test_format_round_trips(void **state)
         assert_string_equal(out, texts[i]);
         parse_ok(&listen_grammar_wharfd, out, &again);
         assert_int_equal(again.proto, s.proto);
+        assert_int_equal(again.scheme_flags, s.scheme_flags);
         assert_int_equal(again.sa_len, s.sa_len);
         assert_memory_equal(&again.sa, &s.sa, s.sa_len);
     }
@@ -153,20 +173,20 @@ static void test_scheme_errors(void **state)
     (void)state;
     static const struct bad_case cases[] = {
         {"ftp://1.2.3.4:1",
-         "'ftp://1.2.3.4:1': unknown protocol 'ftp' (known: raw, line, frame, http)"},
+         "'ftp://1.2.3.4:1': unknown protocol 'ftp' (known: raw, line, frame, http, metrics)"},
         {"127.0.0.1:9", "'127.0.0.1:9' names no protocol (write SCHEME://HOST:PORT; "
-                        "schemes: raw, line, frame, http)"},
+                        "schemes: raw, line, frame, http, metrics)"},
         {"9000", "~names no protocol"},
         {"", "~names no protocol"},
         {"http:/127.0.0.1:80", "~names no protocol"},
         {"://127.0.0.1:1",
-         "'://127.0.0.1:1': empty protocol name (known: raw, line, frame, http)"},
+         "'://127.0.0.1:1': empty protocol name (known: raw, line, frame, http, metrics)"},
         {"+proxy://127.0.0.1:1", "~empty protocol name"},
         /* Lower case only, as systemd names and the log write them; the reason says so. */
         {"HTTP://127.0.0.1:1", "'HTTP://127.0.0.1:1': unknown protocol 'HTTP' "
-                               "(known: raw, line, frame, http; names are lower case)"},
+                               "(known: raw, line, frame, http, metrics; names are lower case)"},
         {"Raw://127.0.0.1:1", "~names are lower case"},
-        {"rawx://127.0.0.1:1", "~unknown protocol 'rawx' (known: raw, line, frame, http)"},
+        {"rawx://127.0.0.1:1", "~unknown protocol 'rawx' (known: raw, line, frame, http, metrics)"},
         {"ra://127.0.0.1:1", "~unknown protocol 'ra'"},
         {"http2://[::1]:80", "~unknown protocol 'http2'"},
     };
@@ -253,9 +273,9 @@ static void test_names(void **state)
     assert_int_equal(s.proto, PROTO_FRAME);
     assert_int_equal(s.modifiers, 0);
     assert_int_equal(listen_spec_parse_name("gopher", 6, &s, err, sizeof err), -1);
-    assert_string_equal(err, "unknown protocol 'gopher' (known: raw, line, frame, http)");
+    assert_string_equal(err, "unknown protocol 'gopher' (known: raw, line, frame, http, metrics)");
     assert_int_equal(listen_spec_parse_name("", 0, &s, err, sizeof err), -1);
-    assert_string_equal(err, "empty protocol name (known: raw, line, frame, http)");
+    assert_string_equal(err, "empty protocol name (known: raw, line, frame, http, metrics)");
     assert_int_equal(listen_spec_parse_name("http+proxy", 10, &s, err, sizeof err), 0);
     assert_int_equal(s.proto, PROTO_HTTP);
     assert_int_equal(s.modifiers, LISTEN_MOD_PROXY);
@@ -281,7 +301,10 @@ static void test_scheme_table(void **state)
 {
     (void)state;
     const struct listen_grammar *g = &listen_grammar_wharfd;
-    assert_int_equal(g->n_schemes, PROTO_COUNT);
+    /* one row per protocol, indexed by it, then metrics (HTTP with a scheme flag) */
+    assert_int_equal(g->n_schemes, PROTO_COUNT + 1);
+    assert_string_equal(g->schemes[PROTO_COUNT].name, "metrics");
+    assert_int_equal(g->schemes[PROTO_COUNT].flags, LISTEN_SCHEME_METRICS);
     for (int p = 0; p < PROTO_COUNT; p++) {
         const struct listen_scheme *sc = listen_scheme_of((enum proto)p);
         assert_non_null(sc);
@@ -289,6 +312,8 @@ static void test_scheme_table(void **state)
         assert_int_equal(sc->proto, p);
         assert_string_equal(sc->name, proto_name((enum proto)p));
         assert_int_equal(sc->transport, LISTEN_STREAM);
+        assert_int_equal(sc->flags, 0);
+        assert_int_equal(p & ~LISTENER_PROTO_MASK, 0); /* fits the protocol byte's low bits */
     }
     assert_null(listen_scheme_of(PROTO_COUNT));
     assert_null(listen_scheme_of((enum proto)-1));

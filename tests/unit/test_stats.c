@@ -11,10 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "../../common/version.h"
 #include "../../server/drain_state.h"
+#include "../../server/handoff.h"
+#include "../../server/listener.h"
+#include "../../server/metrics.h"
 #include "../../server/option_table.h"
 #include "../../server/stats.h"
 
@@ -305,6 +311,7 @@ static struct config cfg;
 static struct worker_stats workers[2];
 static struct acceptor_stats acceptor;
 static struct stats_registry reg;
+static struct handoff handoffs[2];
 
 static int setup(void **state)
 {
@@ -325,6 +332,7 @@ static int setup(void **state)
     counter_add(&workers[1].messages, 55);
     counter_add(&workers[1].bytes_in, 987654321);
     counter_add(&workers[1].uring_sq_stalls, 2);
+    counter_add(&workers[1].header_timeouts, 4);
     counter_add(&acceptor.accepted, 17);
     counter_add(&acceptor.rejected_per_ip, 42);
     counter_sub(&acceptor.rejected_per_ip, 1);
@@ -333,6 +341,22 @@ static int setup(void **state)
     reg.workers[0] = &workers[0];
     reg.workers[1] = &workers[1];
     reg.acceptors[0] = &acceptor;
+    for (int i = 0; i < 2; i++) {
+        if (handoff_init(&handoffs[i]) < 0)
+            return -1;
+        reg.handoffs[i] = &handoffs[i];
+    }
+    struct handoff_item queued[3] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+    return handoff_push(&handoffs[1], queued, 3);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        handoffs[i].n = 0; /* the items are not sockets */
+        handoff_destroy(&handoffs[i]);
+    }
     return 0;
 }
 
@@ -381,9 +405,10 @@ static void test_json_parses_and_has_the_counters(void **state)
 
 /* Every counter of the X-macro lists is in the JSON, per worker and in the totals
  * (accepted: in the acceptor's sum and in its own entry too). */
-#define EXPECT_JSON_KEY(name, type, help)                                                     \
+#define EXPECT_JSON_KEY(name, metric, labels, help)                                           \
     assert_int_equal(count_of(j, "\"" #name "\":"), 2 + 1 + 2 * (strcmp(#name, "accepted") == 0));
-#define EXPECT_ACCEPTOR_KEY(name, type, help) assert_non_null(strstr(acc, "\"" #name "\":"));
+#define EXPECT_ACCEPTOR_KEY(name, metric, labels, help)                                       \
+    assert_non_null(strstr(acc, "\"" #name "\":"));
 
 static int count_of(const char *text, const char *needle)
 {
@@ -410,27 +435,41 @@ static void test_prometheus_format_and_values(void **state)
 {
     (void)state;
     struct buf out = {0};
-    assert_int_equal(stats_render_prometheus(&out, &reg, &cfg.set), 0);
+    assert_int_equal(metrics_render(&out, &reg, &cfg.set), 0);
     const char *t = text_of(&out);
     char why[256];
     int n = prom_check(t, why);
     if (n < 0)
         fail_msg("/metrics: %s", why);
-    /* active and each worker counter per worker, each acceptor counter, capacity, uptime;
-     * the drain state (one per phase) and the drain delay */
-#define ONE(name, type, help) +1
-    assert_int_equal(n, 2 * (1 WORKER_COUNTERS(ONE)) + (0 ACCEPTOR_COUNTERS(ONE)) + 2 + 4);
+    /* per worker: active, handoff queue and each counter; each acceptor counter; build
+     * info, capacity; the drain state (one per phase) and the drain delay; six process_* */
+#define ONE(name, metric, labels, help) +1
+    assert_int_equal(n, 2 * (2 WORKER_COUNTERS(ONE)) + (0 ACCEPTOR_COUNTERS(ONE)) + 2 + 4 + 6);
 #undef ONE
     expect_in(t, "\nwharf_connections_active{worker=\"0\"} 7\n");
     expect_in(t, "\nwharf_connections_active{worker=\"1\"} 0\n");
+    expect_in(t, "\nwharf_handoff_queue_length{worker=\"1\"} 3\n");
     expect_in(t, "\nwharf_messages_total{worker=\"0\"} 12345\n");
     expect_in(t, "\nwharf_messages_total{worker=\"1\"} 55\n");
-    expect_in(t, "\nwharf_bytes_in_total{worker=\"1\"} 987654321\n");
-    expect_in(t, "\nwharf_http_4xx_total{worker=\"0\"} 6\n");
-    expect_in(t, "\nwharf_acceptor_rejected_per_ip_total 41\n");
+    expect_in(t, "\nwharf_received_bytes_total{worker=\"1\"} 987654321\n");
+    expect_in(t, "\nwharf_http_responses_total{worker=\"0\",code=\"4xx\"} 6\n");
+    expect_in(t, "\nwharf_http_responses_total{worker=\"0\",code=\"2xx\"} 0\n");
+    expect_in(t, "\nwharf_timeouts_total{worker=\"1\",kind=\"header\"} 4\n");
+    expect_in(t, "\nwharf_connections_rejected_total{reason=\"per_ip\"} 41\n");
+    expect_in(t, "\nwharf_connections_accepted_total 17\n");
     expect_in(t, "\nwharf_connections_capacity 1000\n");
+    expect_in(t, "\nwharf_build_info{version=\"" WHARF_VERSION "\",backends=\"" WHARF_BACKENDS
+                 "\"} 1\n");
     expect_in(t, "# TYPE wharf_connections_active gauge\n");
     expect_in(t, "# TYPE wharf_messages_total counter\n");
+    expect_in(t, "# TYPE wharf_http_responses_total counter\n");
+    expect_in(t, "# TYPE process_cpu_seconds_total counter\n");
+    expect_in(t, "\nprocess_max_fds ");
+    expect_in(t, "\nprocess_start_time_seconds 1");
+    /* none of the names the rename retired */
+    assert_null(strstr(t, "wharf_http_4xx_total"));
+    assert_null(strstr(t, "wharf_bytes_in_total"));
+    assert_null(strstr(t, "wharf_uptime_seconds"));
     buf_release(&out);
 }
 
@@ -473,7 +512,7 @@ static void test_drain_state_shown(void **state)
     expect_in(j, ",\"drain\":{\"state\":\"delay\",\"delay_ms\":1500}");
     assert_true(json_valid(j));
     buf_release(&out);
-    assert_int_equal(stats_render_prometheus(&out, &reg, &cfg.set), 0);
+    assert_int_equal(metrics_render(&out, &reg, &cfg.set), 0);
     const char *t = text_of(&out);
     expect_in(t, "\nwharf_drain_state{state=\"serving\"} 0\n");
     expect_in(t, "\nwharf_drain_state{state=\"delay\"} 1\n");
@@ -483,17 +522,63 @@ static void test_drain_state_shown(void **state)
     drain_state_set(DRAIN_SERVING); /* only this test goes back: the server never does */
 }
 
+/* The listen queue, from TCP_INFO on a real listening socket: two connections the
+ * kernel completed and nobody accepted, against a backlog of 8; a closed one is left out. */
+static void test_listen_queue_gauges(void **state)
+{
+    (void)state;
+    struct listener l[2];
+    struct listen_spec spec;
+    char err[256];
+    struct sockopts so = {0};
+    struct listen_opts o = {.backlog = 8, .sock = &so};
+    assert_int_equal(listen_spec_parse("line://127.0.0.1:0", &spec, err, sizeof err), 0);
+    assert_int_equal(listener_open(&l[0], &spec, &o, err, sizeof err), 0);
+    assert_int_equal(listen_spec_parse("http://127.0.0.1:0", &spec, err, sizeof err), 0);
+    assert_int_equal(listener_open(&l[1], &spec, &o, err, sizeof err), 0);
+    int c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(c[i] >= 0);
+        assert_int_equal(connect(c[i], (struct sockaddr *)&l[0].ep.sa, l[0].ep.sa_len), 0);
+    }
+    listener_close(&l[1]); /* as when draining: its descriptor is no listener any more */
+    reg.listeners = l;
+    reg.n_listeners = 2;
+    struct buf out = {0};
+    assert_int_equal(metrics_render(&out, &reg, &cfg.set), 0);
+    const char *t = text_of(&out);
+    if (prom_check(t, err) < 0)
+        fail_msg("/metrics: %s", err);
+    char addr[ADDR_TEXT_MAX], want[256];
+    addr_format((const struct sockaddr *)&l[0].ep.sa, addr, sizeof addr);
+    snprintf(want, sizeof want, "\nwharf_listen_queue_length{listener=\"%s\",proto=\"line\"} 2\n",
+             addr);
+    expect_in(t, want);
+    snprintf(want, sizeof want, "\nwharf_listen_queue_limit{listener=\"%s\",proto=\"line\"} 8\n",
+             addr);
+    expect_in(t, want);
+    assert_null(strstr(t, "proto=\"http\""));
+    buf_release(&out);
+    for (int i = 0; i < 2; i++)
+        close(c[i]);
+    listener_close(&l[0]);
+    reg.listeners = NULL;
+    reg.n_listeners = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_reader_itself),
         cmocka_unit_test(test_prometheus_checker_itself),
-        cmocka_unit_test_setup(test_json_parses_and_has_the_counters, setup),
-        cmocka_unit_test_setup(test_json_has_every_counter, setup),
-        cmocka_unit_test_setup(test_prometheus_format_and_values, setup),
-        cmocka_unit_test_setup(test_render_appends, setup),
-        cmocka_unit_test_setup(test_totals, setup),
-        cmocka_unit_test_setup(test_drain_state_shown, setup),
+        cmocka_unit_test_setup_teardown(test_json_parses_and_has_the_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_has_every_counter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prometheus_format_and_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_render_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_state_shown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_queue_gauges, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,8 +49,13 @@ def stop(procs, timeout=10, group=False):
     procs = [procs] if isinstance(procs, subprocess.Popen) else [p for p in procs if p]
     for p in procs:
         if p.returncode is None:
-            _send(p, signal.SIGTERM)
+            # SIGCONT first: one sent after SIGTERM can reach a process that is already
+            # exiting, and a SIGCONT discards a pending SIGSTOP, such as the one ptrace
+            # sends when LeakSanitizer stops the process's threads at exit: its tracer
+            # then waits forever (an ASan wharfd hung until SIGKILL). A stopped process
+            # still gets the SIGTERM: it is delivered once it runs again.
             _send(p, signal.SIGCONT)
+            _send(p, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for p in procs:
         if p.returncode is not None:
