@@ -59,7 +59,7 @@ def timed_run_line_protocol_matches_server():
 def raw_replies_are_byte_counted():
     with Server("raw", "http") as s:
         before = totals(s)
-        rc, r, err = wharf_json(["bench", "-c", "3", "-t", "1", "-n", "3000", "-s", "100",
+        rc, r, err = wharf_json(["bench", "-c", "3", "-t", "1", "-n", "3000", "--size", "100",
                                  addr(s, "raw")])
         after = totals(s)
         t.check(rc == 0, "exit status 0", (rc, err))
@@ -76,7 +76,7 @@ def large_replies_split_across_reads():
         for proto in ("frame", "line", "raw"):
             before = totals(s)
             rc, r, err = wharf_json(["bench", "-c", "2", "-t", "1", "-P", "2", "-n", "200",
-                                     "-s", "200K", addr(s, proto)])
+                                     "--size", "200K", addr(s, proto)])
             after = totals(s)
             t.check(rc == 0 and r["requests"]["ok"] == 200, f"{proto}: 200 ok", (rc, r, err))
             if proto != "raw":  # raw messages are reads, not requests
