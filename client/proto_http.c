@@ -66,7 +66,7 @@ static void check_body(void *ctx, const char *d, size_t n)
     size_t want = strlen(c->h->expect_body), at = c->rx->body_seen;
     if (at + n > want || memcmp(c->h->expect_body + at, d, n) != 0)
         c->rx->flags |= RXF_BAD_BODY;
-    c->rx->body_seen = (uint32_t)(at + n < want ? at + n : want + 1);
+    c->rx->body_seen = (uint32_t)(at + n <= want ? at + n : want + 1);
 }
 
 /* The head is there: judge the status, set up the body. 0, or 1 for a 1xx to skip. */

@@ -315,8 +315,15 @@ def source_addresses_and_usage_errors():
     for args in (["-c", "x"], ["--expect", "shout"], ["-P", "0"], ["--nodelay", "maybe"]):
         p = wharf(["bench"] + args + ["frame://127.0.0.1:1"])
         t.check(p.returncode == 2, f"bad usage {args}: status 2", (p.returncode, p.stderr))
-    p = wharf(["bench", "http://127.0.0.1:1"])
-    t.check(p.returncode == 2 and "wrk" in p.stderr, "http is wrk's job", p.stderr)
+    p = wharf(["bench", "https://127.0.0.1:1/"])
+    t.check(p.returncode == 2 and "https://" in p.stderr and p.stderr.count("\n") == 1,
+            "https:// refused in one line", p.stderr)
+    p = wharf(["bench", "-s", "x.lua", "http://127.0.0.1:1/"])
+    t.check(p.returncode == 2 and "scripts are not built in" in p.stderr, "-s is for scripts",
+            p.stderr)
+    p = wharf(["bench", "-n", "1", "http://127.0.0.1:1/"])
+    t.check(p.returncode == 1 and "ECONNREFUSED" in p.stderr and "port" not in p.stderr,
+            "http://HOST:PORT/ parses (no 'bad port')", p.stderr)
 
 
 @t.test
