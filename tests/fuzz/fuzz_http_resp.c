@@ -94,8 +94,8 @@ static void run(const uint8_t *data, size_t size, int head_req, enum cut_mode mo
     struct sim s = {.head_req = head_req};
     struct cutter c;
     cutter_init(&c, mode, data, size);
-    for (size_t n; !s.dead && (n = cutter_next(&c)) > 0; c.done += n) {
-        FUZZ_CHECK(buf_append(&s.pend, data + c.done, n) == 0);
+    for (size_t n; !s.dead && (n = cutter_next(&c)) > 0;) {
+        FUZZ_CHECK(buf_append(&s.pend, data + c.done - n, n) == 0);
         while (step(&s))
             ;
     }
