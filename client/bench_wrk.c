@@ -32,8 +32,10 @@ void bench_rps_sample(struct engine *e, uint64_t now)
     uint64_t measure = atomic_load(&b->measure_ns), end = atomic_load(&b->end_ns);
     if (!s->last)
         s->last = calloc((size_t)e->nthreads, sizeof *s->last);
-    if (!s->last || !measure)
+    if (!s->last || !measure || now < measure)
         return;
+    if (!s->last_ns)
+        s->last_ns = measure; /* OK counts measured replies only: zero at the measure */
     int take = s->last_ns >= measure && now <= end && now > s->last_ns;
     for (int i = 0; i < e->nthreads; i++) {
         uint64_t ok = ctr_get(&e->t[i].st->c[OK]);

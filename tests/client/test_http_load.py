@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 
-from clientlib import Suite, Server, wharf, wharf_json, totals, addr
+from clientlib import Suite, Server, WHARF, wharf, wharf_json, totals, addr
 from wharfkit import proc
 
 t = Suite(__file__)
@@ -130,9 +130,15 @@ def free_port():
         return so.getsockname()[1]
 
 
-def stub_requests(port):
+def stub_status(port):
+    """nginx's (active, accepts, requests)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5).read().decode()
-    return int(re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", text).group(3))
+    m = re.search(r"Active connections:\s*(\d+).*?\n\s*(\d+)\s+\d+\s+(\d+)", text, re.S)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def stub_requests(port):
+    return stub_status(port)[2]
 
 
 @t.test
@@ -148,6 +154,7 @@ def bench_counts_match_nginx_stub_status():
                           "daemon off;", "-e", os.path.join(d, "error.log")],
                          start_new_session=True, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
+    p2 = None
     try:
         for _ in range(100):
             try:
@@ -166,7 +173,25 @@ def bench_counts_match_nginx_stub_status():
         t.check(r["http"]["server_closes"] >= 25 and r["http"]["lost"] == 0,
                 "keepalive_requests 100: nginx closed, wharf reconnected, nothing lost",
                 r["http"])
+        u = f"http://127.0.0.1:{port}/"
+        _, acc0, req0 = stub_status(port)
+        rc, r, err = wharf_json(["churn", "-c", "4", "-n", "200", "-r", "2", u])
+        _, acc1, req1 = stub_status(port)
+        t.check(rc == 0 and r["errors"]["total"] == 0, "churn against nginx", (rc, err, r))
+        # urllib opens a connection per stub_status read: the later one is in the difference.
+        t.check(acc1 - acc0 - 1 == 200 and req1 - req0 - 1 == 400,
+                "nginx accepted 200 connections and answered 400 requests",
+                (acc1 - acc0 - 1, req1 - req0 - 1))
+        p2 = subprocess.Popen([WHARF, "hold", "-c", "30", "-d", "2s", "--json", u],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        active = stub_status(port)[0]
+        out, _ = p2.communicate(timeout=30)
+        t.check(p2.returncode == 0, "hold against nginx", (p2.returncode, out[-500:]))
+        t.check(active >= 31, "nginx saw the 30 held connections (and the stub read)", active)
     finally:
+        if p2:
+            proc.stop(p2)
         proc.stop(p, group=True)
         shutil.rmtree(d, ignore_errors=True)
 
