@@ -276,11 +276,12 @@ def pipelined_latency_is_per_request():
     lat = r["latency"]
     mean = sum(exp) / N
     # Loose bounds: the machine is shared; a per-batch measure (wrk's) would not be near.
-    for name, want in (("p50_us", pct(exp, 50)), ("p90_us", pct(exp, 90)),
-                       ("max_us", exp[-1]), ("mean_us", mean)):
+    for name, want in (("p50_us", pct(exp, 50)), ("p90_us", pct(exp, 90)), ("mean_us", mean)):
         got = lat[name] / 1e6
         t.check(abs(got - want) <= 0.010 + 0.25 * want, f"{name} near {want * 1e3:.1f} ms",
                 (got * 1e3, lat))
+    # One late wake-up of the server's sleep can stretch the maximum: bound it below only.
+    t.check(lat["max_us"] / 1e6 >= 0.75 * exp[-1], "the longest wait is seen", lat)
     # The sorted expectation has a few zero-wait requests; so must the measurement.
     t.check(lat["min_us"] < 10000, "unblocked requests answered at once", lat)
 
