@@ -263,8 +263,8 @@ def pct(sorted_v, p):
     return sorted_v[min(len(sorted_v) - 1, max(0, int(round(p / 100 * len(sorted_v) + 0.5)) - 1))]
 
 
-@t.test
-def pipelined_latency_is_per_request():
+def pipelined_run():
+    """One run against the delaying server; the list of what is off (empty: all near)."""
     srv = DelayServer()
     try:
         rc, r, err = wharf_json(["bench", "-c", "1", "-t", "1", "-P", str(P), "-n", str(N),
@@ -273,18 +273,33 @@ def pipelined_latency_is_per_request():
         srv.close()
     t.check(rc == 0 and r["latency"]["count"] == N, f"{N} responses timed", (rc, err, r))
     exp = expected_latencies()
-    lat = r["latency"]
-    mean = sum(exp) / N
-    # Loose bounds: the machine is shared; a per-batch measure (wrk's) would not be near.
-    for name, want in (("p50_us", pct(exp, 50)), ("p90_us", pct(exp, 90)), ("mean_us", mean)):
+    lat, off = r["latency"], []
+    for name, want in (("p50_us", pct(exp, 50)), ("p90_us", pct(exp, 90)),
+                       ("mean_us", sum(exp) / N)):
         got = lat[name] / 1e6
-        t.check(abs(got - want) <= 0.010 + 0.25 * want, f"{name} near {want * 1e3:.1f} ms",
-                (got * 1e3, lat))
+        if abs(got - want) > 0.010 + 0.25 * want:
+            off.append(f"{name} {got * 1e3:.1f} ms, want {want * 1e3:.1f}")
     # One late wake-up of the server's sleep can stretch the maximum: bound it below only.
-    t.check(lat["max_us"] / 1e6 >= 0.75 * exp[-1], "the longest wait is seen", lat)
+    if lat["max_us"] / 1e6 < 0.75 * exp[-1]:
+        off.append(f"max_us {lat['max_us'] / 1e3:.1f} ms, want >= {0.75 * exp[-1] * 1e3:.1f}")
     # The sorted expectation has a few zero-wait requests; so must the measurement.
-    t.check(lat["min_us"] < 10000, "unblocked requests answered at once", lat)
+    if lat["min_us"] >= 10000:
+        off.append(f"min_us {lat['min_us'] / 1e3:.1f} ms, want < 10")
+    return off
 
+
+@t.test
+def pipelined_latency_is_per_request():
+    # A stall of the shared machine (a late sleep of the test server) can move a run's
+    # percentiles: up to three runs, one must match. A per-batch measure (wrk's) is off in
+    # every run (p50 near 0 instead of 40 ms).
+    tries = []
+    for _ in range(3):
+        off = pipelined_run()
+        if not off:
+            return
+        tries.append(off)
+    t.check(False, "latencies per request as computed, in one of three runs", tries)
 
 if __name__ == "__main__":
     t.main()
