@@ -327,7 +327,8 @@ static void print_row_help(FILE *f, const struct optrow *r)
 static void usage(int cmd, FILE *f)
 {
     const struct cmd_text *t = cmd_text(cmd);
-    fprintf(f, "Usage: wharf %s [OPTION]... PROTO://HOST:PORT\n%s", t->name, t->about);
+    fprintf(f, "Usage: wharf %s [OPTION]... PROTO://HOST:PORT | http://HOST[:PORT][/PATH]\n%s",
+            t->name, t->about);
     for (size_t i = 0; i < N_ROWS; i++)
         if (rows[i].cmds & cmd)
             print_row_help(f, &rows[i]);
