@@ -24,6 +24,7 @@
 
 #include "../common/clock.h"
 #include "../common/hist.h"
+#include "bench_state.h"
 #include "engine.h"
 #include "payload.h"
 
@@ -32,9 +33,6 @@
 #define SCAN_NS (20 * 1000000ull)             /* timeout checks */
 
 enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
-/* The engine's counters and histograms (eng_stats) as bench uses them. */
-enum { SENT, OK, WARM, LIVE, BYTES_IN, BYTES_OUT, BACKLOG, UNANSWERED };
-enum { LAT, CLAT };
 
 /* A connection's requests, beside its engine slot. */
 struct bconn {
@@ -54,14 +52,6 @@ struct bthread {
     uint64_t due_k;         /* --rate: thread slots handed to connections */
     struct rate reqrate;
     uint64_t start_ns, measure_ns, end_ns, drain_deadline;
-};
-
-/* The run's settings and the start the main thread announces. */
-struct bench {
-    struct payload pl;
-    uint32_t P;
-    _Atomic uint64_t start_ns, measure_ns, end_ns;
-    uint64_t shown_done, shown_ns; /* the main thread's last progress line */
 };
 
 static inline struct bthread *BT(const struct eng_thread *t) { return t->d; }
@@ -194,14 +184,34 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
     bt->inflight_total--;
     t->st->last_ns = now;
     uint64_t from = t->e->o->rate ? rate_time(&bt->reqrate, i + m * t->n) : sent_at;
-    if (rc != RX_OK)
-        ctr_add(&t->st->err[ERR_MISMATCH], 1); /* never a success, warmup or not */
+    if (rc != RX_OK) /* never a success, warmup or not */
+        ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
     else if (from < bt->measure_ns)
         ctr_add(&t->st->c[WARM], 1);
     else {
         ctr_add(&t->st->c[OK], 1);
         hist_record(&t->st->h[LAT], now > from ? now - from : 0);
+        if (t->rx[i].flags & RXF_NON2XX)
+            ctr_add(&t->st->c[NON2XX], 1);
     }
+}
+
+/* The server closed after a complete response (HTTP 'Connection: close', or a body
+ * that ended with the close): reconnect; the requests sent behind it are lost -- counted,
+ * never sent again. */
+static void server_closed(struct eng_thread *t, uint32_t i)
+{
+    struct bthread *bt = BT(t);
+    struct bconn *c = &bt->conns[i];
+    ctr_add(&t->st->c[RECONN], 1);
+    ctr_add(&t->st->c[LOST], c->inflight);
+    bt->inflight_total -= c->inflight;
+    c->inflight = c->head = c->unsent = 0;
+    c->want_write = 0;
+    eng_close(t, i, 0);
+    ctr_sub1(&t->st->c[LIVE]);
+    if (bt->phase <= PH_RUN)
+        eng_queue(t, i);
 }
 
 /* Take every complete reply in data. */
@@ -214,17 +224,30 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t l
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {
-            teardown(t, i, ERR_MISMATCH);
+            teardown(t, i, BB(t)->pl.proto == PROTO_HTTP ? ERR_HTTP : ERR_MISMATCH);
             return ENG_GONE;
         }
         count_reply(t, i, rc, now);
+        if (t->rx[i].flags & RXF_CLOSE) {
+            server_closed(t, i);
+            return ENG_GONE;
+        }
     }
 }
 
 static void on_closed(struct eng_thread *t, uint32_t i, int kind, int err, uint64_t now)
 {
-    (void)err, (void)now;
-    teardown(t, i, kind);
+    (void)err;
+    const struct payload *pl = &BB(t)->pl;
+    int rc = kind == ERR_CLOSED && pl->ops->at_eof && BT(t)->conns[i].inflight
+                 ? pl->ops->at_eof(pl, &t->rx[i])
+                 : RX_NEED_MORE;
+    if (rc == RX_NEED_MORE) {
+        teardown(t, i, kind);
+        return;
+    }
+    count_reply(t, i, rc, now);
+    server_closed(t, i);
 }
 
 static void on_events(struct eng_thread *t, uint32_t i, uint32_t events)
@@ -393,6 +416,10 @@ static void print_text(const struct engine *e, const struct eng_totals *r)
     const struct load_opts *o = e->o;
     char a[32];
     FILE *f = stdout;
+    if (o->proto == PROTO_HTTP) {
+        bench_print_wrk(e, r);
+        return;
+    }
     fprintf(f, "wharf bench %s: %d thread%s, %" PRIu64 " connection%s, pipeline %" PRIu64
                ", %" PRIu64 "-byte payload, expect %s\n",
             e->target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections,
@@ -434,6 +461,10 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
     fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
                ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
             r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);
+    if (o->proto == PROTO_HTTP)
+        fprintf(f, "\"http\":{\"method\":\"%s\",\"path\":\"%s\",\"non_2xx_3xx\":%" PRIu64
+                   ",\"server_closes\":%" PRIu64 ",\"lost\":%" PRIu64 "},",
+                o->http.method, o->http.path, r->c[NON2XX], r->c[RECONN], r->c[LOST]);
     fprintf(f, "\"requests_per_sec\":%.2f,\"bytes\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64
                "},\"mib_per_sec\":{\"in\":%.3f,\"out\":%.3f},",
             r->per_sec, r->c[BYTES_IN], r->c[BYTES_OUT], r->mib_in_s, r->mib_out_s);
@@ -456,6 +487,7 @@ static void progress(struct engine *e, uint64_t now)
 {
     struct bench *b = e->d;
     uint64_t start = atomic_load(&b->start_ns), measure = atomic_load(&b->measure_ns);
+    bench_rps_sample(e, now);
     if (!runctl_progress() || e->o->json || now >= atomic_load(&b->end_ns))
         return;
     uint64_t done = engine_sum(e, OK) + engine_sum(e, WARM);
@@ -526,13 +558,14 @@ static const struct eng_driver bench_driver = {
 static int bench_run(const struct load_opts *o)
 {
     struct bench b = {.P = (uint32_t)o->pipeline};
-    if (payload_init(&b.pl, o->proto, o->expect, o->size, o->pipeline, NULL, 0) < 0) {
+    if (payload_init(&b.pl, o->proto, o->expect, o->size, o->pipeline, &o->http, 0) < 0) {
         fprintf(stderr, "wharf bench: out of memory\n");
         payload_free(&b.pl);
         return 1;
     }
     int status = engine_run(o, &bench_driver, &b);
     payload_free(&b.pl);
+    bench_rps_free(&b.rps);
     return status;
 }
 

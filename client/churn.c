@@ -400,8 +400,9 @@ static int churn_run(const struct load_opts *o)
     struct churn ch = {0};
     int http_last_close = o->close_mode == CLOSE_SERVER;
     int status = 1;
-    if (payload_init(&ch.pl, o->proto, o->expect, o->size, 1, "wharf", 0) < 0 ||
-        payload_init(&ch.pl_last, o->proto, o->expect, o->size, 1, "wharf", http_last_close) < 0)
+    if (payload_init(&ch.pl, o->proto, o->expect, o->size, 1, &o->http, 0) < 0 ||
+        payload_init(&ch.pl_last, o->proto, o->expect, o->size, 1, &o->http,
+                     http_last_close) < 0)
         fprintf(stderr, "wharf churn: out of memory\n");
     else
         status = engine_run(o, &churn_driver, &ch);

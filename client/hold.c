@@ -322,7 +322,7 @@ static void child_main(int ctl, int index, void *arg)
     h.conns = calloc(n ? n : 1, sizeof *h.conns);
     e.t = &t;
     t.d = &h;
-    if (!h.conns || payload_init(&h.pl, o->proto, o->expect, o->size, 1, NULL, 0) < 0 ||
+    if (!h.conns || payload_init(&h.pl, o->proto, o->expect, o->size, 1, &o->http, 0) < 0 ||
         eng_thread_init(&e, &t, 0, n, ctl, start_ns, k, o->procs) < 0)
         _exit(4);
     engine_loop(&t, 1);

@@ -11,6 +11,7 @@
 
 #include "../common/opts.h"
 #include "../common/units.h"
+#include "http_target.h"
 #include "sources.h"
 
 #define B CMD_BENCH
@@ -95,6 +96,36 @@ const char *close_mode_name(enum close_mode m)
     return m == CLOSE_SERVER ? "server" : m == CLOSE_HALF ? "half" : "client";
 }
 
+static int set_script(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    (void)o, (void)v;
+    snprintf(err, errlen, "scripts are not built in (the payload size is --size)");
+    return -1;
+}
+
+static int set_header(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    return http_target_header(o, v, err, errlen);
+}
+
+static int set_expect_status(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    return http_target_expect_status(o, v, err, errlen);
+}
+
+static int set_method(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    return http_target_method(o, v, err, errlen);
+}
+
+static int set_body(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    o->http.body = v;
+    o->http.body_len = strlen(v);
+    return 0;
+}
+
 #define F(field) offsetof(struct load_opts, field)
 #define NUM(field, lo, hi) K_UINT, F(field), lo, hi, NULL
 #define SETTER(fn) K_SETTER, 0, 0, 0, fn
@@ -142,9 +173,9 @@ static const struct optrow rows[] = {
     /* all three */
     {"duration", 'd', "T", ALL, K_DURATION, F(duration_ms), 1, 0, NULL, "10s",
      "a duration such as 10s", "how long to run (10s, 500ms, 2m)"},
-    {"size", 's', "BYTES", B | C, K_SIZE, F(size), 0, 64u << 20, NULL, "64", "a size up to 64M",
+    {"size", 0, "BYTES", B | C, K_SIZE, F(size), 0, 64u << 20, NULL, "64", "a size up to 64M",
      "payload bytes per request (64, 4K, 1M)"},
-    {"size", 's', "BYTES", H, K_SIZE, F(size), 0, 64u << 20, NULL, "16", "a size up to 64M",
+    {"size", 0, "BYTES", H, K_SIZE, F(size), 0, 64u << 20, NULL, "16", "a size up to 64M",
      "payload bytes per request (64, 4K, 1M)"},
     {"expect", 0, "MODE", ALL, SETTER(set_expect), "upper", "echo or upper",
      "echo|upper: what the server's --mode returns; any other\nreply is a mismatch error"},
@@ -171,6 +202,21 @@ static const struct optrow rows[] = {
      "print the report as one JSON object on stdout"},
     {"allow-errors", 0, NULL, ALL, K_FLAG, F(allow_errors), 0, 0, NULL, NULL, NULL,
      "exit 0 even when there were errors"},
+    /* http:// */
+    {"header", 'H', "LINE", ALL, SETTER(set_header), NULL, "'Name: value'",
+     "http: add this header field to every request\n(repeatable)"},
+    {"method", 'm', "METHOD", ALL, SETTER(set_method), NULL, NULL, "http: the method [default: GET]"},
+    {"body", 0, "STRING", ALL, SETTER(set_body), NULL, NULL,
+     "http: the request body (Content-Length is added)"},
+    {"body-file", 0, "FILE", ALL, K_STRING, F(http.body_file), 0, 0, NULL, NULL, NULL,
+     "http: the request body, from a file"},
+    {"expect-status", 0, "LIST", ALL, SETTER(set_expect_status), NULL, NULL,
+     "http: statuses that are a success (200 or\n200,204,300-399); any other is a 'status' error\n"
+     "[default: any; 4xx and 5xx counted as wrk counts them]"},
+    {"expect-body", 0, "STRING", ALL, K_STRING, F(http.expect_body), 0, 0, NULL, NULL, NULL,
+     "http: the exact body every response must have; any\nother is a 'body' error"},
+    {"script", 's', "FILE", ALL, SETTER(set_script), NULL, NULL,
+     "reserved for wrk's scripts (not built in: exits 2)"},
     {"help", 'h', NULL, ALL, K_HELP, 0, 0, 0, NULL, NULL, NULL, "this help"},
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])
@@ -182,7 +228,9 @@ struct cmd_text {
 };
 
 static const struct cmd_text cmd_texts[] = {
-    {B, "bench", "Throughput and latency of raw, line or frame request/reply (HTTP: use wrk).\n",
+    {B, "bench",
+     "Throughput and latency of HTTP/1.1 (http://HOST:PORT/PATH, wrk's flags) or of\n"
+     "raw, line or frame request/reply.\n",
      "Exit status: 0 without errors, 1 with errors, 2 on bad usage.\n"},
     {C, "churn", "Connection rate: connect, do R round trips, close, repeat, on -c loops.\n",
      "Protocols: raw, line, frame, and http (GET /). A loop whose connect fails waits\n"
@@ -241,6 +289,7 @@ static void apply_defaults(int cmd, struct load_opts *o)
     o->per_conn = 1;
     o->procs = 1;
     o->threads = 1;
+    o->http.method = "GET";
     for (size_t i = 0; i < N_ROWS; i++)
         if ((rows[i].cmds & cmd) && rows[i].defval)
             apply(&rows[i], o, rows[i].defval, err, sizeof err);
@@ -278,7 +327,8 @@ static void print_row_help(FILE *f, const struct optrow *r)
 static void usage(int cmd, FILE *f)
 {
     const struct cmd_text *t = cmd_text(cmd);
-    fprintf(f, "Usage: wharf %s [OPTION]... PROTO://HOST:PORT\n%s", t->name, t->about);
+    fprintf(f, "Usage: wharf %s [OPTION]... PROTO://HOST:PORT | http://HOST[:PORT][/PATH]\n%s",
+            t->name, t->about);
     for (size_t i = 0; i < N_ROWS; i++)
         if (rows[i].cmds & cmd)
             print_row_help(f, &rows[i]);
@@ -355,11 +405,40 @@ static int refuse(const char *name, const char *what)
     return 2;
 }
 
+/* The HTTP flags: only with http://, and --body or --body-file, not both. */
+static int validate_http(struct load_opts *o, char *err, size_t errlen)
+{
+    struct http_spec *h = &o->http;
+    int any = h->n_headers || h->body || h->body_file || h->expect_status || h->expect_body ||
+              strcmp(h->method, "GET") != 0;
+    if (o->proto != PROTO_HTTP) {
+        if (any)
+            snprintf(err, errlen, "-H, -m, --body, --body-file, --expect-status and "
+                                  "--expect-body go with http:// only");
+        return any ? -1 : 0;
+    }
+    if (!h->host[0]) /* HOST:PORT with --proto http */
+        snprintf(h->host, sizeof h->host, "%s", o->target_text);
+    if (!h->path)
+        h->path = "/";
+    if (h->body && h->body_file) {
+        snprintf(err, errlen, "--body and --body-file: one or the other");
+        return -1;
+    }
+    return h->body_file ? http_target_body_file(o, err, errlen) : 0;
+}
+
 /* The target address, and the checks that involve more than one flag. */
 static int validate_target(const char *name, struct load_opts *o)
 {
-    char err[256];
-    if (addr_parse(o->target_text, &o->ep, err, sizeof err) < 0)
+    char err[512], url_addr[HTTP_SPEC_HOST_MAX + 16];
+    const char *addr_text = o->target_text;
+    if (strncmp(addr_text, "http://", 7) == 0 || strncmp(addr_text, "https://", 8) == 0) {
+        if (http_target_parse(o, url_addr, sizeof url_addr, err, sizeof err) < 0)
+            return refuse(name, err);
+        addr_text = url_addr;
+    }
+    if (addr_parse(addr_text, &o->ep, err, sizeof err) < 0)
         return refuse(name, err);
     if (o->ep.has_proto) {
         if (o->proto_set && o->ep.proto != o->proto) {
@@ -370,11 +449,8 @@ static int validate_target(const char *name, struct load_opts *o)
         o->proto = o->ep.proto;
     }
     o->ep.proto = o->proto;
-    if (o->proto == PROTO_HTTP && o->cmd != CMD_CHURN) {
-        fprintf(stderr, "wharf %s: http is not a %s protocol (HTTP load stays with wrk; "
-                        "wharf churn speaks http)\n", name, name);
-        return 2;
-    }
+    if (validate_http(o, err, sizeof err) < 0)
+        return refuse(name, err);
     if (o->n_sources && o->sources[0].ss_family != o->ep.sa.ss_family)
         return refuse(name, "--source addresses must be of the target's family");
     for (int i = 1; i < o->n_sources; i++)
@@ -461,4 +537,6 @@ void load_opts_free(struct load_opts *o)
 {
     free(o->sources);
     o->sources = NULL;
+    free(o->http.body_owned);
+    o->http.body_owned = NULL;
 }

@@ -12,6 +12,7 @@
 #include "../common/addr.h"
 #include "../common/codec.h"
 #include "../common/mode.h"
+#include "http_spec.h"
 
 enum load_cmd { CMD_BENCH = 1, CMD_CHURN = 2, CMD_HOLD = 4 };
 
@@ -53,6 +54,7 @@ struct load_opts {
     int n_sources;
     struct sockaddr_storage *sources;
     socklen_t source_len;
+    struct http_spec http; /* http://: what is sent and checked */
 };
 
 /* Parse a load command's flags (argv[0] is the command's name). Returns 0 to run,

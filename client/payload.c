@@ -56,7 +56,7 @@ int payload_build_echoed(struct payload *p)
 }
 
 int payload_init(struct payload *p, enum proto proto, enum mode expect, size_t size,
-                 size_t copies, const char *host, int http_close)
+                 size_t copies, const struct http_spec *http, int http_close)
 {
     memset(p, 0, sizeof *p);
     p->ops = proto_ops_of(proto);
@@ -64,7 +64,8 @@ int payload_init(struct payload *p, enum proto proto, enum mode expect, size_t s
     p->expect = expect;
     p->size = size;
     p->copies = copies ? copies : 1;
-    if (!p->ops || p->ops->build(p, host, http_close) < 0)
+    p->http = http;
+    if (!p->ops || p->ops->build(p, http_close) < 0)
         return -1;
     size_t all = p->req_len * p->copies;
     p->reqs = malloc(all ? all : 1);
@@ -92,4 +93,6 @@ void reply_rx_reset(struct reply_rx *rx, int release)
     rx->cs = (struct codec_state){0};
     rx->raw_got = 0;
     rx->raw_bad = 0;
+    rx->in_body = 0;
+    rx->flags = 0;
 }

@@ -8,7 +8,9 @@
 
 #include "../common/buf.h"
 #include "../common/codec.h"
+#include "../common/http_resp.h"
 #include "../common/mode.h"
+#include "http_spec.h"
 
 struct proto_ops;
 
@@ -26,12 +28,15 @@ struct payload {
     size_t exp_off;      /* where the reply's payload starts in exp */
     size_t exp_payload_len;
     size_t max_reply;    /* replies longer than this are garbled */
+    const struct http_spec *http; /* http: the request and its checks */
+    int head_request;    /* http: HEAD, so responses have no body */
 };
 
-/* Build the request and the expected reply. http (churn only) sends GET / with
- * 'Connection: close' when http_close. Returns 0 or -1 (no memory). */
+/* Build the request and the expected reply. http sends what the spec says (method,
+ * path, Host, -H fields, body), with 'Connection: close' when http_close. Returns 0
+ * or -1 (no memory). */
 int payload_init(struct payload *p, enum proto proto, enum mode expect, size_t size,
-                 size_t copies, const char *host, int http_close);
+                 size_t copies, const struct http_spec *http, int http_close);
 void payload_free(struct payload *p);
 
 /* Reply parsing state of one connection: a partial reply, when a read ends inside one. */
@@ -40,6 +45,20 @@ struct reply_rx {
     struct codec_state cs;
     uint32_t raw_got; /* raw: bytes of the current reply seen */
     uint8_t raw_bad;
+    /* http: the response being received, and what the last complete one was */
+    uint8_t in_body;  /* its head is done, its body under way */
+    uint8_t flags;    /* RXF_* of the response being received, then of the last one */
+    uint16_t status;
+    uint32_t body_seen; /* --expect-body: bytes compared so far */
+    struct http_body body;
+};
+
+/* What proto_http says about the response it returned, beside RX_OK / RX_MISMATCH. */
+enum {
+    RXF_CLOSE = 1,      /* the server closes after it: reconnect */
+    RXF_NON2XX = 2,     /* status 400 or above (wrk's "Non-2xx or 3xx responses") */
+    RXF_BAD_STATUS = 4, /* not one of --expect-status */
+    RXF_BAD_BODY = 8,   /* not --expect-body */
 };
 
 enum {

@@ -19,14 +19,17 @@ struct reply_rx;
 struct proto_ops {
     /* Fill p's request (p->req, p->req_len), the expected reply when the protocol
      * checks bytes (p->exp, p->reply_len, p->exp_off, p->exp_payload_len) and
-     * p->max_reply, from p->proto, p->expect, p->size and the arguments. 0, or -1 (no
-     * memory). */
-    int (*build)(struct payload *p, const char *host, int http_close);
+     * p->max_reply, from p->proto, p->expect, p->size, p->http and http_close. 0, or -1
+     * (no memory). */
+    int (*build)(struct payload *p, int http_close);
     /* Take the next reply from (*data, *len), advancing past what it used; a reply cut
      * by the end of the bytes is kept in rx. Returns RX_OK, RX_MISMATCH, RX_NEED_MORE
      * (all used, no reply complete) or RX_GARBLED (protocol error). */
     int (*next_reply)(const struct payload *p, struct reply_rx *rx, const char **data,
                       size_t *len);
+    /* The peer closed: a reply that ends with the close (HTTP's body up to the close)
+     * is complete now (RX_OK or RX_MISMATCH); otherwise RX_NEED_MORE. Optional. */
+    int (*at_eof)(const struct payload *p, struct reply_rx *rx);
 };
 
 extern const struct proto_ops proto_raw_ops;

@@ -6,9 +6,9 @@
 #include "payload.h"
 #include "proto.h"
 
-static int framed_build(struct payload *p, const char *host, int http_close)
+static int framed_build(struct payload *p, int http_close)
 {
-    (void)host, (void)http_close;
+    (void)http_close;
     return payload_build_echoed(p);
 }
 

@@ -11,6 +11,7 @@
 static const char *const kind_names[ERR_KINDS] = {
     [ERR_CONNECT] = "connect", [ERR_READ] = "read",         [ERR_WRITE] = "write",
     [ERR_TIMEOUT] = "timeout", [ERR_MISMATCH] = "mismatch", [ERR_CLOSED] = "closed",
+    [ERR_HTTP] = "http",       [ERR_STATUS] = "status",     [ERR_BODY] = "body",
 };
 
 const char *err_kind_name(int kind)
@@ -152,7 +153,8 @@ void report_errors_text(FILE *f, const uint64_t *err, uint64_t total)
 {
     fprintf(f, "  Errors: %" PRIu64, total);
     for (int k = 0; k < ERR_KINDS; k++)
-        fprintf(f, "%s%s %" PRIu64, k ? ", " : " (", err_kind_name(k), err[k]);
+        if (k < ERR_ALWAYS_SHOWN || err[k])
+            fprintf(f, "%s%s %" PRIu64, k ? ", " : " (", err_kind_name(k), err[k]);
     fprintf(f, ")\n");
 }
 
@@ -160,6 +162,7 @@ void report_errors_json(FILE *f, const uint64_t *err, uint64_t total)
 {
     fprintf(f, "\"errors\":{\"total\":%" PRIu64, total);
     for (int k = 0; k < ERR_KINDS; k++)
-        fprintf(f, ",\"%s\":%" PRIu64, err_kind_name(k), err[k]);
+        if (k < ERR_ALWAYS_SHOWN || err[k])
+            fprintf(f, ",\"%s\":%" PRIu64, err_kind_name(k), err[k]);
     fprintf(f, "}");
 }

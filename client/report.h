@@ -24,9 +24,16 @@ static inline uint64_t ctr_get(const ctr_t *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-enum err_kind { ERR_CONNECT, ERR_READ, ERR_WRITE, ERR_TIMEOUT, ERR_MISMATCH, ERR_CLOSED, ERR_KINDS };
+/* The kinds up to ERR_CLOSED are in every report; the HTTP ones (a response the parser
+ * rejected, --expect-status, --expect-body) are listed when there were any. */
+enum err_kind {
+    ERR_CONNECT, ERR_READ, ERR_WRITE, ERR_TIMEOUT, ERR_MISMATCH, ERR_CLOSED,
+    ERR_HTTP, ERR_STATUS, ERR_BODY, ERR_KINDS
+};
+#define ERR_ALWAYS_SHOWN (ERR_CLOSED + 1)
 
-/* "connect", "read", "write", "timeout", "mismatch", "closed". */
+/* "connect", "read", "write", "timeout", "mismatch", "closed", "http", "status",
+ * "body". */
 const char *err_kind_name(int kind);
 
 /* "  Errors: T (connect N, read N, ...)\n", and "errors":{"total":T,"connect":N,...}:

@@ -153,7 +153,7 @@ def summarize(a, rows):
     workloads = [f"frame-c{c}" for c in a.conns] + [f"http-c{a.http_conns}"]
     lines = [f"wharfd `--workers 1` (CPU 0), io_uring vs epoll, load on CPU 1: "
              f"{a.rounds} round(s) A B, {a.duration:g} s each, medians. frame: `wharf bench "
-             f"-t1 -s 64 -P 1` (replies checked); http: `wrk -t1` keep-alive. CPU and "
+             f"-t1 --size 64 -P 1` (replies checked); http: `wrk -t1` keep-alive. CPU and "
              f"syscalls: the server's, per request.", "",
              "| workload | epoll req/s | io_uring req/s | ratio | epoll p99 µs | "
              "io_uring p99 µs | epoll CPU µs/req | io_uring CPU µs/req | CPU ratio | "

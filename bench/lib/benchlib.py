@@ -412,6 +412,41 @@ def run_wrk(url, script, script_args=(), conns=100, threads=1, duration=5.0, cpu
     raise RuntimeError(f"wrk printed no JSON line (exit {p.returncode}): {text[-800:]}")
 
 
+def run_wharf_bench(wharf, url, extra=(), conns=100, duration=5.0, cpu=LOAD_CPU, raw_path=None):
+    """Run `wharf bench -t 1` once (pinned to cpu); returns a dict shaped like run_wrk's
+    (requests, rps, duration_us, errors, latency_us), latency per request."""
+    d = max(1, int(round(duration)))
+    args = [wharf, "bench", "-t", "1", "-c", str(conns), "-d", f"{d}s", "--json",
+            "--allow-errors", *extra, url]
+    p = spawn(taskset(cpu, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=d + 30 + conns / 1000)
+    except subprocess.TimeoutExpired:
+        stop_process(p, grace=2)
+        raise RuntimeError(f"wharf bench did not stop within {d + 30} s")
+    finally:
+        if p in _procs:
+            _procs.remove(p)
+    if raw_path:
+        with open(raw_path, "w") as f:
+            f.write(" ".join(args) + "\n" + out.decode(errors="replace") +
+                    err.decode(errors="replace"))
+    try:
+        r = json.loads(out)
+    except ValueError:
+        raise RuntimeError(f"wharf bench printed no JSON (exit {p.returncode}): {err[-600:]!r}")
+    e, lat = r["errors"], r["latency"]
+    return {"requests": r["requests"]["ok"], "rps": r["requests_per_sec"],
+            "duration_us": r["duration_s"] * 1e6,
+            "errors": {"total": e["total"], "connect": e["connect"],
+                       "read": e["read"] + e["closed"], "write": e["write"],
+                       "status": e.get("status", 0) + r["http"]["non_2xx_3xx"],
+                       "timeout": e["timeout"]},
+            "latency_us": {"mean": lat["mean_us"], "p50": lat["p50_us"], "p90": lat["p90_us"],
+                           "p99": lat["p99_us"], "p999": lat["p99_9_us"], "max": lat["max_us"]},
+            "latency_raw": True, "client_cpu_s": r["cpu"]["user_s"] + r["cpu"]["sys_s"]}
+
+
 # ---- results ---------------------------------------------------------------------------
 
 def default_out(kind):

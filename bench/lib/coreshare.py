@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/coreshare: where the server's core goes per request, epoll against io_uring.
 
-wharfd (--workers 1, CPU 0) serves frame://; `wharf bench -t1 -s 64 -P 1` (CPU 1)
+wharfd (--workers 1, CPU 0) serves frame://; `wharf bench -t1 --size 64 -P 1` (CPU 1)
 loads it at --conns connections (--workload http: `wrk -t1` keep-alive with
 bench/lua/json.lua on wharfd's HTTP listener instead). After a warm-up,
 `perf record -e cpu-clock -g` samples both CPUs for --duration seconds while wharfd's
@@ -110,7 +110,7 @@ class Load:
         self.proc = self.thread = None
         self.result = self.failure = None
         if a.workload == "frame":
-            cmd = [wharf, "bench", "-t", "1", "-c", str(a.conns), "-s", "64", "-P", "1",
+            cmd = [wharf, "bench", "-t", "1", "-c", str(a.conns), "--size", "64", "-P", "1",
                    "-d", f"{int(total_s * 1000)}ms", "--json", "--allow-errors",
                    f"frame://127.0.0.1:{srv.port['frame']}"]
             self.proc = bl.spawn(bl.taskset(bl.LOAD_CPU, cmd), stdout=subprocess.PIPE,

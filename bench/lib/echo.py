@@ -94,7 +94,7 @@ def fd_count(pid):
 def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
     target = f"{proto}://127.0.0.1:{srv.port[proto]}"
     d = a.duration
-    cmd = [wharf, "bench", "-t", "1", "-c", str(conns), "-P", str(pipe), "-s", str(size),
+    cmd = [wharf, "bench", "-t", "1", "-c", str(conns), "-P", str(pipe), "--size", str(size),
            "-d", f"{int(d * 1000)}ms", "--warmup", f"{int(a.warmup * 1000)}ms",
            "--connect-rate", str(CONNECT_RATE), "--json", "--allow-errors", target]
     tag = f"r{rnd}-{srv.name}-{proto}-c{conns}-s{size}-p{pipe}"

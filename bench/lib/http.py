@@ -3,8 +3,9 @@
 
 Each server runs pinned to CPU 0 (wharfd with --workers 1, nginx with one worker);
 wrk runs pinned to CPU 1. Workloads: keep-alive (-t1 -c100), pipelined x16 (-c100),
-connection-close (-c100), and 10,000 keep-alive connections (-c10000). The servers
-take turns, A B A B, over R rounds; every figure is compared as the ratio
+the same pipelined load from `wharf bench -t 1 -P 16` (per-request percentiles; wrk's
+are per batch), connection-close (-c100), and 10,000 keep-alive connections
+(-c10000). The servers take turns, A B A B, over R rounds; every figure is compared as the ratio
 wharfd/nginx of two adjacent runs, and the table shows the median of those ratios.
 h2o (one thread, peers/h2o.conf) and the floor (build/floor, bench/floor/floor.c: the
 least a server can do per request) take their turns too and get ratio columns of
@@ -33,6 +34,10 @@ WORKLOADS = {
                       rate="requests/s", per="request"),
     "pipeline": dict(title="pipelined x16, -c100", short="pipelined", script="pipeline.lua",
                      conns=100, rate="requests/s", per="request", pipelined=True),
+    # The same pipelined load from wharf bench: latency per request, not per batch.
+    "pipeline_wharf": dict(title="pipelined x16, -c100, wharf bench", short="pipelined (wharf)",
+                           generator="wharf", conns=100, rate="requests/s", per="request",
+                           pipelined=True, per_request=True),
     "close": dict(title="connection-close, -c100", short="close", script="close.lua", conns=100,
                   rate="connections/s", per="connection"),
     "c10k": dict(title="keep-alive, -c10000", short="10k conns", script="json.lua", conns=10000,
@@ -71,7 +76,7 @@ def parse_args():
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per run (default 5)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke mode: 1 round of 1 s, no -c10000 (about 15 s)")
-    ap.add_argument("--workloads", default="keepalive,pipeline,close,c10k",
+    ap.add_argument("--workloads", default="keepalive,pipeline,pipeline_wharf,close,c10k",
                     help="comma list of: " + ", ".join(WORKLOADS))
     ap.add_argument("--servers", default="wharfd,nginx,h2o,floor",
                     help="comma list: wharfd, nginx, h2o, floor (default: all four)")
@@ -88,7 +93,7 @@ def parse_args():
         a.rounds = 1
         a.duration = 1.0
         if a.workloads == ap.get_default("workloads"):
-            a.workloads = "keepalive,pipeline,close"
+            a.workloads = "keepalive,pipeline,pipeline_wharf,close"
         a.pause = 0.3
         a.retries = 0
     a.workloads = [w for w in a.workloads.split(",") if w]
@@ -132,8 +137,12 @@ def one_run(a, srv, wl_name, rnd, raw_dir):
     cpu0 = bl.cpu_seconds(pids)
     core0 = bl.core_busy_seconds(bl.SERVER_CPU)
     raw = os.path.join(raw_dir, f"r{rnd}-{wl_name}-{srv.name}.txt")
-    r = bl.run_wrk(srv.url("/"), wl["script"], args, conns=wl["conns"], threads=1,
-                   duration=a.duration, raw_path=raw)
+    if wl.get("generator") == "wharf":
+        r = bl.run_wharf_bench(a.wharf, srv.url("/"), ["-P", str(a.pipeline)],
+                               conns=wl["conns"], duration=a.duration, raw_path=raw)
+    else:
+        r = bl.run_wrk(srv.url("/"), wl["script"], args, conns=wl["conns"], threads=1,
+                       duration=a.duration, raw_path=raw)
     cpu1 = bl.cpu_seconds(pids)
     core1 = bl.core_busy_seconds(bl.SERVER_CPU)
     rss, pss = bl.memory_kib(srv.pids())
@@ -168,7 +177,7 @@ def figures(wl_name):
     f = [("rps", wl["rate"], "higher")]
     f.append(("cpu_us", f"server CPU µs/{per}", "lower"))
     f.append(("core_us", f"CPU 0 busy µs/{per}", "lower"))
-    if wl.get("pipelined"):
+    if wl.get("pipelined") and not wl.get("per_request"):
         f.append(("lat_mean_us", "mean latency per batch µs", "lower"))
     else:
         f.append(("p50_us", "p50 latency µs", "lower"))
@@ -300,7 +309,7 @@ def markdown(summary, bars, servers, a, versions):
              f"wharfd/PEER: the median over rounds of the ratio within each round "
              f"(min–max in brackets). Latency per request, with wrk's "
              f"coordinated-omission correction undone (bench/lua/json.lua); pipelined: "
-             f"the mean per batch of {a.pipeline}.")
+             f"the mean per batch of {a.pipeline} (wrk); with wharf bench, per request.")
     return intro + "\n\n" + "\n".join(lines) + "\n"
 
 
@@ -313,7 +322,8 @@ def chart(out_dir, summary, servers, a):
         f.write("# workload " + " ".join(f"cpu_{s} rps_{s} lat_{s}" for s in servers) + "\n")
         for wl in summary:
             cells = [WORKLOADS[wl]["short"]]
-            latfig = "lat_mean_us" if WORKLOADS[wl].get("pipelined") else "p99_us"
+            w = WORKLOADS[wl]
+            latfig = "lat_mean_us" if w.get("pipelined") and not w.get("per_request") else "p99_us"
             for s in servers:
                 for fig in ("cpu_us", "rps", latfig):
                     v = summary[wl][fig]["median"].get(s)
@@ -349,7 +359,7 @@ set yrange [*:*]
 {plot(1)}
 unset logscale y
 set yrange [0:*]
-set title "latency µs, log scale: p99 (pipelined: mean per batch)"
+set title "latency µs, log scale: p99 (pipelined with wrk: mean per batch)"
 set logscale y
 set yrange [*:*]
 {plot(2)}
@@ -362,6 +372,7 @@ unset multiplot
 def main():
     a = parse_args()
     bl.check_tools(["wrk", "taskset"])
+    a.wharf = bl.snapshot(os.path.join(bl.build_dir(), "wharf"))
     servers = make_servers(a)
     names = [s.name for s in servers]
     n_runs = a.rounds * sum(len([s for s in servers if s.name not in SKIP.get(w, ())])

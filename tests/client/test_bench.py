@@ -59,7 +59,7 @@ def timed_run_line_protocol_matches_server():
 def raw_replies_are_byte_counted():
     with Server("raw", "http") as s:
         before = totals(s)
-        rc, r, err = wharf_json(["bench", "-c", "3", "-t", "1", "-n", "3000", "-s", "100",
+        rc, r, err = wharf_json(["bench", "-c", "3", "-t", "1", "-n", "3000", "--size", "100",
                                  addr(s, "raw")])
         after = totals(s)
         t.check(rc == 0, "exit status 0", (rc, err))
@@ -76,7 +76,7 @@ def large_replies_split_across_reads():
         for proto in ("frame", "line", "raw"):
             before = totals(s)
             rc, r, err = wharf_json(["bench", "-c", "2", "-t", "1", "-P", "2", "-n", "200",
-                                     "-s", "200K", addr(s, proto)])
+                                     "--size", "200K", addr(s, proto)])
             after = totals(s)
             t.check(rc == 0 and r["requests"]["ok"] == 200, f"{proto}: 200 ok", (rc, r, err))
             if proto != "raw":  # raw messages are reads, not requests
@@ -315,8 +315,15 @@ def source_addresses_and_usage_errors():
     for args in (["-c", "x"], ["--expect", "shout"], ["-P", "0"], ["--nodelay", "maybe"]):
         p = wharf(["bench"] + args + ["frame://127.0.0.1:1"])
         t.check(p.returncode == 2, f"bad usage {args}: status 2", (p.returncode, p.stderr))
-    p = wharf(["bench", "http://127.0.0.1:1"])
-    t.check(p.returncode == 2 and "wrk" in p.stderr, "http is wrk's job", p.stderr)
+    p = wharf(["bench", "https://127.0.0.1:1/"])
+    t.check(p.returncode == 2 and "https://" in p.stderr and p.stderr.count("\n") == 1,
+            "https:// refused in one line", p.stderr)
+    p = wharf(["bench", "-s", "x.lua", "http://127.0.0.1:1/"])
+    t.check(p.returncode == 2 and "scripts are not built in" in p.stderr, "-s is for scripts",
+            p.stderr)
+    p = wharf(["bench", "-n", "1", "http://127.0.0.1:1/"])
+    t.check(p.returncode == 1 and "ECONNREFUSED" in p.stderr and "port" not in p.stderr,
+            "http://HOST:PORT/ parses (no 'bad port')", p.stderr)
 
 
 @t.test

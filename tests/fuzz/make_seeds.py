@@ -378,6 +378,43 @@ PROXY = {
 }
 
 
+def resp(status, *fields, body=b"", head=False):
+    """A response stream for fuzz_http_resp: first byte 1 when the requests were HEAD."""
+    out = b"HTTP/1.1 " + status + CRLF
+    for f in fields:
+        out += f + CRLF
+    return (b"\x01" if head else b"\x00") + out + CRLF + body
+
+
+HTTP_RESP = {
+    "content-length": resp(b"200 OK", b"Content-Length: 5", body=b"hello"),
+    "pipelined": resp(b"200 OK", b"Content-Length: 2", body=b"ok")[0:] +
+    resp(b"404 Not Found", b"Content-Length: 3", body=b"nop")[1:] +
+    resp(b"204 No Content")[1:],
+    "chunked": resp(b"200 OK", b"Transfer-Encoding: chunked",
+                    body=b"5;ext=1\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nT: x\r\n\r\n"),
+    "http10-until-close": b"\x00HTTP/1.0 200 OK\r\nServer: y\r\n\r\nbody until the close",
+    "http10-keep-alive": b"\x00HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+    b"Content-Length: 1\r\n\r\nx",
+    "connection-close": resp(b"200 OK", b"Connection: close", b"Content-Length: 1", body=b"x"),
+    "head": resp(b"200 OK", b"Content-Length: 100", head=True) +
+    resp(b"200 OK", b"Content-Length: 100")[1:],
+    "interim": resp(b"100 Continue")[0:] + resp(b"200 OK", b"Content-Length: 0")[1:],
+    "not-modified": resp(b"304 Not Modified", b"Content-Length: 10"),
+    "te-and-cl": resp(b"200 OK", b"Content-Length: 3", b"Transfer-Encoding: chunked",
+                      body=b"abc"),
+    "cl-differs": resp(b"200 OK", b"Content-Length: 3", b"Content-Length: 4"),
+    "bare-lf": b"\x00HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+    "fold": resp(b"200 OK", b"X: a", b" b", b"Content-Length: 0"),
+    "bad-chunk": resp(b"200 OK", b"Transfer-Encoding: chunked", body=b"zz\r\n"),
+    "upgrade": resp(b"101 Switching Protocols", b"Upgrade: x"),
+    "no-reason": b"\x00HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+    "nginx-like": resp(b"200 OK", b"Server: nginx", b"Date: Thu, 03 Dec 2026 13:00:00 GMT",
+                       b"Content-Type: text/html", b"Content-Length: 12",
+                       b"Connection: keep-alive", b"Accept-Ranges: bytes", body=b"<html></html>"[:12]),
+}
+
+
 def write(corpus, target, seeds):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -394,7 +431,7 @@ def main():
     corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__),
                                                                 "corpus")
     for target, seeds in (("http", HTTP), ("frame", FRAME), ("line", LINE), ("raw", RAW),
-                           ("proxy", PROXY)):
+                           ("proxy", PROXY), ("http_resp", HTTP_RESP)):
         print("%s: %d seeds" % (target, write(corpus, target, seeds)))
 
 

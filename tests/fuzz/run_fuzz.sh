@@ -22,11 +22,11 @@ while getopts t:p: opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame line raw http proxy)
+[ ${#targets[@]} -gt 0 ] || targets=(frame line raw http proxy http_resp)
 
 # Inputs longer than this are not generated: HTTP needs room past the 8 KiB header
 # limit; the codecs' small limits (< 48 bytes) are reached by short inputs.
-max_len() { case $1 in http) echo 12000 ;; raw) echo 4096 ;; *) echo 2048 ;; esac; }
+max_len() { case $1 in http) echo 12000 ;; http_resp) echo 20000 ;; raw) echo 4096 ;; *) echo 2048 ;; esac; }
 
 run_one() {
     local t=$1 root=$PWD

@@ -1,0 +1,52 @@
+/* bench_state: what bench.c (the driver) and bench_wrk.c (the HTTP report in wrk's
+ * layout) share: the counters and histograms of eng_stats as bench uses them, and the
+ * run-wide state. */
+#ifndef WHARF_BENCH_STATE_H
+#define WHARF_BENCH_STATE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "payload.h"
+
+/* Counters: NON2XX (status >= 400), RECONN (the server closed after a response and the
+ * connection was made again), LOST (requests in flight behind such a close). */
+enum { SENT, OK, WARM, LIVE, BYTES_IN, BYTES_OUT, BACKLOG, UNANSWERED, NON2XX, RECONN, LOST };
+enum { LAT, CLAT };
+
+/* Requests per second of each thread, one sample a second (the main thread's), for
+ * wrk's "Req/Sec" row. */
+struct rps_samples {
+    double *v;
+    size_t n, cap;
+    uint64_t *last;   /* per thread: OK at the last sample */
+    uint64_t last_ns; /* when */
+};
+
+/* The run's settings and the start the main thread announces. */
+struct bench {
+    struct payload pl;
+    uint32_t P;
+    _Atomic uint64_t start_ns, measure_ns, end_ns;
+    uint64_t shown_done, shown_ns; /* the main thread's last progress line */
+    struct rps_samples rps;
+};
+
+/* The error kind of a reply that is not a success (HTTP: status or body). */
+static inline int reply_error_kind(const struct reply_rx *rx)
+{
+    return rx->flags & RXF_BAD_STATUS ? ERR_STATUS
+           : rx->flags & RXF_BAD_BODY ? ERR_BODY
+                                      : ERR_MISMATCH;
+}
+
+/* The main thread, once a second while the run is measured: sample every thread's
+ * requests per second. */
+void bench_rps_sample(struct engine *e, uint64_t now);
+void bench_rps_free(struct rps_samples *s);
+
+/* The text report of an http:// run: wrk's lines first, then wharf's. */
+void bench_print_wrk(const struct engine *e, const struct eng_totals *r);
+
+#endif
