@@ -18,9 +18,9 @@
 # one set of targets and test another.
 
 # ---- Debian packages -------------------------------------------------------
-# liburing-dev is optional for wharfd (without it: epoll only); installed here so that
+# zlib1g-dev is required (the client's HdrHistogram encoding). liburing-dev is optional for wharfd (without it: epoll only); installed here so that
 # make test also runs the integration suites on the io_uring backend.
-BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev
+BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev zlib1g-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev haproxy
 # tests/tuning: the conntrack rules (nft) of test_deploy.sh and the conntrack experiment

@@ -25,6 +25,10 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE
 LDLIBS   += -lpthread -lm
+# zlib (Debian: zlib1g-dev, required): HdrHistogram's compressed encoding, which the
+# client's --hdr-log and `wharf merge` use (common/hdr_codec.c). wharfd does not link
+# that object, so it does not need the library.
+CLIENT_LIBS := -lz
 
 ifeq ($(SANITIZE),1)
   BUILD  := build/asan
@@ -78,7 +82,7 @@ ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 # Objects depend on the flags they were built with: switching URING (or CFLAGS)
 # rebuilds them instead of linking stale ones.
 FLAGS_FILE := $(BUILD)/flags
-FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS) $(SERVER_LIBS)
+FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS)
 ifneq ($(file <$(FLAGS_FILE)),$(FLAGS_NOW))
   $(shell mkdir -p $(BUILD))
   $(file >$(FLAGS_FILE),$(FLAGS_NOW))
@@ -92,6 +96,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+# Common objects only the client (and the tests) use: left out of wharfd's link.
+CLIENT_ONLY_OBJ := $(BUILD)/obj/common/hdr_codec.o
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -107,11 +113,11 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/wharfd: $(SERVER_OBJ) $(COMMON_OBJ)
+$(BUILD)/wharfd: $(SERVER_OBJ) $(filter-out $(CLIENT_ONLY_OBJ),$(COMMON_OBJ))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 $(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CLIENT_LIBS)
 
 # Faults a unit test injects below the server's code: the calls listed in WRAP_test_NAME
 # go through the test's own __wrap_CALL (the linker's --wrap; README: adding a fault).
@@ -121,7 +127,7 @@ comma := ,
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(UNIT_HELPER_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(addprefix -Wl$(comma)--wrap=,$(WRAP_$*)) -o $@ $< \
-	    $(UNIT_HELPER_OBJ) $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) -lcmocka
+	    $(UNIT_HELPER_OBJ) $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 

@@ -36,18 +36,18 @@ build/fuzz/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS)
 
 $(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDR) \
                              $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
-		$(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS)
+		$(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS)
 
 $(BUILD)/fuzz-replay/diff_http: tests/fuzz/diff_http.c $(FUZZ_HDR) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) \
-		$(LDLIBS) -lhttp_parser
+		$(LDLIBS) $(CLIENT_LIBS) -lhttp_parser
 
 # clang's libFuzzer and sanitizer runtimes are only "recommended" by clang-14, and
 # deps.sh installs without recommends: name them.
