@@ -25,6 +25,7 @@
 #include "../common/clock.h"
 #include "../common/hist.h"
 #include "engine.h"
+#include "ivlog.h"
 #include "payload.h"
 
 #define MAX_PENDING_CONNECTS 256              /* per thread: SYNs in flight at once */
@@ -196,11 +197,13 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
     uint64_t from = t->e->o->rate ? rate_time(&bt->reqrate, i + m * t->n) : sent_at;
     if (rc != RX_OK)
         ctr_add(&t->st->err[ERR_MISMATCH], 1); /* never a success, warmup or not */
-    else if (from < bt->measure_ns)
+    else if (from < bt->measure_ns) {
         ctr_add(&t->st->c[WARM], 1);
-    else {
+        ivlog_record(t, now > from ? now - from : 0, from);
+    } else {
         ctr_add(&t->st->c[OK], 1);
         hist_record(&t->st->h[LAT], now > from ? now - from : 0);
+        ivlog_record(t, now > from ? now - from : 0, from);
     }
 }
 
@@ -483,6 +486,26 @@ static int nothing_connected(struct engine *e)
     return -1;
 }
 
+/* --start-at: the measured time begins at that wall clock time, the warm-up (what of
+ * it is still ahead) before it. -1 when the time has passed (reported, threads told). */
+static int start_at(struct engine *e, uint64_t *start, uint64_t *measure)
+{
+    const struct load_opts *o = e->o;
+    uint64_t now = clock_ns(), wall = ivlog_wall_of(now);
+    uint64_t at = (uint64_t)(o->start_at * 1e9);
+    if (at <= wall + 1000000) {
+        fprintf(stderr, "wharf bench: --start-at %.3f has passed (now %.3f, connections ready)\n",
+                o->start_at, (double)wall / 1e9);
+        atomic_store(&e->stop, 2);
+        engine_wake_all(e);
+        return -1;
+    }
+    *measure = now + (at - wall);
+    uint64_t warm = o->warmup_ms * 1000000ull;
+    *start = *measure > now + 1000000 + warm ? *measure - warm : now + 1000000;
+    return 0;
+}
+
 /* Ramp, then one start time for every thread, then wait for the end. */
 static int run(struct engine *e)
 {
@@ -493,6 +516,8 @@ static int run(struct engine *e)
     if (live_now(e) == 0)
         return nothing_connected(e);
     uint64_t start = clock_ns() + 1000000, measure = start + o->warmup_ms * 1000000ull;
+    if (o->start_at && start_at(e, &start, &measure) < 0)
+        return -1;
     uint64_t run_ns =
         o->duration_set || !o->requests ? o->duration_ms * 1000000ull : ENG_NO_LIMIT;
     uint64_t end = run_ns == ENG_NO_LIMIT ? ENG_NO_LIMIT : measure + run_ns;
@@ -500,6 +525,11 @@ static int run(struct engine *e)
     atomic_store_explicit(&b->end_ns, end, memory_order_relaxed);
     atomic_store_explicit(&b->start_ns, start, memory_order_release);
     engine_cpu_mark(e);
+    if (ivlog_begin(e, start, measure) < 0) {
+        atomic_store(&e->stop, 2);
+        engine_wake_all(e);
+        return -1;
+    }
     engine_wake_all(e);
     engine_wait_done(e, start + 1000000000ull, progress);
     return 0;
@@ -518,7 +548,7 @@ static const struct eng_driver bench_driver = {
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
     /* the run and its report */
     .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
-    .failed = failed, .csv_hist = LAT,
+    .failed = failed, .csv_hist = LAT, .ivlog_what = "request latency",
     .rate_lines = "Requests/sec: %12.2f\nTransfer/sec: %8.2f MiB in, %.2f MiB out\n",
     .cpu_line = "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n",
 };

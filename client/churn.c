@@ -28,6 +28,7 @@
 #include "../common/clock.h"
 #include "../common/hist.h"
 #include "engine.h"
+#include "ivlog.h"
 #include "payload.h"
 
 #define RETRY_DELAY_NS (10 * 1000000ull)
@@ -166,6 +167,7 @@ static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
     struct cconn *c = &CT(t)->conns[i];
     ctr_add(&t->st->c[CONNECTED], 1);
     hist_record(&t->st->h[CLAT], now - c->t0);
+    ivlog_record(t, now - c->t0, c->t0);
     c->reqs_done = 0;
     if (t->e->o->per_conn == 0)
         finish_requests(t, i, now);
@@ -373,6 +375,11 @@ static void progress(struct engine *e, uint64_t now)
 
 static int run(struct engine *e)
 {
+    if (ivlog_begin(e, e->t0, e->t0) < 0) {
+        atomic_store(&e->stop, 2);
+        engine_wake_all(e);
+        return -1;
+    }
     engine_wait_done(e, e->t0 + 1000000000ull, progress);
     return 0;
 }
@@ -390,7 +397,7 @@ static const struct eng_driver churn_driver = {
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
     /* the run and its report */
     .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
-    .failed = failed, .csv_hist = CLAT,
+    .failed = failed, .csv_hist = CLAT, .ivlog_what = "connect latency",
     .rate_lines = "Connections/sec: %10.2f\n", /* (the byte rates are bench's) */
     .cpu_line = "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n",
 };

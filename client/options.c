@@ -77,6 +77,17 @@ static int set_nodelay(struct load_opts *o, const char *v, char *err, size_t err
     return 0;
 }
 
+static int set_start_at(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    char *end;
+    double t = strtod(v, &end);
+    if (end == v || *end || !(t >= 1e9 && t < 1e11))
+        return -1;
+    o->start_at = t;
+    return 0;
+}
+
 static int set_close(struct load_opts *o, const char *v, char *err, size_t errlen)
 {
     (void)err, (void)errlen;
@@ -171,6 +182,17 @@ static const struct optrow rows[] = {
      "print the report as one JSON object on stdout"},
     {"allow-errors", 0, NULL, ALL, K_FLAG, F(allow_errors), 0, 0, NULL, NULL, NULL,
      "exit 0 even when there were errors"},
+    {"hdr-log", 0, "FILE", B | C, K_STRING, F(hdr_log), 0, 0, NULL, NULL, NULL,
+     "write an HdrHistogram interval log (values in ns; bench:\nrequest latency, churn: "
+     "connect latency)"},
+    {"hgrm", 0, "FILE", B | C, K_STRING, F(hgrm), 0, 0, NULL, NULL, NULL,
+     "write the percentile distribution in HdrHistogram's\n.hgrm layout (milliseconds)"},
+    {"interval", 0, "T", B | C, K_DURATION, F(interval_ms), 10, 0, NULL, "1s",
+     "a duration from 10ms", "--hdr-log's interval"},
+    {"start-at", 0, "TIME", B, SETTER(set_start_at), NULL,
+     "seconds since the epoch, such as 1767225600.5",
+     "start the measured time at this wall clock time (in\nseconds since the epoch), so "
+     "that several hosts'\nintervals line up"},
     {"help", 'h', NULL, ALL, K_HELP, 0, 0, 0, NULL, NULL, NULL, "this help"},
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])
