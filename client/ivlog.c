@@ -9,8 +9,7 @@
 #include <time.h>
 
 #include "../common/clock.h"
-#include "../common/hdr_codec.h"
-#include "../common/version.h"
+#include "hlog.h"
 
 struct ivlog {
     FILE *f;
@@ -106,18 +105,10 @@ static void write_interval(struct ivlog *iv, uint64_t to)
     from = from < iv->start_ns ? iv->start_ns : from;
     end = end > to ? to : end;
     collect(iv, k);
-    char *b64 = hdr_encode_b64(&iv->acc);
-    if (!b64) {
-        iv->failed = 1;
-        return;
-    }
-    uint64_t max = iv->acc.count ? iv->acc.max : 0;
-    if (fprintf(iv->f, "%s%.3f,%.3f,%.3f,%s\n", end <= iv->measure_ns ? "Tag=warmup," : "",
-                (double)(from - iv->start_ns) / 1e9, (double)(end - from) / 1e9,
-                (double)max / 1e6, b64) < 0)
+    if (hlog_write_line(iv->f, end <= iv->measure_ns, (double)(from - iv->start_ns) / 1e9,
+                        (double)(end - from) / 1e9, &iv->acc) < 0)
         iv->failed = 1;
     fflush(iv->f);
-    free(b64);
 }
 
 /* The origin of the intervals: the measured start minus whole intervals, at or before
@@ -148,24 +139,12 @@ static void *logger(void *arg)
 
 static void write_header(struct ivlog *iv)
 {
-    uint64_t wall = ivlog_wall_of(iv->start_ns);
-    time_t secs = (time_t)(wall / 1000000000u);
-    struct tm tm;
-    char date[64];
-    gmtime_r(&secs, &tm);
-    strftime(date, sizeof date, "%a %b %d %H:%M:%S UTC %Y", &tm);
-    double start = (double)wall / 1e9;
-    fprintf(iv->f, "#[Logged with wharf %s %s %s, %s]\n", WHARF_VERSION, iv->e->drv->name,
-            iv->e->target, iv->what);
-    fprintf(iv->f, "#[Histogram log format version 1.3]\n");
-    fprintf(iv->f, "#[StartTime: %.3f (seconds since epoch), %s]\n", start, date);
-    fprintf(iv->f, "#[BaseTime: %.3f (seconds since epoch)]\n", start);
-    fprintf(iv->f, "#[Values in nanoseconds: lowest 1, highest 2^40-1, 2 significant digits;"
-                   " Interval_Max in milliseconds]\n");
-    fprintf(iv->f, "#[MeasureTime: %.3f (seconds since epoch); intervals before it are tagged"
-                   " warmup]\n", (double)ivlog_wall_of(iv->measure_ns) / 1e9);
-    fprintf(iv->f, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\","
-                   "\"Interval_Compressed_Histogram\"\n");
+    char what[ADDR_TEXT_MAX + 96], extra[128];
+    snprintf(what, sizeof what, "%s %s, %s", iv->e->drv->name, iv->e->target, iv->what);
+    snprintf(extra, sizeof extra,
+             "MeasureTime: %.3f (seconds since epoch); intervals before it are tagged warmup",
+             (double)ivlog_wall_of(iv->measure_ns) / 1e9);
+    hlog_write_header(iv->f, (double)ivlog_wall_of(iv->start_ns) / 1e9, what, extra);
     fflush(iv->f);
 }
 
