@@ -23,6 +23,11 @@
 BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev zlib1g-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev haproxy
+# tests/client/test_hdr.py: hdr-histogram-js (npm, into the build tree) reads wharf's logs.
+# npm is installed only where no npm is: NodeSource's nodejs ships its own and conflicts
+# with Debian's npm package.
+TEST_PKGS  += nodejs
+OPTIONAL_PKGS := npm
 # tests/tuning: the conntrack rules (nft) of test_deploy.sh and the conntrack experiment
 TEST_PKGS  += nftables
 # bench/ (its smoke run is part of make test): wrk, nginx as the peer, charts, profiles
@@ -37,6 +42,8 @@ all:
 
 deps:
 	@tests/deps.sh $(DEPS_PKGS)
+	@command -v npm >/dev/null || tests/deps.sh $(OPTIONAL_PKGS) || \
+	    echo "wharf: npm missing: the hdr-histogram-js cross-check will be skipped" >&2
 
 # deps runs first and alone: the compiler itself may be what it installs.
 run: deps

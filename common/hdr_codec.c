@@ -153,10 +153,9 @@ static int layout_of(const uint8_t *p, struct layout *l, char *err, size_t errle
 {
     uint32_t digits = get32(p + 12);
     uint64_t lowest = get64(p + 16);
-    if (get32(p + 8) != 0) {
-        snprintf(err, errlen, "normalizing index offset %u is not supported", get32(p + 8));
-        return -1;
-    }
+    /* The normalizing index offset (p + 8) is ignored, as HdrHistogram's JavaScript
+     * port does (which writes 1 there): only histograms shifted in place have one, and
+     * no log writer produces those. */
     if (digits > 5 || lowest < 1 || lowest > (UINT64_C(1) << 32)) {
         snprintf(err, errlen, "histogram header out of range (digits %u, lowest %llu)",
                  digits, (unsigned long long)lowest);

@@ -19,7 +19,8 @@
  * Decoding takes any layout HdrHistogram writes (other significant digits, another
  * lowest value): a count whose bucket is not one of wharf's goes to the wharf bucket
  * holding its bucket's lowest value (within wharf's 1/128 precision, never exact
- * beyond it). Bad input of any kind is refused with a reason; the decoder never reads
+ * beyond it). The normalizing index offset is ignored (as HdrHistogram's JavaScript
+ * port does). Bad input of any kind is refused with a reason; the decoder never reads
  * past the length it is given and never allocates more than the histogram's counts
  * (deflated data is inflated into a buffer of bounded size). */
 #ifndef WHARF_HDR_CODEC_H
