@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,7 @@ static void print_report(FILE *f, const struct merge_opts *o, const struct hlog 
 struct slot {
     struct hist *h;
     int measured;
+    double end; /* the latest end of what went in (the last slot is cut there) */
 };
 
 static int fill_slots(const struct hlog *l, int n, double g0, double len, struct slot *s,
@@ -173,6 +175,8 @@ static int fill_slots(const struct hlog *l, int n, double g0, double len, struct
             }
             if (!iv->warmup || !s[j].measured)
                 hist_merge(s[j].h, iv->h);
+            if (iv->start + iv->len > s[j].end)
+                s[j].end = iv->start + iv->len;
         }
     }
     return 0;
@@ -204,7 +208,8 @@ static int write_merged_log(const char *path, const struct hlog *l, int n)
     if (f) {
         hlog_write_header(f, g0, "merge", NULL);
         for (size_t j = 0; rc == 0 && j < ns; j++)
-            if (s[j].h && hlog_write_line(f, !s[j].measured, (double)j * len, len, s[j].h) < 0)
+            if (s[j].h && hlog_write_line(f, !s[j].measured, (double)j * len,
+                                          fmin(len, s[j].end - g0 - (double)j * len), s[j].h) < 0)
                 rc = -1;
         if (ferror(f) | fclose(f))
             rc = -1;
