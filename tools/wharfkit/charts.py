@@ -7,7 +7,8 @@ percentile_chart: latency against percentile on the usual 1/(1-p) axis (the .hgr
 layout's fourth column), several runs overlaid -- the picture servers are compared by.
 timeseries_chart: per interval of an interval log, requests/s (top) and p50, p99 and max
 latency (bottom, log scale), with events (seconds from the log's first measured
-interval) marked by vertical lines. Warm-up intervals are left out. Each writes its data
+interval) marked by vertical lines. Warm-up intervals, and a last interval cut to less
+than half the others, are left out. Each writes its data
 (.dat) and gnuplot script (.gp) next to the PNG so the chart can be redrawn; returns
 True when gnuplot drew it.
 """
@@ -69,6 +70,10 @@ plot {", ".join(plots)}
 def timeseries_chart(png, log, events=(), title="Requests/s and latency per interval"):
     base = os.path.splitext(png)[0]
     ivs = [iv for iv in read_log(log) if iv.tag != "warmup" and iv.length > 0]
+    # A last interval cut short (the run's end) holds a handful of requests: its rate
+    # says nothing about the run, so it is not drawn.
+    full = max((iv.length for iv in ivs), default=0)
+    ivs = [iv for iv in ivs if iv.length >= full / 2]
     t0 = ivs[0].start if ivs else 0
     with open(f"{base}.dat", "w") as f:
         f.write("# t_s req_per_s p50_ms p99_ms max_ms\n")

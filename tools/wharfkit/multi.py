@@ -98,12 +98,12 @@ def run_multi(hosts, args, out_dir, remote_wharf="wharf", local_wharf="wharf", l
                 res.failed.setdefault(h.name, f"log not collected: {why}")
     finally:
         stop([p for _, _, _, p in procs], timeout=5)
-    logs = [os.path.join(out_dir, f"{h.name}.log") for h in hosts if h.name not in res.failed]
-    if logs:
-        m = subprocess.run([local_wharf, "merge", "--per-host",
-                            "--hdr-log", os.path.join(out_dir, "merged.log"),
-                            "--hgrm", os.path.join(out_dir, "merged.hgrm"), *logs],
-                           capture_output=True, text=True, timeout=120)
+    logs = [f"{h.name}.log" for h in hosts if h.name not in res.failed]
+    if logs:  # run in out_dir: the rows are named by the hosts' file names
+        m = subprocess.run([os.path.abspath(local_wharf) if os.sep in local_wharf
+                            else local_wharf, "merge", "--per-host", "--hdr-log", "merged.log",
+                            "--hgrm", "merged.hgrm", *logs],
+                           capture_output=True, text=True, timeout=120, cwd=out_dir)
         res.merge_status = m.returncode
         res.merged_text = m.stdout + m.stderr
         with open(os.path.join(out_dir, "merged.txt"), "w") as f:
