@@ -182,6 +182,9 @@ static int index_value(const struct layout *l, uint64_t i, uint64_t *low, uint64
         sub -= half;
         bucket = 0;
     }
+    /* A huge index (a run of zeros can reach any) must not wrap the shift around. */
+    if (bucket > 62)
+        return -1;
     unsigned shift = (unsigned)bucket + l->unit_mag;
     if (shift + l->half_mag + 1 > 62)
         return -1;
@@ -216,8 +219,9 @@ static int decode_counts(const struct layout *l, const uint8_t *p, size_t n, str
                      (unsigned long long)index);
             return -1;
         }
-        if (v > 0 && h->count + (uint64_t)v < h->count) {
-            snprintf(err, errlen, "histogram total count overflows");
+        /* HdrHistogram's counts are signed 64-bit: a total past that is not one. */
+        if (v > 0 && (uint64_t)v > (uint64_t)INT64_MAX - h->count) {
+            snprintf(err, errlen, "histogram total count beyond 2^63-1");
             return -1;
         }
         if (v > 0)

@@ -10,7 +10,7 @@
 # have ASan+UBSan. The replay binaries (any C11 compiler, no libFuzzer) go to
 # $(BUILD)/fuzz-replay/ and are what `make test` runs, with SANITIZE=1 under ASan too.
 
-FUZZ_TARGETS ?= frame line raw http
+FUZZ_TARGETS ?= frame line raw http hdr
 FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := $(CSTD) -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer \
@@ -20,7 +20,7 @@ FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
 FUZZ_HDR     := $(wildcard tests/fuzz/*.h)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
-FUZZ_REPLAY_BIN := $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,frame line raw http)
+FUZZ_REPLAY_BIN := $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,frame line raw http hdr)
 # The differential check needs Debian's libhttp-parser-dev (a test-only dependency).
 ifneq ($(wildcard /usr/include/http_parser.h),)
   FUZZ_REPLAY_BIN += $(BUILD)/fuzz-replay/diff_http
