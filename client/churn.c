@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
@@ -402,8 +403,32 @@ static const struct eng_driver churn_driver = {
     .cpu_line = "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n",
 };
 
+/* --start-at: the run (connects included: churn has no ramp) begins at that wall clock
+ * time. -1 when it has passed (reported). Ctrl-C meanwhile ends wharf at once. */
+static int wait_start(const struct load_opts *o)
+{
+    struct timespec now, at = {(time_t)o->start_at,
+                               (long)((o->start_at - (double)(time_t)o->start_at) * 1e9)};
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec > at.tv_sec || (now.tv_sec == at.tv_sec && now.tv_nsec >= at.tv_nsec)) {
+        fprintf(stderr, "wharf churn: --start-at %.3f has passed (now %.3f)\n", o->start_at,
+                (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+        return -1;
+    }
+    int rc;
+    while ((rc = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL)) == EINTR)
+        ;
+    if (rc != 0) {
+        fprintf(stderr, "wharf churn: --start-at: %s\n", strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static int churn_run(const struct load_opts *o)
 {
+    if (o->start_at && wait_start(o) < 0)
+        return 1;
     struct churn ch = {0};
     int http_last_close = o->close_mode == CLOSE_SERVER;
     int status = 1;

@@ -193,6 +193,10 @@ static const struct optrow rows[] = {
      "seconds since the epoch, such as 1767225600.5",
      "start the measured time at this wall clock time (in\nseconds since the epoch), so "
      "that several hosts'\nintervals line up"},
+    {"start-at", 0, "TIME", C, SETTER(set_start_at), NULL,
+     "seconds since the epoch, such as 1767225600.5",
+     "start the run at this wall clock time (in seconds\nsince the epoch), so that several "
+     "hosts' intervals\nline up"},
     {"help", 'h', NULL, ALL, K_HELP, 0, 0, 0, NULL, NULL, NULL, "this help"},
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])

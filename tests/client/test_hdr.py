@@ -228,6 +228,9 @@ def churn_logs_connect_latency():
         t.check(len(lines) >= 4, "an interval per 250 ms", len(lines))
         with open(hgrm) as f:
             t.check(f"Total count    = {n:12d}" in f.read(), ".hgrm of the connects", n)
+        p = wharf(["churn", "-c", "1", "-d", "1s", "--start-at", "1700000000", addr(s, "frame")])
+        t.check(p.returncode == 1 and "has passed" in p.stderr and p.stderr.count("\n") == 1,
+                "a --start-at in the past is refused in one line", p.stderr)
 
 
 t.main()
