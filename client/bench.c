@@ -434,6 +434,9 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
             e->target, proto_name(o->proto), e->nthreads, o->connections, o->pipeline, o->size,
             o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, r->elapsed_s,
             e->interrupted ? "true" : "false");
+    /* Where the measured time sits, for wharf merge's overlap check. */
+    fprintf(f, "\"start_epoch\":%.3f,",
+            (double)ivlog_wall_of(atomic_load(&((struct bench *)e->d)->measure_ns)) / 1e9);
     fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
                ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
             r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);

@@ -343,6 +343,8 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
             e->target, proto_name(o->proto), e->nthreads, o->connections, o->per_conn,
             close_mode_name(o->close_mode), o->linger0 ? "true" : "false", time_wait_side(o),
             r->elapsed_s, e->interrupted ? "true" : "false");
+    /* Where the run sits in time, for wharf merge's overlap check. */
+    fprintf(f, "\"start_epoch\":%.3f,", (double)ivlog_wall_of(e->t0) / 1e9);
     fprintf(f, "\"attempts\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"completed\":%" PRIu64
                ",\"replies\":%" PRIu64 ",\"connections_per_sec\":%.2f,",
             r->attempts, r->c[CONNECTED], r->c[COMPLETED], r->c[REPLIES], r->per_sec);

@@ -180,9 +180,10 @@ static int parse_json(char *s, struct hlog *l, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", l->path, end ? msg : "truncated");
         return -1;
     }
-    l->is_json = 1;
-    l->t0 = 0;
-    l->t1 = strtod(dur, NULL);
+    const char *at = json_value(s, "start_epoch");
+    l->is_json = at ? 2 : 1; /* 2: placed in time, so checked for overlap like a log */
+    l->t0 = at ? strtod(at, NULL) : 0;
+    l->t1 = l->t0 + strtod(dur, NULL);
     l->errors = strtoull(total, NULL, 10);
     l->has_errors = 1;
     return 0;

@@ -23,8 +23,8 @@ struct hlog_iv {
 
 struct hlog {
     const char *path;
-    int is_json;
-    double t0, t1;       /* the measured span (absolute; JSON: 0, duration) */
+    int is_json;         /* 1: a JSON report; 2: one with its start_epoch */
+    double t0, t1;       /* the measured span (absolute; JSON without start_epoch: 0..) */
     struct hist total;   /* every interval but the warm-up ones */
     uint64_t errors;     /* JSON reports only */
     int has_errors;

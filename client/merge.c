@@ -72,13 +72,14 @@ static const char *clock_text(char *out, size_t len, double t)
     return out;
 }
 
-/* The logs' common measured time [*lo, *hi); -1 when two of them do not overlap
- * (reported, naming the pair). JSON reports have no place in time and are left out. */
+/* The inputs' common measured time [*lo, *hi); -1 when two of them do not overlap
+ * (reported, naming the pair). JSON reports older than start_epoch have no place in
+ * time and are left out. */
 static int common_span(const struct hlog *l, int n, double *lo, double *hi)
 {
     int first = 1, late = -1, early = -1;
     for (int i = 0; i < n; i++) {
-        if (l[i].is_json)
+        if (l[i].is_json == 1)
             continue;
         if (first || l[i].t0 > *lo)
             *lo = l[i].t0, late = i;
@@ -132,7 +133,7 @@ static void print_report(FILE *f, const struct merge_opts *o, const struct hlog 
     char a[16], b[16];
     fprintf(f, "wharf merge: %d file%s (%d interval log%s, %d JSON report%s)\n", n,
             n == 1 ? "" : "s", logs, logs == 1 ? "" : "s", json, json == 1 ? "" : "s");
-    if (logs)
+    if (hi > lo)
         fprintf(f, "  measured together %.2fs, %s to %s UTC\n", hi - lo,
                 clock_text(a, sizeof a, lo), clock_text(b, sizeof b, hi));
     report_latency_text(f, "Latency", all);

@@ -188,13 +188,16 @@ def bad_logs_get_one_line_errors():
     with Server("frame") as s, tempfile.TemporaryDirectory() as d:
         a, b = os.path.join(d, "a.log"), os.path.join(d, "b.log")
         for log in (a, b):  # one after the other: they cannot overlap
-            p = wharf(["bench", "-c", "1", "-t", "1", "-d", "1s", "--hdr-log", log,
+            p = wharf(["bench", "-c", "1", "-t", "1", "-d", "1s", "--hdr-log", log, "--json",
                        addr(s, "frame")])
             t.check(p.returncode == 0, "bench ran", p.stderr)
-        p = wharf(["merge", a, b])
-        t.check(p.returncode == 1 and "does not overlap" in p.stderr, "misaligned logs refused",
-                (p.returncode, p.stderr))
-        t.check(p.stderr.count("\n") == 1 and not p.stdout, "in one line, no report", p)
+            with open(log + ".json", "w") as f:
+                f.write(p.stdout)
+        for files in ((a, b), (a + ".json", b + ".json")):
+            p = wharf(["merge", *files])
+            t.check(p.returncode == 1 and "does not overlap" in p.stderr,
+                    f"misaligned {files[0][-4:]} files refused", (p.returncode, p.stderr))
+            t.check(p.stderr.count("\n") == 1 and not p.stdout, "in one line, no report", p)
         with open(a) as f:
             text = f.read()
         cut = os.path.join(d, "cut.log")
