@@ -122,7 +122,7 @@ static uint64_t origin_of(const struct ivlog *iv)
 static void *logger(void *arg)
 {
     struct ivlog *iv = arg;
-    uint64_t grace = min_u64(iv->interval_ns / 10, 100000000ull);
+    uint64_t grace = min_u64(iv->interval_ns / 4, 250000000ull);
     while (!atomic_load(&iv->stop)) {
         uint64_t now = clock_ns(), due = iv->origin + (iv->next_k + 1) * iv->interval_ns + grace;
         if (now < due) {

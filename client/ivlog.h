@@ -7,7 +7,7 @@
  * which its latency began (bench: the request's send time, or its intended one with
  * --rate; churn: the connect), so warm-up requests land in warm-up intervals and the
  * measured intervals hold exactly the report's requests. A logger thread of the main
- * process wakes a grace time (a tenth of the interval, at most 100 ms) after each
+ * process wakes a grace time (a quarter of the interval, at most 250 ms) after each
  * interval's end, takes that interval's histogram from every slot under its lock
  * (adding them up, emptying them) and writes the line. A reply later than the grace
  * time is counted two intervals on (never lost). The lock is uncontended but once per
