@@ -128,6 +128,8 @@ static int read_log(FILE *f, struct hlog *l, int keep, char *err, size_t errlen)
         line[--n] = 0;
         if (n && line[n - 1] == '\r')
             line[--n] = 0;
+        if (strncmp(line, "#[Logged with wharf", 19) == 0 && strstr(line, "connect latency]"))
+            l->connects = 1;
         header_time(line, "#[StartTime: ", &start);
         header_time(line, "#[BaseTime: ", &base);
         if (n == 0 || line[0] == '#' || line[0] == '"' || strncmp(line, "StartTimestamp", 14) == 0)
@@ -165,7 +167,8 @@ static const char *json_value(const char *s, const char *key)
 static int parse_json(char *s, struct hlog *l, char *err, size_t errlen)
 {
     const char *cmd = json_value(s, "command");
-    const char *key = cmd && strncmp(cmd, "\"churn\"", 7) == 0 ? "connect_latency" : "latency";
+    l->connects = cmd && strncmp(cmd, "\"churn\"", 7) == 0;
+    const char *key = l->connects ? "connect_latency" : "latency";
     const char *lat = json_value(s, key), *hdr = lat ? json_value(lat, "hdr") : NULL;
     const char *dur = json_value(s, "duration_s"), *errs = json_value(s, "errors");
     const char *total = errs ? json_value(errs, "total") : NULL;

@@ -24,6 +24,7 @@ struct hlog_iv {
 struct hlog {
     const char *path;
     int is_json;         /* 1: a JSON report; 2: one with its start_epoch */
+    int connects;        /* it holds connect latencies (churn): counts are connections */
     double t0, t1;       /* the measured span (absolute; JSON without start_epoch: 0..) */
     struct hist total;   /* every interval but the warm-up ones */
     uint64_t errors;     /* JSON reports only */

@@ -105,11 +105,11 @@ static double rate_of(const struct hlog *l)
     return span > 0 ? (double)l->total.count / span : 0.0;
 }
 
-static void per_host_rows(FILE *f, const struct hlog *l, int n)
+static void per_host_rows(FILE *f, const struct hlog *l, int n, int conns)
 {
     char a[32], b[32], c[32];
-    fprintf(f, "  %-28s %12s %12s %10s %10s %10s\n", "Per host", "requests", "req/s", "p50",
-            "p99", "max");
+    fprintf(f, "  %-28s %12s %12s %10s %10s %10s\n", "Per host", conns ? "connections" : "requests",
+            conns ? "conn/s" : "req/s", "p50", "p99", "max");
     for (int i = 0; i < n; i++)
         fprintf(f, "  %-28s %12" PRIu64 " %12.2f %10s %10s %10s\n", l[i].path,
                 l[i].total.count, rate_of(&l[i]),
@@ -121,7 +121,7 @@ static void per_host_rows(FILE *f, const struct hlog *l, int n)
 static void print_report(FILE *f, const struct merge_opts *o, const struct hlog *l, int n,
                          const struct hist *all, double lo, double hi)
 {
-    int logs = 0, json = 0;
+    int logs = 0, json = 0, conns = 1; /* churn's files count connections */
     uint64_t errors = 0;
     double rate = 0;
     for (int i = 0; i < n; i++) {
@@ -129,6 +129,7 @@ static void print_report(FILE *f, const struct merge_opts *o, const struct hlog 
         json += l[i].is_json;
         errors += l[i].errors;
         rate += rate_of(&l[i]);
+        conns &= l[i].connects;
     }
     char a[16], b[16];
     fprintf(f, "wharf merge: %d file%s (%d interval log%s, %d JSON report%s)\n", n,
@@ -136,16 +137,17 @@ static void print_report(FILE *f, const struct merge_opts *o, const struct hlog 
     if (hi > lo)
         fprintf(f, "  measured together %.2fs, %s to %s UTC\n", hi - lo,
                 clock_text(a, sizeof a, lo), clock_text(b, sizeof b, hi));
-    report_latency_text(f, "Latency", all);
-    fprintf(f, "  %" PRIu64 " requests in all\n", all->count);
+    report_latency_text(f, conns ? "Connect" : "Latency", all);
+    fprintf(f, "  %" PRIu64 " %s in all\n", all->count, conns ? "connections" : "requests");
     if (json)
         fprintf(f, "  Errors: %" PRIu64 " (from the %d JSON report%s%s)\n", errors, json,
                 json == 1 ? "" : "s", logs ? "; interval logs carry none" : "");
     else
         fprintf(f, "  Errors: not in interval logs (see each host's report)\n");
     if (o->per_host)
-        per_host_rows(f, l, n);
-    fprintf(f, "Requests/sec: %12.2f (summed over %d host%s)\n", rate, n, n == 1 ? "" : "s");
+        per_host_rows(f, l, n, conns);
+    fprintf(f, "%s %12.2f (summed over %d host%s)\n", conns ? "Connections/sec:" : "Requests/sec:",
+            rate, n, n == 1 ? "" : "s");
 }
 
 /* The merged interval log: the logs' (longest) interval length, slots from the earliest
@@ -185,6 +187,9 @@ static int fill_slots(const struct hlog *l, int n, double g0, double len, struct
 
 static int write_merged_log(const char *path, const struct hlog *l, int n)
 {
+    int conns = 1;
+    for (int i = 0; i < n; i++)
+        conns &= l[i].connects;
     double g0 = 0, end = 0, len = 0;
     int any = 0;
     for (int i = 0; i < n; i++)
@@ -207,7 +212,8 @@ static int write_merged_log(const char *path, const struct hlog *l, int n)
     FILE *f = s ? fopen(path, "w") : NULL;
     int rc = f && fill_slots(l, n, g0, len, s, ns) == 0 ? 0 : -1;
     if (f) {
-        hlog_write_header(f, g0, "merge", NULL);
+        hlog_write_header(f, g0, conns ? "merge, connect latency" : "merge, request latency",
+                          NULL);
         for (size_t j = 0; rc == 0 && j < ns; j++)
             if (s[j].h && hlog_write_line(f, !s[j].measured, (double)j * len,
                                           fmin(len, s[j].end - g0 - (double)j * len), s[j].h) < 0)

@@ -288,8 +288,10 @@ static int decode_any(const uint8_t *in, size_t n, struct hist *h, char *err, si
     uLong srclen = (uLong)(n - 8);
     int rc = uncompress2(raw, &rawlen, in + 8, &srclen);
     if (rc != Z_OK || srclen != n - 8) {
-        snprintf(err, errlen, "compressed histogram does not inflate (%s)",
-                 rc == Z_OK ? "trailing bytes" : rc == Z_BUF_ERROR ? "too large or cut" : "corrupt");
+        const char *why = rc == Z_OK           ? "trailing bytes"
+                          : rc == Z_BUF_ERROR ? "too large or cut"
+                                              : "corrupt";
+        snprintf(err, errlen, "compressed histogram does not inflate (%s)", why);
         free(raw);
         return -1;
     }

@@ -229,7 +229,8 @@ def churn_logs_connect_latency():
         t.check(rc == 0, "churn ran", err)
         p = wharf(["merge", log])
         n = r["connect_latency"]["count"]
-        t.check(f"{n} requests in all" in p.stdout, "every connect in the log", (n, p.stdout))
+        t.check(f"{n} connections in all" in p.stdout and "Connections/sec:" in p.stdout,
+                "every connect in the log, counted as connections", (n, p.stdout))
         with open(log) as f:
             lines = [x for x in f if not x.startswith(("#", '"'))]
         t.check(len(lines) >= 4, "an interval per 250 ms", len(lines))
