@@ -7,13 +7,18 @@ Every host needs wharf (--remote-wharf, default `wharf` on its PATH) and a clock
 with the others (NTP: --start-at is wall clock time). The result directory (--out,
 default bench/results/DATE-multi/) gets each host's report (NAME.json), interval log
 (NAME.log) and stderr, and the merge: merged.txt (the report, a row per host),
-merged.log and merged.hgrm.
+merged.log and merged.hgrm; with gnuplot also percentiles.png (every host and the
+whole, by percentile) and timeseries.png (the whole, per interval; --event T=LABEL
+marks T seconds into the measured time, e.g. a backend restart).
 """
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 import time
 
+from wharfkit.charts import percentile_chart, timeseries_chart
 from wharfkit.multi import Launcher, run_multi
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,6 +33,8 @@ def main():
     ap.add_argument("--remote-wharf", default="wharf", help="wharf on the hosts")
     ap.add_argument("--lead", type=float, default=3.0,
                     help="seconds from now to the common start (ssh, the ramp)")
+    ap.add_argument("--event", action="append", default=[], metavar="T=LABEL",
+                    help="mark T seconds into the measured time on the time-series chart")
     ap.add_argument("wharf_args", nargs=argparse.REMAINDER,
                     help="-- then the command: bench ARGS (or churn ARGS)")
     a = ap.parse_args()
@@ -41,10 +48,32 @@ def main():
     res = run_multi(hosts, args, out, remote_wharf=a.remote_wharf,
                     local_wharf=local if os.path.exists(local) else "wharf", lead=a.lead)
     print(res.merged_text, end="")
+    if res.merge_status == 0 and shutil.which("gnuplot"):
+        charts(res, hosts, local if os.path.exists(local) else "wharf", a.event)
     for name, why in res.failed.items():
         print(f"bench/multi: {name}: {why}", file=sys.stderr)
     print(f"bench/multi: results in {out}")
     return 1 if res.failed or res.merge_status else 0
+
+
+def charts(res, hosts, wharf, events):
+    """percentiles.png (each host's .hgrm, from its log, and the merged one) and
+    timeseries.png (the merged log)."""
+    runs = []
+    for h in hosts:
+        if h.name in res.failed:
+            continue
+        hgrm = os.path.join(res.out_dir, f"{h.name}.hgrm")
+        subprocess.run([wharf, "merge", "--hgrm", hgrm, os.path.join(res.out_dir, f"{h.name}.log")],
+                       capture_output=True, timeout=60)
+        runs.append((h.name, hgrm))
+    runs.append(("all hosts", os.path.join(res.out_dir, "merged.hgrm")))
+    marks = [(float(t), label) for t, _, label in (e.partition("=") for e in events)]
+    ok = percentile_chart(os.path.join(res.out_dir, "percentiles.png"), runs)
+    ok &= timeseries_chart(os.path.join(res.out_dir, "timeseries.png"),
+                           os.path.join(res.out_dir, "merged.log"), events=marks)
+    if not ok:
+        print("bench/multi: gnuplot could not draw the charts", file=sys.stderr)
 
 
 if __name__ == "__main__":

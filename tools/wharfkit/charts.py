@@ -90,6 +90,7 @@ set output '{os.path.basename(png)}'
 set multiplot layout 2,1 title '{title}'
 set grid
 set xlabel 'seconds'
+set xrange [0:*]
 {marks}set ylabel 'requests/s'
 set yrange [0:*]
 plot '{dat}' using 1:2 with linespoints lw 2 pt 7 ps 0.5 title 'requests/s'
