@@ -3,6 +3,7 @@ set output 'timeseries.png'
 set multiplot layout 2,1 title 'wharfd frame://, 100 connections: per second'
 set grid
 set xlabel 'seconds'
+set xrange [0:*]
 set ylabel 'requests/s'
 set yrange [0:*]
 plot 'timeseries.dat' using 1:2 with linespoints lw 2 pt 7 ps 0.5 title 'requests/s'
