@@ -18,11 +18,16 @@
 # one set of targets and test another.
 
 # ---- Debian packages -------------------------------------------------------
-# liburing-dev is optional for wharfd (without it: epoll only); installed here so that
+# zlib1g-dev is required (the client's HdrHistogram encoding). liburing-dev is optional for wharfd (without it: epoll only); installed here so that
 # make test also runs the integration suites on the io_uring backend.
-BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev
+BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev zlib1g-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev haproxy chromium
+# tests/client/test_hdr.py: hdr-histogram-js (npm, into the build tree) reads wharf's logs.
+# npm is installed only where no npm is: NodeSource's nodejs ships its own and conflicts
+# with Debian's npm package.
+TEST_PKGS  += nodejs
+OPTIONAL_PKGS := npm
 # tests/tuning: the conntrack rules (nft) of test_deploy.sh and the conntrack experiment
 TEST_PKGS  += nftables
 # bench/ (its smoke run is part of make test): wrk, nginx and h2o as the peers, charts,
@@ -43,6 +48,8 @@ all:
 deps:
 	@tests/deps.sh $(DEPS_PKGS)
 	@tests/promtool.sh >/dev/null || echo "wharf: no promtool yet; tests/integration/test_metrics.py will try again"
+	@command -v npm >/dev/null || tests/deps.sh $(OPTIONAL_PKGS) || \
+	    echo "wharf: npm missing: the hdr-histogram-js cross-check will be skipped" >&2
 
 # deps runs first and alone: the compiler itself may be what it installs.
 run: deps

@@ -25,6 +25,10 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE
 LDLIBS   += -lpthread -lm
+# zlib (Debian: zlib1g-dev, required): HdrHistogram's compressed encoding, which the
+# client's --hdr-log and `wharf merge` use (common/hdr_codec.c). wharfd does not link
+# that object, so it does not need the library.
+CLIENT_LIBS := -lz
 
 ifeq ($(SANITIZE),1)
   BUILD  := build/asan
@@ -78,7 +82,7 @@ ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 # Objects depend on the flags they were built with: switching URING (or CFLAGS)
 # rebuilds them instead of linking stale ones.
 FLAGS_FILE := $(BUILD)/flags
-FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS) $(SERVER_LIBS)
+FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS)
 ifneq ($(file <$(FLAGS_FILE)),$(FLAGS_NOW))
   $(shell mkdir -p $(BUILD))
   $(file >$(FLAGS_FILE),$(FLAGS_NOW))
@@ -92,6 +96,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+# Common objects only the client (and the tests) use: left out of wharfd's link.
+CLIENT_ONLY_OBJ := $(BUILD)/obj/common/hdr_codec.o
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -117,14 +123,14 @@ STATUS_PAGE_OBJ := $(BUILD)/obj/server/status_page.o build/fuzz/obj/server/statu
 $(STATUS_PAGE_OBJ): $(BUILD)/gen/status_html.h
 $(STATUS_PAGE_OBJ): CPPFLAGS += -I$(BUILD)/gen
 
-$(BUILD)/wharfd: $(SERVER_OBJ) $(COMMON_OBJ)
+$(BUILD)/wharfd: $(SERVER_OBJ) $(filter-out $(CLIENT_ONLY_OBJ),$(COMMON_OBJ))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 $(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CLIENT_LIBS)
 
 # bench/floor: the minimal servers bench/http and bench/echo measure wharfd against.
-$(BUILD)/floor: bench/floor/floor.c $(COMMON_OBJ)
+$(BUILD)/floor: bench/floor/floor.c $(filter-out $(CLIENT_ONLY_OBJ),$(COMMON_OBJ))
 	$(CC) $(ALL_CFLAGS) -Icommon $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Faults a unit test injects below the server's code: the calls listed in WRAP_test_NAME
@@ -135,7 +141,7 @@ comma := ,
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(UNIT_HELPER_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(addprefix -Wl$(comma)--wrap=,$(WRAP_$*)) -o $@ $< \
-	    $(UNIT_HELPER_OBJ) $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) -lcmocka
+	    $(UNIT_HELPER_OBJ) $(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
@@ -143,11 +149,20 @@ include tests/fuzz/fuzz.mk
 
 # ---- running and testing (reached through the top Makefile, after deps) ---------
 .PHONY: check serve bench-standard torture-run
+# HdrHistogram's JavaScript port, the independent reader and writer of interval logs that
+# tests/client/test_hdr.py checks wharf against. A failed install is not a build error:
+# that test then says it was skipped and why (the log below).
+HDR_JS := $(BUILD)/node_modules/hdr-histogram-js/package.json
+$(HDR_JS):
+	@mkdir -p $(BUILD)
+	-@npm install --no-audit --no-fund --prefix $(BUILD) hdr-histogram-js@3 \
+	    >$(BUILD)/npm-install.log 2>&1 || \
+	    echo "wharf: npm install hdr-histogram-js failed (see $(BUILD)/npm-install.log)" >&2
 # The Python of tests/, bench/ and tuning/ imports the wharfkit package (tools/wharfkit/)
 # through PYTHONPATH, set here for what these recipes run (tools/README.md).
 KIT_PYTHONPATH := $(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 # Every test: what it needs is built here, where the optional pieces are decided.
-check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
+check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN) $(HDR_JS)
 	@PYTHONPATH=$(KIT_PYTHONPATH) WHARF_BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
 
 serve: all

@@ -26,6 +26,7 @@
 #include "../common/hist.h"
 #include "bench_state.h"
 #include "engine.h"
+#include "ivlog.h"
 #include "payload.h"
 
 #define MAX_PENDING_CONNECTS 256              /* per thread: SYNs in flight at once */
@@ -186,13 +187,15 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
     uint64_t from = t->e->o->rate ? rate_time(&bt->reqrate, i + m * t->n) : sent_at;
     if (rc != RX_OK) /* never a success, warmup or not */
         ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
-    else if (from < bt->measure_ns)
+    else if (from < bt->measure_ns) {
         ctr_add(&t->st->c[WARM], 1);
-    else {
+        ivlog_record(t, now > from ? now - from : 0, from);
+    } else {
         ctr_add(&t->st->c[OK], 1);
         hist_record(&t->st->h[LAT], now > from ? now - from : 0);
         if (t->rx[i].flags & RXF_NON2XX)
             ctr_add(&t->st->c[NON2XX], 1);
+        ivlog_record(t, now > from ? now - from : 0, from);
     }
 }
 
@@ -458,6 +461,9 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
             e->target, proto_name(o->proto), e->nthreads, o->connections, o->pipeline, o->size,
             o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, r->elapsed_s,
             e->interrupted ? "true" : "false");
+    /* Where the measured time sits, for wharf merge's overlap check. */
+    fprintf(f, "\"start_epoch\":%.3f,",
+            (double)ivlog_wall_of(atomic_load(&((struct bench *)e->d)->measure_ns)) / 1e9);
     fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
                ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
             r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);
@@ -525,6 +531,8 @@ static int run(struct engine *e)
     if (live_now(e) == 0)
         return nothing_connected(e);
     uint64_t start = clock_ns() + 1000000, measure = start + o->warmup_ms * 1000000ull;
+    if (o->start_at && ivlog_start_at(e, &start, &measure) < 0)
+        return -1;
     uint64_t run_ns =
         o->duration_set || !o->requests ? o->duration_ms * 1000000ull : ENG_NO_LIMIT;
     uint64_t end = run_ns == ENG_NO_LIMIT ? ENG_NO_LIMIT : measure + run_ns;
@@ -532,6 +540,11 @@ static int run(struct engine *e)
     atomic_store_explicit(&b->end_ns, end, memory_order_relaxed);
     atomic_store_explicit(&b->start_ns, start, memory_order_release);
     engine_cpu_mark(e);
+    if (ivlog_begin(e, start, measure) < 0) {
+        atomic_store(&e->stop, 2);
+        engine_wake_all(e);
+        return -1;
+    }
     engine_wake_all(e);
     engine_wait_done(e, start + 1000000000ull, progress);
     return 0;
@@ -550,7 +563,7 @@ static const struct eng_driver bench_driver = {
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
     /* the run and its report */
     .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
-    .failed = failed, .csv_hist = LAT,
+    .failed = failed, .csv_hist = LAT, .ivlog_what = "request latency",
     .rate_lines = "Requests/sec: %12.2f\nTransfer/sec: %8.2f MiB in, %.2f MiB out\n",
     .cpu_line = "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n",
 };

@@ -23,11 +23,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
 #include "../common/hist.h"
 #include "engine.h"
+#include "ivlog.h"
 #include "payload.h"
 
 #define RETRY_DELAY_NS (10 * 1000000ull)
@@ -166,6 +168,7 @@ static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
     struct cconn *c = &CT(t)->conns[i];
     ctr_add(&t->st->c[CONNECTED], 1);
     hist_record(&t->st->h[CLAT], now - c->t0);
+    ivlog_record(t, now - c->t0, c->t0);
     c->reqs_done = 0;
     if (t->e->o->per_conn == 0)
         finish_requests(t, i, now);
@@ -340,6 +343,8 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
             e->target, proto_name(o->proto), e->nthreads, o->connections, o->per_conn,
             close_mode_name(o->close_mode), o->linger0 ? "true" : "false", time_wait_side(o),
             r->elapsed_s, e->interrupted ? "true" : "false");
+    /* Where the run sits in time, for wharf merge's overlap check. */
+    fprintf(f, "\"start_epoch\":%.3f,", (double)ivlog_wall_of(e->t0) / 1e9);
     fprintf(f, "\"attempts\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"completed\":%" PRIu64
                ",\"replies\":%" PRIu64 ",\"connections_per_sec\":%.2f,",
             r->attempts, r->c[CONNECTED], r->c[COMPLETED], r->c[REPLIES], r->per_sec);
@@ -373,6 +378,11 @@ static void progress(struct engine *e, uint64_t now)
 
 static int run(struct engine *e)
 {
+    if (ivlog_begin(e, e->t0, e->t0) < 0) {
+        atomic_store(&e->stop, 2);
+        engine_wake_all(e);
+        return -1;
+    }
     engine_wait_done(e, e->t0 + 1000000000ull, progress);
     return 0;
 }
@@ -390,13 +400,37 @@ static const struct eng_driver churn_driver = {
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
     /* the run and its report */
     .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
-    .failed = failed, .csv_hist = CLAT,
+    .failed = failed, .csv_hist = CLAT, .ivlog_what = "connect latency",
     .rate_lines = "Connections/sec: %10.2f\n", /* (the byte rates are bench's) */
     .cpu_line = "Client CPU:      %10.2f us/connection (user %.2fs, sys %.2fs)\n",
 };
 
+/* --start-at: the run (connects included: churn has no ramp) begins at that wall clock
+ * time. -1 when it has passed (reported). Ctrl-C meanwhile ends wharf at once. */
+static int wait_start(const struct load_opts *o)
+{
+    struct timespec now, at = {(time_t)o->start_at,
+                               (long)((o->start_at - (double)(time_t)o->start_at) * 1e9)};
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec > at.tv_sec || (now.tv_sec == at.tv_sec && now.tv_nsec >= at.tv_nsec)) {
+        fprintf(stderr, "wharf churn: --start-at %.3f has passed (now %.3f)\n", o->start_at,
+                (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+        return -1;
+    }
+    int rc;
+    while ((rc = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL)) == EINTR)
+        ;
+    if (rc != 0) {
+        fprintf(stderr, "wharf churn: --start-at: %s\n", strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static int churn_run(const struct load_opts *o)
 {
+    if (o->start_at && wait_start(o) < 0)
+        return 1;
     struct churn ch = {0};
     int http_last_close = o->close_mode == CLOSE_SERVER;
     int status = 1;

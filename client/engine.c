@@ -13,6 +13,8 @@
 
 #include "../common/clock.h"
 #include "../common/fdtable.h"
+#include "hgrm.h"
+#include "ivlog.h"
 
 #define MAX_EVENTS 512
 #define WAKE_DATA UINT64_MAX /* the epoll data of the wake descriptor */
@@ -282,7 +284,7 @@ int eng_thread_init(struct engine *e, struct eng_thread *t, int id, uint32_t n, 
     t->rbuf = malloc(ENG_RBUF_SIZE);
     t->st = calloc(1, sizeof *t->st);
     if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->dq || !t->rbuf ||
-        !t->st)
+        !t->st || ivlog_slot_init(t) < 0)
         return -1;
     for (int h = 0; h < ENG_HISTS; h++)
         hist_init(&t->st->h[h]);
@@ -310,6 +312,7 @@ void eng_thread_free(struct eng_thread *t)
     free(t->dq);
     free(t->rbuf);
     free(t->st);
+    ivlog_slot_free(t);
 }
 
 /* ---- threads and the main thread ---- */
@@ -380,6 +383,10 @@ static int report(struct engine *e, int ran)
     int status = e->drv->failed(e, r, ran);
     if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[e->drv->csv_hist]) < 0) {
         fprintf(stderr, "wharf %s: %s: %s\n", e->drv->name, o->latency_csv, strerror(errno));
+        status = 1;
+    }
+    if (o->hgrm && report_hgrm(o->hgrm, &r->h[e->drv->csv_hist]) < 0) {
+        fprintf(stderr, "wharf %s: %s: %s\n", e->drv->name, o->hgrm, strerror(errno));
         status = 1;
     }
     free(r);
@@ -565,18 +572,20 @@ int engine_run(const struct load_opts *o, const struct eng_driver *drv, void *d)
     }
     e->t0 = clock_ns();
     endpoint_format(&o->ep, e->target, sizeof e->target);
-    int status = setup_threads(e), started = 0;
+    int status = ivlog_open(e, drv->ivlog_what) < 0 ? -1 : setup_threads(e), started = 0;
     engine_cpu_mark(e);
     if (status == 0)
         status = start_threads(e, &started);
     int ran = status == 0 ? drv->main(e) : -1;
     for (int i = 0; i < started; i++)
         pthread_join(e->t[i].th, NULL);
+    int logged = ivlog_finish(e);
     if (status == 0) {
         cpu_now(&e->cpu);
         e->cpu.user_s -= e->cpu0.user_s;
         e->cpu.sys_s -= e->cpu0.sys_s;
         status = report(e, ran);
+        status = logged < 0 ? 1 : status;
     } else {
         status = 1;
     }

@@ -74,6 +74,8 @@ struct eng_totals {
 };
 
 struct engine;
+struct iv_slot;
+struct ivlog;
 
 struct eng_thread {
     struct engine *e;
@@ -89,6 +91,7 @@ struct eng_thread {
     char *rbuf;
     void *d;              /* the driver's per-thread state */
     struct eng_stats *st;
+    struct iv_slot *iv;   /* --hdr-log's histogram, handed to the logger (ivlog.h) */
     /* connecting */
     int connecting;       /* 0: queued connections wait (the driver stopped starting) */
     uint64_t attempts, attempt_limit;
@@ -144,7 +147,8 @@ struct eng_driver {
     void (*print_json)(const struct engine *e, const struct eng_totals *r);
     /* Whether the run failed (exit status 1); ran is what main returned. */
     int (*failed)(const struct engine *e, const struct eng_totals *r, int ran);
-    int csv_hist;              /* the histogram --latency-csv writes */
+    int csv_hist;              /* the histogram --latency-csv (and --hgrm) writes */
+    const char *ivlog_what;    /* what --hdr-log records, for its header */
     /* The text report's last lines, after the driver's: printf formats of the rate
      * (per_sec, mib_in_s, mib_out_s) and of the CPU (cpu_us, user, system seconds). */
     const char *rate_lines, *cpu_line;
@@ -163,6 +167,7 @@ struct engine {
     _Atomic int done;    /* threads that left their loop */
     int interrupted;     /* a signal cut the run */
     struct cpu_use cpu0, cpu; /* at engine_cpu_mark; the use since, at the end */
+    struct ivlog *iv;    /* --hdr-log's writer (ivlog.h); NULL without */
 };
 
 /* Run a load command with threads: set up o->threads threads (o->connections slots and

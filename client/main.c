@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "churn.h"
 #include "hold.h"
+#include "merge.h"
 #include "options.h"
 #include "send.h"
 
@@ -18,6 +19,7 @@ static void usage(FILE *f)
                "  bench   load generator: throughput and latency (like wrk/wrk2)\n"
                "  churn   load generator: connections per second (connect, ask, close)\n"
                "  hold    load generator: many idle connections, held and verified\n"
+               "  merge   several runs' histograms (--hdr-log, --json) as one report\n"
                "Run 'wharf COMMAND --help' for a command's options.\n");
 }
 
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return churn_main(argc - 1, argv + 1);
     if (strcmp(cmd, "hold") == 0)
         return hold_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge") == 0)
+        return merge_main(argc - 1, argv + 1);
     fprintf(stderr, "wharf: unknown command '%s' (see wharf --help)\n", cmd);
     return 2;
 }

@@ -78,6 +78,17 @@ static int set_nodelay(struct load_opts *o, const char *v, char *err, size_t err
     return 0;
 }
 
+static int set_start_at(struct load_opts *o, const char *v, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    char *end;
+    double t = strtod(v, &end);
+    if (end == v || *end || !(t >= 1e9 && t < 1e11))
+        return -1;
+    o->start_at = t;
+    return 0;
+}
+
 static int set_close(struct load_opts *o, const char *v, char *err, size_t errlen)
 {
     (void)err, (void)errlen;
@@ -217,6 +228,21 @@ static const struct optrow rows[] = {
      "http: the exact body every response must have; any\nother is a 'body' error"},
     {"script", 's', "FILE", ALL, SETTER(set_script), NULL, NULL,
      "reserved for wrk's scripts (not built in: exits 2)"},
+    {"hdr-log", 0, "FILE", B | C, K_STRING, F(hdr_log), 0, 0, NULL, NULL, NULL,
+     "write an HdrHistogram interval log (values in ns; bench:\nrequest latency, churn: "
+     "connect latency)"},
+    {"hgrm", 0, "FILE", B | C, K_STRING, F(hgrm), 0, 0, NULL, NULL, NULL,
+     "write the percentile distribution in HdrHistogram's\n.hgrm layout (milliseconds)"},
+    {"interval", 0, "T", B | C, K_DURATION, F(interval_ms), 10, 0, NULL, "1s",
+     "a duration from 10ms", "--hdr-log's interval"},
+    {"start-at", 0, "TIME", B, SETTER(set_start_at), NULL,
+     "seconds since the epoch, such as 1767225600.5",
+     "start the measured time at this wall clock time (in\nseconds since the epoch), so "
+     "that several hosts'\nintervals line up"},
+    {"start-at", 0, "TIME", C, SETTER(set_start_at), NULL,
+     "seconds since the epoch, such as 1767225600.5",
+     "start the run at this wall clock time (in seconds\nsince the epoch), so that several "
+     "hosts' intervals\nline up"},
     {"help", 'h', NULL, ALL, K_HELP, 0, 0, 0, NULL, NULL, NULL, "this help"},
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])

@@ -49,6 +49,10 @@ struct load_opts {
     int allow_errors;
     int linger0;
     const char *latency_csv;
+    const char *hdr_log;  /* --hdr-log: HdrHistogram interval log (ivlog.h) */
+    const char *hgrm;     /* --hgrm: the final percentile distribution (.hgrm) */
+    uint64_t interval_ms; /* --hdr-log's interval */
+    double start_at;      /* --start-at: wall clock seconds since the epoch; 0: none */
     int nodelay;          /* 1 on, 0 off */
     uint64_t rcvbuf, sndbuf; /* 0: the kernel's default */
     int n_sources;

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../common/hdr_codec.h"
 #include "load.h"
 
 static const char *const kind_names[ERR_KINDS] = {
@@ -115,7 +117,12 @@ void report_latency_json(FILE *f, const struct hist *h)
     static const char *const names[] = {"p50", "p90", "p99", "p99_9", "p99_99"};
     for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++)
         fprintf(f, ",\"%s_us\":%.3f", names[i], (double)hist_percentile(h, pcts[i]) / 1e3);
-    fprintf(f, ",\"max_us\":%.3f}", (double)h->max / 1e3);
+    fprintf(f, ",\"max_us\":%.3f", (double)h->max / 1e3);
+    /* The histogram itself (hdr_codec.h: ns, HdrHistogram V2 compressed, base64), so
+     * that reports can be merged (wharf merge). */
+    char *hdr = hdr_encode_b64(h);
+    fprintf(f, ",\"hdr\":\"%s\"}", hdr ? hdr : "");
+    free(hdr);
 }
 
 int report_latency_csv(const char *path, const struct hist *h)

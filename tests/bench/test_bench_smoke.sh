@@ -128,6 +128,18 @@ for h in echo memory; do
     fi
 done
 
+# ---- bench/latency (HdrHistogram logs, the percentile and time-series charts) ----
+if ! have gnuplot; then
+    skipped "bench/latency" "gnuplot is not installed ('make deps' installs gnuplot-nox)"
+elif timeout 60 bench/latency --quick --out "$work/latency" >"$work/latency.out" 2>&1; then
+    check "bench/latency --quick" csv "$work/latency/runs.csv"
+    for c in percentiles timeseries; do
+        [ -s "$work/latency/$c.png" ] && ok "bench/latency $c.png" || bad "bench/latency $c.png" "missing"
+    done
+else
+    bad "bench/latency --quick" "exit $?: $(tail -c 600 "$work/latency.out")"
+fi
+
 # ---- bench/backends (io_uring against epoll; only where io_uring is built in) ----
 if ! "$WHARF_BUILD/wharfd" --version 2>/dev/null | grep -q io_uring; then
     skipped "bench/backends" "this wharfd has no io_uring backend"

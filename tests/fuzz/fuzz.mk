@@ -10,7 +10,7 @@
 # have ASan+UBSan. The replay binaries (any C11 compiler, no libFuzzer) go to
 # $(BUILD)/fuzz-replay/ and are what `make test` runs, with SANITIZE=1 under ASan too.
 
-FUZZ_TARGETS ?= frame line raw http proxy http_resp
+FUZZ_TARGETS ?= frame line raw http proxy http_resp hdr
 FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := $(CSTD) -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer \
@@ -20,7 +20,7 @@ FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
 FUZZ_HDR     := $(wildcard tests/fuzz/*.h)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
-FUZZ_REPLAY_BIN := $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,frame line raw http proxy http_resp)
+FUZZ_REPLAY_BIN := $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,frame line raw http proxy http_resp hdr)
 # The differential check needs Debian's libhttp-parser-dev (a test-only dependency).
 ifneq ($(wildcard /usr/include/http_parser.h),)
   FUZZ_REPLAY_BIN += $(BUILD)/fuzz-replay/diff_http
@@ -36,18 +36,18 @@ build/fuzz/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS)
 
 $(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDR) \
                              $(COMMON_OBJ) $(SERVER_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
-		$(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS)
+		$(COMMON_OBJ) $(SERVER_LIB_OBJ) $(LDLIBS) $(SERVER_LIBS) $(CLIENT_LIBS)
 
 $(BUILD)/fuzz-replay/diff_http: tests/fuzz/diff_http.c $(FUZZ_HDR) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) \
-		$(LDLIBS) -lhttp_parser
+		$(LDLIBS) $(CLIENT_LIBS) -lhttp_parser
 
 # clang's libFuzzer and sanitizer runtimes are only "recommended" by clang-14, and
 # deps.sh installs without recommends: name them.

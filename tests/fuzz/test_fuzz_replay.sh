@@ -16,7 +16,7 @@ pass=0 fail=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 failed() { echo "FAIL - $*"; fail=$((fail + 1)); }
 
-for t in frame line raw http proxy http_resp; do
+for t in frame line raw http proxy http_resp hdr; do
     bin=$build/fuzz-replay/fuzz_$t dir=tests/fuzz/corpus/$t
     n=$(find "$dir" -maxdepth 1 -type f | wc -l)
     if [ ! -x "$bin" ]; then
