@@ -4,7 +4,8 @@
  *     listener := SCHEME [ "+" MODIFIER ]... "://" ADDRESS
  *     ADDRESS  := HOST ":" PORT | "[" IPV6 "]" ":" PORT | "*" ":" PORT | PORT
  *
- * SCHEME names the protocol spoken on the socket (raw, line, frame, http); each MODIFIER
+ * SCHEME names the protocol spoken on the socket (raw, line, frame, http; udp: datagrams,
+ * each one a message, answered with one datagram); each MODIFIER
  * names something that wraps it ("proxy": a PROXY protocol header, v1 or v2, precedes the
  * protocol and names the real client; see server/proxy_stage.h). ADDRESS is
  * addr_parse's (common/addr.h): a missing host means 127.0.0.1, "*" every IPv4 address,
@@ -72,6 +73,9 @@ struct listen_spec {
     unsigned modifiers; /* LISTEN_MOD_* bits */
     struct sockaddr_storage sa;
     socklen_t sa_len;
+    /* The scheme row's transport: LISTEN_DATAGRAM for udp:// (served by server/udp.c,
+     * proto PROTO_RAW: each datagram is one message), LISTEN_STREAM for the rest. */
+    enum listen_transport transport;
 };
 
 /* Parse a whole listener ("http://127.0.0.1:8080") with grammar g into spec. Names are
@@ -96,7 +100,7 @@ int listen_spec_parse_name(const char *name, size_t len, struct listen_spec *spe
  * scheme and modifiers), truncated to outlen (LISTEN_SPEC_TEXT_MAX always suffices). */
 void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen);
 
-/* wharfd's row for protocol p, or NULL when p has none. */
+/* wharfd's stream row for protocol p, or NULL when p has none. */
 const struct listen_scheme *listen_scheme_of(enum proto p);
 
 #endif

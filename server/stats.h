@@ -72,7 +72,20 @@ static inline uint64_t counter_get(const counter_t *c)
     X(proxy_timeouts, "counter", "+proxy connections closed: no PROXY header within "         \
                                  "--header-timeout")                                         \
     X(proxy_rejected_per_ip, "counter", "+proxy connections closed because the address "     \
-                                        "their header names is at --max-conns-per-ip")
+                                        "their header names is at --max-conns-per-ip") \
+    X(udp_datagrams_in, "counter", "datagrams received on udp:// listeners")                 \
+    X(udp_datagrams_out, "counter", "datagrams sent as replies on udp:// listeners")         \
+    X(udp_bytes_in, "counter", "payload bytes of the datagrams received")                    \
+    X(udp_bytes_out, "counter", "payload bytes of the replies sent")                         \
+    X(udp_recv_calls, "counter", "receive calls (recvmmsg, recvmsg) that returned datagrams") \
+    X(udp_send_calls, "counter", "send calls (sendmmsg, sendmsg) that sent replies")         \
+    X(udp_drop_oversize, "counter", "datagrams dropped unanswered: larger than --max-message") \
+    X(udp_drop_truncated, "counter", "datagrams dropped unanswered: cut by the kernel (MSG_TRUNC)") \
+    X(udp_drop_sndbuf, "counter", "replies dropped because the socket's send buffer was full") \
+    X(udp_send_errors, "counter", "replies dropped because sending them failed")             \
+    X(udp_icmp_errors, "counter", "ICMP errors read from the udp sockets' error queues")     \
+    X(udp_rxq_overflow, "counter", "datagrams the kernel dropped: the socket's receive "       \
+                                   "queue was full (SO_RXQ_OVFL)")
 
 #define ACCEPTOR_COUNTERS(X)                                                                 \
     X(accepted, "counter", "connections accepted")                                           \
