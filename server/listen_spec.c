@@ -6,14 +6,13 @@
 
 #include "../common/addr.h"
 
-/* Stream rows indexed by enum proto (listen_scheme_of relies on it); datagram rows after
- * them. */
+/* Indexed by enum proto: listen_scheme_of relies on it. */
 static const struct listen_scheme wharfd_schemes[] = {
     {"raw", PROTO_RAW, LISTEN_STREAM, 0},
     {"line", PROTO_LINE, LISTEN_STREAM, 0},
     {"frame", PROTO_FRAME, LISTEN_STREAM, 0},
     {"http", PROTO_HTTP, LISTEN_STREAM, 0},
-    {"udp", PROTO_RAW, LISTEN_DATAGRAM, 0},
+    {"udp", PROTO_UDP, LISTEN_DATAGRAM, 0},
 };
 
 /* proxy: a PROXY protocol header (v1 or v2) comes first and names the real client
@@ -108,9 +107,9 @@ static int parse_modifier(const struct listen_grammar *g, const char *s, size_t 
     else if (!m->ready)
         snprintf(err, errlen, "modifier '%s' is not implemented yet (known: %s)", m->name,
                  known);
-    else if (!(m->wraps & LISTEN_PROTO_BIT(spec->proto)) || spec->transport != LISTEN_STREAM)
+    else if (!(m->wraps & LISTEN_PROTO_BIT(spec->proto)))
         snprintf(err, errlen, "modifier '%s' does not apply to %s", m->name,
-                 spec->transport == LISTEN_STREAM ? proto_name(spec->proto) : "udp");
+                 proto_name(spec->proto));
     else if (spec->modifiers & m->bit)
         snprintf(err, errlen, "modifier '%s' is given twice", m->name);
     else {
@@ -180,9 +179,7 @@ int listen_spec_parse_name(const char *name, size_t len, struct listen_spec *spe
 void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen)
 {
     char scheme[LISTEN_SPEC_TEXT_MAX - ADDR_TEXT_MAX];
-    size_t off = (size_t)snprintf(scheme, sizeof scheme, "%s",
-                                  spec->transport == LISTEN_DATAGRAM ? "udp"
-                                                                     : proto_name(spec->proto));
+    size_t off = (size_t)snprintf(scheme, sizeof scheme, "%s", proto_name(spec->proto));
     const struct listen_grammar *g = &listen_grammar_wharfd;
     for (size_t i = 0; i < g->n_modifiers && off < sizeof scheme; i++)
         if (spec->modifiers & g->modifiers[i].bit)

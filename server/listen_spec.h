@@ -73,8 +73,8 @@ struct listen_spec {
     unsigned modifiers; /* LISTEN_MOD_* bits */
     struct sockaddr_storage sa;
     socklen_t sa_len;
-    /* The scheme row's transport: LISTEN_DATAGRAM for udp:// (served by server/udp.c,
-     * proto PROTO_RAW: each datagram is one message), LISTEN_STREAM for the rest. */
+    /* The scheme row's transport: LISTEN_DATAGRAM for udp:// (PROTO_UDP, served by
+     * server/udp.c), LISTEN_STREAM for the rest. */
     enum listen_transport transport;
 };
 
@@ -100,7 +100,7 @@ int listen_spec_parse_name(const char *name, size_t len, struct listen_spec *spe
  * scheme and modifiers), truncated to outlen (LISTEN_SPEC_TEXT_MAX always suffices). */
 void listen_spec_format(const struct listen_spec *spec, char *out, size_t outlen);
 
-/* wharfd's stream row for protocol p, or NULL when p has none. */
+/* wharfd's row for protocol p, or NULL when p has none. */
 const struct listen_scheme *listen_scheme_of(enum proto p);
 
 #endif

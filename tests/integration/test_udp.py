@@ -199,6 +199,79 @@ def sigterm_answers_what_is_queued():
     t.check(len(got) == 50, "every datagram queued before SIGTERM answered", len(got))
 
 
+def bench_json(args):
+    r = run([WHARF, "bench", "--json"] + args, timeout=60)
+    t.check(r.returncode == 0, "wharf bench exits 0", r.stderr[-500:])
+    return json.loads(r.stdout)
+
+
+@t.test
+def wharf_bench_counts_agree_with_stats():
+    with Server("http", "udp", extra=EPOLL, workers=2) as s:
+        b = bench_json(["-c", "4", "-P", "8", "-d", "1s", "-s", "200",
+                        f"udp://127.0.0.1:{s.port['udp']}"])
+        u = udp_totals(s)
+    req, dg = b["requests"], b["datagrams"]
+    t.check(req["sent"] > 0 and req["sent"] == u["udp_datagrams_in"] + u["udp_rxq_overflow"],
+            "every datagram sent reached the server or its overflow count", (req, u))
+    t.check(req["ok"] + dg["lost"] == req["sent"] and req["ok"] <= u["udp_datagrams_out"],
+            "each answered or lost", (req, dg, u))
+    t.check(u["udp_bytes_in"] == 200 * u["udp_datagrams_in"], "200-byte datagrams", u)
+
+
+@t.test
+def wharf_bench_lost_datagrams_counted_never_retried():
+    with Server("http", "udp", extra=EPOLL + ["--max-message", "100"], workers=1) as s:
+        b = bench_json(["-c", "2", "-P", "4", "-n", "8", "-s", "200", "--timeout", "300ms",
+                        f"udp://127.0.0.1:{s.port['udp']}"])
+        u = udp_totals(s)
+    t.check(b["requests"]["sent"] == 8 and b["datagrams"]["lost"] == 8,
+            "all 8 lost (over --max-message)", b["requests"])
+    t.check(u["udp_datagrams_in"] == 8 and u["udp_drop_oversize"] == 8,
+            "and never sent again", u)
+
+
+@t.test
+def wharf_bench_counts_reordered_duplicated_and_lost_replies():
+    # A stand-in server: takes 4 datagrams, answers them in reverse order, each twice,
+    # and never answers number 5.
+    import threading
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.settimeout(5)
+
+    def serve():
+        try:
+            for _ in range(2):
+                batch = [srv.recvfrom(70000) for _ in range(4)]
+                for data, addr in reversed(batch):
+                    if data.startswith(b"00000005"):
+                        continue
+                    srv.sendto(data.upper(), addr)
+                    srv.sendto(data.upper(), addr)
+        except socket.timeout:
+            pass
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    b = bench_json(["-c", "1", "-P", "4", "-n", "8", "--timeout", "300ms",
+                    f"udp://127.0.0.1:{srv.getsockname()[1]}"])
+    th.join(10)
+    srv.close()
+    d = b["datagrams"]
+    t.check(b["requests"]["ok"] == 7 and d["lost"] == 1, "7 answered, number 5 lost", b)
+    t.check(d["reordered"] == 5, "3 + 2 replies below a number already answered", d)
+    t.check(d["stray"] == 7, "each second copy is a stray", d)
+
+
+@t.test
+def wharf_send_one_datagram_per_line():
+    with Server("udp", "raw", extra=EPOLL, workers=1) as s:
+        r = run([WHARF, "send", f"udp://127.0.0.1:{s.port['udp']}"],
+                input="hello\n\nudp world\nquit\nnot sent\n")
+    t.check(r.returncode == 0 and r.stdout == "HELLO\nUDP WORLD\n", "replies printed",
+            (r.stdout, r.stderr))
+
+
 @t.test
 def refused_combinations_say_why():
     r = run([Server("udp").binary, "--listen", "udp+proxy://127.0.0.1:0"])
