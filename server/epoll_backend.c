@@ -14,6 +14,7 @@
 #define MAX_EVENTS 512
 #define READS_PER_EVENT 4          /* then other connections get a turn */
 #define RBUF_SIZE (64 * 1024)
+#define UDP_FINAL_CALLS 64         /* udp_serve calls per socket when the loop ends */
 
 /* The worker's loop state (w->loop.io_state). */
 struct ep_loop {
@@ -301,11 +302,12 @@ static void ep_run(struct worker *w)
         if (worker_turn_end(w))
             break;
     }
-    /* Datagrams already queued when the drain ended are answered (a bounded number of
-     * batches, udp.h) before the sockets close. */
+    /* Datagrams already queued when the drain ended are answered before the sockets
+     * close: until the queue is empty, or (a flood keeps it full) UDP_FINAL_CALLS calls. */
     for (int i = 0; i < w->n_udp; i++)
-        if (w->udp[i].b)
-            udp_serve(&w->loop, &w->udp[i], 1, 1);
+        for (int k = 0; w->udp[i].b && k < UDP_FINAL_CALLS; k++)
+            if (udp_serve(&w->loop, &w->udp[i], 1, 1))
+                break;
 }
 
 const struct backend epoll_backend = {

@@ -257,16 +257,16 @@ static void send_replies(struct worker_loop *w, struct udp_port *u, unsigned n)
     }
 }
 
-void udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err)
+int udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err)
 {
     if (err)
         read_errqueue(w, u);
     if (!in && !err)
-        return;
+        return 1;
     for (int round = 0; round < UDP_ROUNDS; round++) {
         int n = receive_batch(w, u);
         if (n < 0)
-            return;
+            return 1;
         if (n == 0) {
             read_errqueue(w, u);
             continue;
@@ -275,6 +275,7 @@ void udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err)
         if (k)
             send_replies(w, u, k);
         if ((unsigned)n < u->batch)
-            return; /* the queue is drained (or nearly: level-triggered reports the rest) */
+            return 1; /* the queue is drained (or nearly: level-triggered reports the rest) */
     }
+    return 0;
 }

@@ -58,9 +58,11 @@ void udp_port_fini(struct udp_port *u);
 /* Close the socket (after the worker's thread has ended). */
 void udp_port_close(struct udp_port *u);
 
-/* w: the worker's loop (its counters, --mode, --max-message). The socket is readable (in) and/or has errors queued (err): read the error queue,
- * then read and answer a bounded number of batches (level-triggered: what is left is
- * reported again), each batch's replies sent before the next is read. */
-void udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err);
+/* w: the worker's loop (its counters, --mode, --max-message). The socket is readable
+ * (in) and/or has errors queued (err): read the error queue, then read and answer a
+ * bounded number of batches (level-triggered: what is left is reported again), each
+ * batch's replies sent before the next is read. Returns 1 when the receive queue was
+ * found empty, 0 when the bound stopped it first. */
+int udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err);
 
 #endif
