@@ -249,11 +249,13 @@ static void send_replies(struct worker_loop *w, struct udp_port *u, unsigned n)
             counter_add(&w->stats->udp_drop_sndbuf, n - i);
             return;
         }
-        if (failed_at == (int)i) {
+        if (failed_at == (int)i) { /* its second try: give this one up */
             counter_add(&w->stats->udp_send_errors, 1);
             i++;
+            failed_at = -1;
+        } else {
+            failed_at = (int)i;
         }
-        failed_at = (int)i;
     }
 }
 
