@@ -275,6 +275,22 @@ def wharf_send_one_datagram_per_line():
 
 
 @t.test
+def inherited_datagram_socket_is_refused_in_one_line():
+    # Socket activation hands over one socket; a udp:// port needs one per worker.
+    import subprocess
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    fd = u.fileno()
+    p = subprocess.run(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=udp exec "$0" '
+                        '--backend epoll', Server("udp").binary],
+                       preexec_fn=lambda: os.dup2(fd, 3), pass_fds=(fd,),
+                       capture_output=True, text=True, timeout=15)
+    u.close()
+    t.check(p.returncode == 1 and "is a datagram socket" in p.stderr, "exit 1, one line",
+            p.stderr[-300:])
+
+
+@t.test
 def refused_combinations_say_why():
     r = run([Server("udp").binary, "--listen", "udp+proxy://127.0.0.1:0"])
     t.check(r.returncode == 2 and "does not apply to udp" in r.stderr, "udp+proxy", r.stderr)
