@@ -25,6 +25,7 @@
 #include "../common/clock.h"
 #include "../common/hist.h"
 #include "bench_state.h"
+#include "dgram_bench.h"
 #include "engine.h"
 #include "ivlog.h"
 #include "payload.h"
@@ -570,6 +571,8 @@ static const struct eng_driver bench_driver = {
 
 static int bench_run(const struct load_opts *o)
 {
+    if (o->proto == PROTO_UDP)
+        return dgram_bench_run(o); /* datagrams: matched by number, lost, reordered */
     struct bench b = {.P = (uint32_t)o->pipeline};
     if (payload_init(&b.pl, o->proto, o->expect, o->size, o->pipeline, &o->http, 0) < 0) {
         fprintf(stderr, "wharf bench: out of memory\n");

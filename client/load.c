@@ -30,11 +30,15 @@ int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts 
 
 int load_connect(const struct load_opts *o, uint64_t index, int *in_progress)
 {
-    int fd = socket(o->ep.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* udp://: a connected datagram socket, "connected" at once (no handshake); it
+     * receives only the server's datagrams, and an ICMP error shows as ECONNREFUSED. */
+    int dgram = o->proto == PROTO_UDP;
+    int fd = socket(o->ep.sa.ss_family,
+                    (dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1, err;
-    if (o->nodelay)
+    if (o->nodelay && !dgram)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (o->rcvbuf) {
         int v = (int)o->rcvbuf;
@@ -47,7 +51,8 @@ int load_connect(const struct load_opts *o, uint64_t index, int *in_progress)
     if (o->n_sources) {
         /* Port 0 with IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect time for
          * the whole 4-tuple, so sources do not each burn a port per connection. */
-        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (!dgram)
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         const struct sockaddr_storage *src = &o->sources[index % (uint64_t)o->n_sources];
         if (bind(fd, (const struct sockaddr *)src, o->source_len) < 0)
             goto fail;

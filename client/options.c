@@ -12,6 +12,7 @@
 #include "../common/opts.h"
 #include "../common/units.h"
 #include "http_target.h"
+#include "payload.h"
 #include "sources.h"
 
 #define B CMD_BENCH
@@ -490,6 +491,12 @@ static int validate(const char *name, struct load_opts *o)
     int rc = validate_target(name, o);
     if (rc)
         return rc;
+    if (o->proto == PROTO_UDP && o->cmd != CMD_BENCH)
+        return refuse(name, "udp:// is for bench (and send): datagrams have no connections "
+                            "to churn or hold");
+    if (o->proto == PROTO_UDP && (o->size < UDP_SEQ_LEN || o->size > UDP_MAX_DGRAM))
+        return refuse(name, "udp needs --size 8 to 65507 (an 8-byte sequence number starts "
+                            "each datagram)");
     if (o->proto == PROTO_RAW && o->size == 0 && !(o->cmd == CMD_CHURN && o->per_conn == 0))
         return refuse(name, "raw needs --size of at least 1 (it has no framing)");
     if (o->threads > o->connections)

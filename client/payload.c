@@ -17,6 +17,8 @@ static const struct proto_ops *proto_ops_of(enum proto proto)
         return &proto_frame_ops;
     case PROTO_HTTP:
         return &proto_http_ops;
+    case PROTO_UDP:
+        return &proto_udp_ops;
     default:
         return NULL;
     }

@@ -39,6 +39,12 @@ int payload_init(struct payload *p, enum proto proto, enum mode expect, size_t s
                  size_t copies, const struct http_spec *http, int http_close);
 void payload_free(struct payload *p);
 
+/* udp: every request starts with its sequence number, 8 decimal digits (unchanged by
+ * --mode upper), modulo UDP_SEQ_MOD; a datagram holds at most UDP_MAX_DGRAM bytes. */
+#define UDP_SEQ_LEN 8
+#define UDP_SEQ_MOD 100000000ull
+#define UDP_MAX_DGRAM 65507
+
 /* Reply parsing state of one connection: a partial reply, when a read ends inside one. */
 struct reply_rx {
     struct buf in;

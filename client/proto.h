@@ -36,5 +36,6 @@ extern const struct proto_ops proto_raw_ops;
 extern const struct proto_ops proto_line_ops;
 extern const struct proto_ops proto_frame_ops;
 extern const struct proto_ops proto_http_ops;
+extern const struct proto_ops proto_udp_ops;
 
 #endif

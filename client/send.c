@@ -19,10 +19,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: wharf send [--proto raw|line|frame] [PROTO://][HOST:]PORT\n"
+    fprintf(f, "Usage: wharf send [--proto raw|line|frame|udp] [PROTO://][HOST:]PORT\n"
                "Send each line typed (or piped in) and print the reply, like the tutorial's\n"
                "client: a '>>> ' prompt on a terminal, empty lines skipped, 'quit' or EOF ends.\n"
-               "  -p, --proto P     raw (default), line or frame\n"
+               "  -p, --proto P     raw (default), line, frame or udp (one datagram per line)\n"
                "  -h, --help        this help\n"
                "Default address: 127.0.0.1:9000.\n");
 }
@@ -39,6 +39,8 @@ static char *strip(char *s)
 
 static int send_request(int fd, enum proto proto, const char *msg, size_t len)
 {
+    if (proto == PROTO_UDP) /* one datagram: its boundary is the message's */
+        return send(fd, msg, len, 0) == (ssize_t)len ? 0 : -1;
     if (proto == PROTO_FRAME) {
         unsigned char h[FRAME_HEADER_LEN];
         codec_frame_header((uint32_t)len, h);
@@ -52,8 +54,33 @@ static int send_request(int fd, enum proto proto, const char *msg, size_t len)
 
 /* Read until the reply is complete: one line, one frame, or (raw, which has no
  * framing) as many bytes as were sent, since the server answers byte for byte. */
+/* udp: the reply is the next datagram, whole. */
+static int read_datagram(int fd, struct buf *in, struct codec_msg *m)
+{
+    if (buf_reserve(in, 65536) < 0)
+        return -1;
+    ssize_t n;
+    do
+        n = recv(fd, buf_tail(in), buf_room(in), 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN)
+            fprintf(stderr, "wharf: no reply within %d s (UDP: the datagram or its reply "
+                            "may have been lost)\n", REPLY_TIMEOUT_S);
+        else
+            fprintf(stderr, "wharf: recv: %s\n", strerror(errno));
+        return -1;
+    }
+    buf_commit(in, (size_t)n);
+    *m = (struct codec_msg){.payload = buf_head(in), .payload_len = (size_t)n,
+                            .frame_len = (size_t)n};
+    return 0;
+}
+
 static int read_reply(int fd, enum proto proto, size_t sent, struct buf *in, struct codec_msg *m)
 {
+    if (proto == PROTO_UDP)
+        return read_datagram(fd, in, m);
     struct codec_state cs = {0};
     for (;;) {
         int rc = proto == PROTO_RAW
@@ -130,6 +157,19 @@ static int run(int fd, enum proto proto)
     return status;
 }
 
+/* A datagram socket connected to ep (only its replies arrive), or -1 with err set. */
+static int udp_socket(const struct endpoint *ep, char *err, size_t errlen)
+{
+    int fd = socket(ep->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (const struct sockaddr *)&ep->sa, ep->sa_len) < 0) {
+        snprintf(err, errlen, "udp socket: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* The flags: --proto into *proto (*have_proto set). 0 to go on, 1 after --help, 2 on a
  * usage error (reported). */
 static int parse_flags(int argc, char **argv, enum proto *proto, int *have_proto)
@@ -153,7 +193,8 @@ static int parse_flags(int argc, char **argv, enum proto *proto, int *have_proto
         }
         if (c != 'p' || proto_parse(optarg, strlen(optarg), proto) < 0 || *proto == PROTO_HTTP) {
             if (c == 'p')
-                fprintf(stderr, "wharf send: --proto: expected raw, line or frame, got '%s'\n", optarg);
+                fprintf(stderr, "wharf send: --proto: expected raw, line, frame or udp, got '%s'\n",
+                        optarg);
             else
                 usage(stderr);
             return 2;
@@ -201,7 +242,8 @@ int send_main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     if (parse_address(optind < argc ? argv[optind] : NULL, &ep, &proto, have_proto))
         return 2;
-    int fd = net_connect(&ep, 5000, err, sizeof err);
+    int fd = proto == PROTO_UDP ? udp_socket(&ep, err, sizeof err)
+                                : net_connect(&ep, 5000, err, sizeof err);
     if (fd < 0) {
         fprintf(stderr, "wharf send: %s\n", err);
         return 1;

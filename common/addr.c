@@ -42,7 +42,7 @@ int addr_parse(const char *text, struct endpoint *ep, char *err, size_t errlen)
     size_t skip = 0;
     if (sep) {
         if (proto_parse(text, (size_t)(sep - text), &ep->proto) < 0) {
-            snprintf(err, errlen, "unknown protocol in '%s' (use raw, line, frame or http)", text);
+            snprintf(err, errlen, "unknown protocol in '%s' (use raw, line, frame, http or udp)", text);
             return -1;
         }
         ep->has_proto = 1;

@@ -4,6 +4,7 @@
 
 static const char *const proto_names[PROTO_COUNT] = {
     [PROTO_RAW] = "raw", [PROTO_LINE] = "line", [PROTO_FRAME] = "frame", [PROTO_HTTP] = "http",
+    [PROTO_UDP] = "udp",
 };
 
 const char *proto_name(enum proto p)

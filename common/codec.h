@@ -11,9 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum proto { PROTO_RAW, PROTO_LINE, PROTO_FRAME, PROTO_HTTP, PROTO_COUNT };
+/* PROTO_UDP: datagrams, each one a message (wharfd's udp:// listeners, wharf bench and
+ * send); no stream codec applies to it. */
+enum proto { PROTO_RAW, PROTO_LINE, PROTO_FRAME, PROTO_HTTP, PROTO_UDP, PROTO_COUNT };
 
-/* "raw", "line", "frame", "http". */
+/* "raw", "line", "frame", "http", "udp". */
 const char *proto_name(enum proto p);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int proto_parse(const char *name, size_t len, enum proto *out);

@@ -44,6 +44,12 @@ struct conn;
 struct backend {
     const char *name;    /* "epoll", "io_uring": /stats, the log */
     size_t conn_private; /* bytes of per-connection state at c->io_private */
+    /* 1: serves udp:// sockets (udp.h). Its init calls udp_port_init for each of
+     * w->udp[0..n_udp) and watches the socket, run calls udp_serve when one is readable
+     * or has errors queued, and once more for each after the loop's last turn (what is
+     * queued then is answered before the worker exits), fini calls udp_port_fini.
+     * 0: main refuses udp:// listeners with this backend. */
+    int datagrams;
 
     /* Set up the loop inside the worker's thread: w->loop.io_state, and
      * w->loop.reply_scratch (worker_loop.h) when replies may go into a scratch

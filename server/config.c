@@ -280,7 +280,8 @@ static int same_listeners(const struct config *a, const struct config *b)
         const struct listen_spec *x = &a->listen[i], *y = &b->listen[i];
         /* port 0 was resolved at bind time: compare with what was asked for */
         if (x->proto != y->proto || x->scheme_flags != y->scheme_flags ||
-            x->modifiers != y->modifiers || x->sa.ss_family != y->sa.ss_family ||
+            x->modifiers != y->modifiers || x->transport != y->transport ||
+            x->sa.ss_family != y->sa.ss_family ||
             (addr_port((const struct sockaddr *)&y->sa) != 0 &&
              addr_port((const struct sockaddr *)&x->sa) != addr_port((const struct sockaddr *)&y->sa)))
             return 0;
@@ -306,6 +307,8 @@ static const char *restart_only_change(const struct config *cur, const struct co
         return "max-conns-per-ip";
     if (memcmp(&cur->sock, &next->sock, sizeof cur->sock) != 0)
         return "socket options";
+    if (cur->udp_batch != next->udp_batch)
+        return "udp-batch";
     if ((cur->user == NULL) != (next->user == NULL) ||
         (cur->user && strcmp(cur->user, next->user) != 0))
         return "user";

@@ -8,11 +8,13 @@
 
 #include "../common/log.h"
 #include "conn.h"
+#include "udp.h"
 #include "worker.h"
 
 #define MAX_EVENTS 512
 #define READS_PER_EVENT 4          /* then other connections get a turn */
 #define RBUF_SIZE (64 * 1024)
+#define UDP_FINAL_CALLS 64         /* udp_serve calls per socket when the loop ends */
 
 /* The worker's loop state (w->loop.io_state). */
 struct ep_loop {
@@ -186,6 +188,12 @@ static int is_listener(const struct worker *w, const void *p)
     return l >= w->accept.listeners && l < w->accept.listeners + MAX_LISTENERS;
 }
 
+static int is_udp(const struct worker *w, const void *p)
+{
+    const struct udp_port *u = p;
+    return u >= w->udp && u < w->udp + MAX_LISTENERS;
+}
+
 static void ep_accept_resume(struct worker *w)
 {
     for (int i = 0; i < w->accept.n_listeners; i++)
@@ -195,6 +203,22 @@ static void ep_accept_resume(struct worker *w)
 static void ep_accept_stop(struct worker *w)
 {
     (void)w; /* closing a listener removes it from epoll */
+}
+
+/* udp:// sockets: level-triggered, so udp_serve may stop after a few batches and be
+ * called again for the rest; data.ptr points into w->udp. */
+static int ep_watch_udp(struct worker *w, struct ep_loop *ep)
+{
+    for (int i = 0; i < w->n_udp; i++) {
+        if (udp_port_init(&w->udp[i], w->loop.id) < 0)
+            return -1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->udp[i]};
+        if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, w->udp[i].fd, &ev) < 0) {
+            log_error("worker %d: epoll_ctl on a udp socket: %s", w->loop.id, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int ep_init(struct worker *w)
@@ -227,7 +251,7 @@ static int ep_init(struct worker *w)
             return -1;
         }
     }
-    return 0;
+    return ep_watch_udp(w, ep);
 }
 
 static void ep_fini(struct worker *w)
@@ -238,6 +262,8 @@ static void ep_fini(struct worker *w)
     if (ep->epfd >= 0)
         close(ep->epfd);
     buf_release(&ep->out);
+    for (int i = 0; i < w->n_udp; i++)
+        udp_port_fini(&w->udp[i]);
     free(ep);
     w->loop.io_state = NULL;
     w->loop.reply_scratch = NULL;
@@ -251,6 +277,8 @@ static void ep_dispatch(struct worker *w, struct epoll_event *ev, int n)
             worker_take_handoff(w);
         else if (is_listener(w, p))
             accept_drain(&w->accept, p, worker_deliver_own, w);
+        else if (is_udp(w, p))
+            udp_serve(&w->loop, p, !!(ev[i].events & EPOLLIN), !!(ev[i].events & EPOLLERR));
         else
             ep_on_event(w, p, ev[i].events);
     }
@@ -274,11 +302,18 @@ static void ep_run(struct worker *w)
         if (worker_turn_end(w))
             break;
     }
+    /* Datagrams already queued when the drain ended are answered before the sockets
+     * close: until the queue is empty, or (a flood keeps it full) UDP_FINAL_CALLS calls. */
+    for (int i = 0; i < w->n_udp; i++)
+        for (int k = 0; w->udp[i].b && k < UDP_FINAL_CALLS; k++)
+            if (udp_serve(&w->loop, &w->udp[i], 1, 1))
+                break;
 }
 
 const struct backend epoll_backend = {
     .name = "epoll",
     .conn_private = 0, /* its one flag is c->io_flags */
+    .datagrams = 1,
     .init = ep_init,
     .run = ep_run,
     .fini = ep_fini,

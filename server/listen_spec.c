@@ -13,6 +13,7 @@ static const struct listen_scheme wharfd_schemes[] = {
     {"line", PROTO_LINE, LISTEN_STREAM, 0},
     {"frame", PROTO_FRAME, LISTEN_STREAM, 0},
     {"http", PROTO_HTTP, LISTEN_STREAM, 0},
+    {"udp", PROTO_UDP, LISTEN_DATAGRAM, 0},
     {"metrics", PROTO_HTTP, LISTEN_STREAM, LISTEN_SCHEME_METRICS},
 };
 
@@ -78,6 +79,7 @@ static int parse_scheme(const struct listen_grammar *g, const char *s, size_t le
         if (name_is(g->schemes[i].name, s, len)) {
             spec->proto = g->schemes[i].proto;
             spec->scheme_flags = g->schemes[i].flags;
+            spec->transport = g->schemes[i].transport;
             return 0;
         }
         other_case |= strlen(g->schemes[i].name) == len &&

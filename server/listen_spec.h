@@ -5,10 +5,11 @@
  *     ADDRESS  := HOST ":" PORT | "[" IPV6 "]" ":" PORT | "*" ":" PORT | PORT
  *
  * SCHEME names the protocol spoken on the socket (raw, line, frame, http; metrics is
- * HTTP serving only the stats routes); each MODIFIER names something that wraps it
- * ("proxy": a PROXY protocol header, v1 or v2, precedes the protocol and names the real
- * client; see server/proxy_stage.h). ADDRESS is addr_parse's (common/addr.h): a missing
- * host means 127.0.0.1, "*" every IPv4 address, port 0 a free port.
+ * HTTP serving only the stats routes; udp: datagrams, each one a message, answered with
+ * one datagram); each MODIFIER names something that wraps it ("proxy": a PROXY protocol
+ * header, v1 or v2, precedes the protocol and names the real client; see
+ * server/proxy_stage.h). ADDRESS is addr_parse's (common/addr.h): a missing host means
+ * 127.0.0.1, "*" every IPv4 address, port 0 a free port.
  *
  * Decisions, so that every caller agrees:
  * - names are lower case and matched exactly ("HTTP://" is refused, with a hint): systemd
@@ -77,6 +78,9 @@ struct listen_spec {
     unsigned modifiers; /* LISTEN_MOD_* bits */
     struct sockaddr_storage sa;
     socklen_t sa_len;
+    /* The scheme row's transport: LISTEN_DATAGRAM for udp:// (PROTO_UDP, served by
+     * server/udp.c), LISTEN_STREAM for the rest. */
+    enum listen_transport transport;
 };
 
 /* Parse a whole listener ("http://127.0.0.1:8080") with grammar g into spec. Names are

@@ -25,6 +25,7 @@
 #include "peer.h"
 #include "sd.h"
 #include "stats.h"
+#include "udp.h"
 #include "worker.h"
 
 #define STATUS_INTERVAL_MS 5000 /* how often systemd's STATUS= line is refreshed */
@@ -35,6 +36,8 @@ struct server {
     struct listener listeners[MAX_LISTENERS * MAX_WORKERS];
     int n_listeners;
     int inherited;                /* listeners came from systemd */
+    struct udp_port udp[MAX_LISTENERS * MAX_WORKERS]; /* udp://: one per port and worker */
+    int n_udp;
     struct acceptor acceptor;
     int use_acceptor;
     struct stats_registry registry;
@@ -74,6 +77,21 @@ static int block_signals(void)
     return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
+/* udp://: a socket per worker on the same port (the first one resolves port 0). */
+static int open_udp(struct server *s, struct listen_spec *ep)
+{
+    char err[256];
+    for (int k = 0; k < s->cfg.workers; k++) {
+        int fd = udp_open(ep, &s->cfg.sock, ep, err, sizeof err);
+        if (fd < 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        s->udp[s->n_udp++] = (struct udp_port){.fd = fd, .ep = *ep};
+    }
+    return 0;
+}
+
 static int open_listeners(struct server *s)
 {
     struct config *cfg = &s->cfg;
@@ -109,6 +127,11 @@ static int open_listeners(struct server *s)
     };
     int copies = o.reuseport ? cfg->workers : 1;
     for (int i = 0; i < cfg->n_listen; i++) {
+        if (cfg->listen[i].transport == LISTEN_DATAGRAM) {
+            if (open_udp(s, &cfg->listen[i]) < 0)
+                return -1;
+            continue;
+        }
         struct listen_spec ep = cfg->listen[i];
         for (int k = 0; k < copies; k++) {
             struct listener *l = &s->listeners[s->n_listeners];
@@ -191,6 +214,9 @@ static int start_threads(struct server *s)
     s->registry.n_workers = cfg->workers;
     s->registry.listeners = s->listeners; /* main's copies: their fds are never reassigned */
     s->registry.n_listeners = s->n_listeners;
+    for (int i = 0; i < s->n_udp; i++) /* per port, one copy per worker */
+        if (worker_add_udp(&s->workers[i % cfg->workers], s->udp[i].fd, &s->udp[i].ep) < 0)
+            return -1;
     if (workers_accept(cfg)) {
         /* listeners[] holds, per endpoint, one copy per worker. */
         for (int i = 0; i < s->n_listeners; i++)
@@ -474,6 +500,15 @@ static int choose_backend(struct server *s)
     if (!s->io) {
         log_error("--backend io_uring: io_uring cannot run here: %s", why);
         return -1;
+    }
+    if (s->n_udp && !s->io->datagrams) {
+        if (s->cfg.backend != BACKEND_AUTO) {
+            log_error("--backend %s: udp:// listeners are served by the epoll backend only "
+                      "(use --backend epoll or auto)", s->io->name);
+            return -1;
+        }
+        s->io = &epoll_backend;
+        snprintf(why, sizeof why, "udp:// listeners are served by epoll only");
     }
     if (s->cfg.backend == BACKEND_AUTO) {
         if (why[0])

@@ -10,6 +10,7 @@
 
 #include "../common/units.h"
 #include "../common/version.h"
+#include "udp.h"
 
 /* Used when neither the flags nor the file name a listener. */
 static const char *const default_listeners[] = {"raw://127.0.0.1:9000", "http://127.0.0.1:8080"};
@@ -252,6 +253,15 @@ static int set_busy_poll(struct config *cfg, const char *v, char *err, size_t er
     return set_int_in(&cfg->sock.busy_poll_us, 0, 1000000, v, err, errlen);
 }
 
+static int set_udp_batch(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+    uint64_t n;
+    if (parse_uint(v, 1, UDP_BATCH_MAX, &n) < 0)
+        return ERR("expected an integer 1-%d, got '%s'", UDP_BATCH_MAX, v);
+    cfg->udp_batch = (unsigned)n;
+    return 0;
+}
+
 static int set_cpu_affinity(struct config *cfg, const char *v, char *err, size_t errlen)
 {
     return set_on_off(&cfg->cpu_affinity, v, err, errlen);
@@ -285,7 +295,8 @@ static const struct option_def options[] = {
     {"listen", 'l', "SCHEME[+MODIFIER...]://HOST:PORT", NULL, set_listen,
      "listen for the protocol SCHEME (raw, line, frame, http; metrics: HTTP serving only "
      "/metrics, /stats, /status and /healthz; lower case) on HOST:PORT; "
-     "repeatable. Each +MODIFIER names something that wraps the protocol, once at most: "
+     "repeatable. udp://HOST:PORT answers each datagram with one (--mode), from a socket per "
+     "worker (epoll backend). Each +MODIFIER names something that wraps the protocol, once at most: "
      "+proxy, a PROXY protocol v1/v2 header from a balancer in --proxy-from comes first and "
      "names the client (any TCP scheme, e.g. http+proxy://). HOST defaults to 127.0.0.1, "
      "[::1] for IPv6, * for all IPv4 addresses; port 0 picks a free port. Default: "
@@ -335,6 +346,9 @@ static const struct option_def options[] = {
     {"rcvbuf", 0, "BYTES", "0", set_rcvbuf, "SO_RCVBUF of accepted sockets (0: the kernel's)"},
     {"sndbuf", 0, "BYTES", "0", set_sndbuf, "SO_SNDBUF of accepted sockets (0: the kernel's)"},
     {"busy-poll", 0, "USEC", "0", set_busy_poll, "SO_BUSY_POLL on accepted sockets (0: off)"},
+    {"udp-batch", 0, "N", "64", set_udp_batch,
+     "udp:// datagrams read (recvmmsg) and replies sent (sendmmsg) per call, 1-64; 1: one "
+     "recvmsg and one sendmsg per datagram (needs a restart to change)"},
     {"cpu-affinity", 0, "on|off", "off", set_cpu_affinity,
      "pin worker i to CPU i mod (number of CPUs this process may use)"},
     {"config", 'c', "FILE", NULL, set_config_file,

@@ -96,6 +96,13 @@ static int check_listening_stream(int fd, char *err, size_t errlen)
         snprintf(err, errlen, "inherited fd %d is not a socket (%s)", fd, strerror(errno));
         return -1;
     }
+    if (type == SOCK_DGRAM) {
+        /* udp:// sockets are one per worker (SO_REUSEPORT), which one inherited socket
+         * cannot be: refused rather than served by a single worker. */
+        snprintf(err, errlen, "inherited fd %d is a datagram socket; udp:// listeners are "
+                 "bound by wharfd itself (--listen udp://HOST:PORT)", fd);
+        return -1;
+    }
     len = sizeof listening;
     if (type != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
         !listening) {

@@ -60,6 +60,7 @@ struct config {
     enum backend_kind backend;
     int backlog;
     int cpu_affinity;
+    unsigned udp_batch;           /* udp:// datagrams per recvmmsg/sendmmsg; 1: recvmsg/sendmsg */
     uint32_t max_conns_per_ip;    /* 0: off; set at start only */
     struct sockopts sock;
     struct settings set;

@@ -95,7 +95,28 @@ static inline uint64_t counter_get(const counter_t *c)
     X(proxy_bad_header, "proxy_refused_total", "reason=\"bad_header\"", "")                  \
     X(proxy_truncated, "proxy_refused_total", "reason=\"truncated\"", "")                    \
     X(proxy_timeouts, "proxy_refused_total", "reason=\"timeout\"", "")                       \
-    X(proxy_rejected_per_ip, "proxy_refused_total", "reason=\"per_ip\"", "")
+    X(proxy_rejected_per_ip, "proxy_refused_total", "reason=\"per_ip\"", "") \
+    X(udp_datagrams_in, "udp_received_datagrams_total", "",                                  \
+      "datagrams received on udp:// listeners")                                              \
+    X(udp_datagrams_out, "udp_sent_datagrams_total", "",                                     \
+      "datagrams sent as replies on udp:// listeners")                                       \
+    X(udp_bytes_in, "udp_received_bytes_total", "", "payload bytes of the datagrams received") \
+    X(udp_bytes_out, "udp_sent_bytes_total", "", "payload bytes of the replies sent")        \
+    X(udp_recv_calls, "udp_receive_calls_total", "",                                         \
+      "receive calls (recvmmsg, recvmsg) that returned datagrams")                           \
+    X(udp_send_calls, "udp_send_calls_total", "",                                            \
+      "send calls (sendmmsg, sendmsg) that sent replies")                                    \
+    X(udp_drop_oversize, "udp_dropped_total", "reason=\"oversize\"",                         \
+      "datagrams or replies dropped: oversize (larger than --max-message), truncated (cut "  \
+      "by the kernel, MSG_TRUNC), sndbuf (the reply found the send buffer full), "           \
+      "send_error (sending the reply failed), rxq_overflow (the kernel dropped it: the "     \
+      "socket's receive queue was full, SO_RXQ_OVFL)")                                       \
+    X(udp_drop_truncated, "udp_dropped_total", "reason=\"truncated\"", "")                   \
+    X(udp_drop_sndbuf, "udp_dropped_total", "reason=\"sndbuf\"", "")                         \
+    X(udp_send_errors, "udp_dropped_total", "reason=\"send_error\"", "")                     \
+    X(udp_rxq_overflow, "udp_dropped_total", "reason=\"rxq_overflow\"", "")                 \
+    X(udp_icmp_errors, "udp_icmp_errors_total", "",                                          \
+      "ICMP errors read from the udp sockets' error queues")
 
 /* The same columns; on /metrics summed over the acceptors (one, or one per worker). */
 #define ACCEPTOR_COUNTERS(X)                                                                 \

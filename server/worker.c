@@ -132,6 +132,16 @@ int worker_add_listener(struct worker *w, const struct listener *l)
     return 0;
 }
 
+int worker_add_udp(struct worker *w, int fd, const struct listen_spec *ep)
+{
+    if (w->n_udp == MAX_LISTENERS) {
+        log_error("worker %d: too many udp listeners", w->loop.id);
+        return -1;
+    }
+    w->udp[w->n_udp++] = (struct udp_port){.fd = fd, .ep = *ep, .batch = w->cfg->udp_batch};
+    return 0;
+}
+
 void worker_deliver_own(void *arg, int fd, uint8_t proto, uint32_t peer)
 {
     struct worker *w = arg;
@@ -408,6 +418,8 @@ void worker_join(struct worker *w) { pthread_join(w->thread, NULL); }
 void worker_destroy(struct worker *w)
 {
     accept_ctx_close(&w->accept);
+    for (int i = 0; i < w->n_udp; i++)
+        udp_port_close(&w->udp[i]);
     handoff_destroy(&w->handoff);
     pthread_cond_destroy(&w->init_cond);
     pthread_mutex_destroy(&w->init_lock);

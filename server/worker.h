@@ -34,6 +34,7 @@
 #include "listener.h"
 #include "stats.h"
 #include "timer.h"
+#include "udp.h"
 #include "worker_loop.h"
 
 struct conn;
@@ -58,6 +59,8 @@ struct worker {
     pthread_t thread;
     const struct config *cfg;
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */
+    struct udp_port udp[MAX_LISTENERS]; /* its own socket on each udp:// port (udp.h) */
+    int n_udp;
 
     /* private to the worker thread */
     struct settings set;        /* this worker's copy; reloads arrive through the handoff */
@@ -76,6 +79,9 @@ int worker_init(struct worker *w, int id, const struct config *cfg, const struct
                 uint32_t max_sleep_ms);
 /* --dispatch reuseport: give this worker its own listener (before it starts). */
 int worker_add_listener(struct worker *w, const struct listener *l);
+/* Give this worker its socket fd on the udp:// port ep (before it starts); the worker
+ * closes it in worker_destroy. 0, or -1 with a message logged. */
+int worker_add_udp(struct worker *w, int fd, const struct listen_spec *ep);
 /* Start the thread and wait (the start handshake, at most INIT_WAIT_MS) until its
  * backend is set up: 0, or -1 with a message logged when it failed or took too long. */
 int worker_start(struct worker *w);

@@ -259,7 +259,7 @@ static void test_loopback(void **state)
 static void test_proto_names(void **state)
 {
     (void)state;
-    const char *names[] = {"raw", "line", "frame", "http"};
+    const char *names[] = {"raw", "line", "frame", "http", "udp"};
     for (int i = 0; i < PROTO_COUNT; i++) {
         assert_string_equal(proto_name((enum proto)i), names[i]);
         enum proto p = PROTO_COUNT;

@@ -135,6 +135,27 @@ static void test_every_scheme_and_address_form(void **state)
     assert_int_equal(listener_conn_proto(&l) & LISTENER_PROTO_MASK, PROTO_HTTP);
 }
 
+/* udp://: a datagram listener, with the proto and the transport of its row; no
+ * modifier wraps it, and it prints back as it was written. */
+static void test_udp_scheme(void **state)
+{
+    (void)state;
+    struct listen_spec s;
+    char out[LISTEN_SPEC_TEXT_MAX];
+    parse_ok(&listen_grammar_wharfd, "udp://[::1]:0", &s);
+    assert_int_equal(s.proto, PROTO_UDP);
+    assert_int_equal(s.transport, LISTEN_DATAGRAM);
+    assert_int_equal(s.sa.ss_family, AF_INET6);
+    parse_ok(&listen_grammar_wharfd, "udp://127.0.0.1:53", &s);
+    listen_spec_format(&s, out, sizeof out);
+    assert_string_equal(out, "udp://127.0.0.1:53");
+    parse_ok(&listen_grammar_wharfd, "raw://127.0.0.1:53", &s);
+    assert_int_equal(s.transport, LISTEN_STREAM);
+    expect_error(&listen_grammar_wharfd, "udp+proxy://127.0.0.1:53",
+                 "'udp+proxy://127.0.0.1:53': modifier 'proxy' does not apply to udp");
+    expect_error(&listen_grammar_wharfd, "UDP://127.0.0.1:53", "~names are lower case");
+}
+
 static void test_format_round_trips(void **state)
 {
     (void)state;
@@ -173,20 +194,20 @@ static void test_scheme_errors(void **state)
     (void)state;
     static const struct bad_case cases[] = {
         {"ftp://1.2.3.4:1",
-         "'ftp://1.2.3.4:1': unknown protocol 'ftp' (known: raw, line, frame, http, metrics)"},
+         "'ftp://1.2.3.4:1': unknown protocol 'ftp' (known: raw, line, frame, http, udp, metrics)"},
         {"127.0.0.1:9", "'127.0.0.1:9' names no protocol (write SCHEME://HOST:PORT; "
-                        "schemes: raw, line, frame, http, metrics)"},
+                        "schemes: raw, line, frame, http, udp, metrics)"},
         {"9000", "~names no protocol"},
         {"", "~names no protocol"},
         {"http:/127.0.0.1:80", "~names no protocol"},
         {"://127.0.0.1:1",
-         "'://127.0.0.1:1': empty protocol name (known: raw, line, frame, http, metrics)"},
+         "'://127.0.0.1:1': empty protocol name (known: raw, line, frame, http, udp, metrics)"},
         {"+proxy://127.0.0.1:1", "~empty protocol name"},
         /* Lower case only, as systemd names and the log write them; the reason says so. */
         {"HTTP://127.0.0.1:1", "'HTTP://127.0.0.1:1': unknown protocol 'HTTP' "
-                               "(known: raw, line, frame, http, metrics; names are lower case)"},
+                               "(known: raw, line, frame, http, udp, metrics; names are lower case)"},
         {"Raw://127.0.0.1:1", "~names are lower case"},
-        {"rawx://127.0.0.1:1", "~unknown protocol 'rawx' (known: raw, line, frame, http, metrics)"},
+        {"rawx://127.0.0.1:1", "~unknown protocol 'rawx' (known: raw, line, frame, http, udp, metrics)"},
         {"ra://127.0.0.1:1", "~unknown protocol 'ra'"},
         {"http2://[::1]:80", "~unknown protocol 'http2'"},
     };
@@ -273,9 +294,9 @@ static void test_names(void **state)
     assert_int_equal(s.proto, PROTO_FRAME);
     assert_int_equal(s.modifiers, 0);
     assert_int_equal(listen_spec_parse_name("gopher", 6, &s, err, sizeof err), -1);
-    assert_string_equal(err, "unknown protocol 'gopher' (known: raw, line, frame, http, metrics)");
+    assert_string_equal(err, "unknown protocol 'gopher' (known: raw, line, frame, http, udp, metrics)");
     assert_int_equal(listen_spec_parse_name("", 0, &s, err, sizeof err), -1);
-    assert_string_equal(err, "empty protocol name (known: raw, line, frame, http, metrics)");
+    assert_string_equal(err, "empty protocol name (known: raw, line, frame, http, udp, metrics)");
     assert_int_equal(listen_spec_parse_name("http+proxy", 10, &s, err, sizeof err), 0);
     assert_int_equal(s.proto, PROTO_HTTP);
     assert_int_equal(s.modifiers, LISTEN_MOD_PROXY);
@@ -311,7 +332,7 @@ static void test_scheme_table(void **state)
         assert_ptr_equal(sc, &g->schemes[p]);
         assert_int_equal(sc->proto, p);
         assert_string_equal(sc->name, proto_name((enum proto)p));
-        assert_int_equal(sc->transport, LISTEN_STREAM);
+        assert_int_equal(sc->transport, p == PROTO_UDP ? LISTEN_DATAGRAM : LISTEN_STREAM);
         assert_int_equal(sc->flags, 0);
         assert_int_equal(p & ~LISTENER_PROTO_MASK, 0); /* fits the protocol byte's low bits */
     }
@@ -347,6 +368,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_scheme_and_address_form),
         cmocka_unit_test(test_format_round_trips),
+        cmocka_unit_test(test_udp_scheme),
         cmocka_unit_test(test_scheme_errors),
         cmocka_unit_test(test_modifier_errors_in_wharfd),
         cmocka_unit_test(test_address_errors),

@@ -20,6 +20,7 @@
 #include "../../client/proto_framed.c"
 #include "../../client/proto_http.c"
 #include "../../client/proto_raw.c"
+#include "../../client/proto_udp.c"
 #include "guard.h"
 
 static struct guard guard;

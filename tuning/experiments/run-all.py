@@ -22,7 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 import wxlib
 
-ORDER = ["tw_reuse", "fin_timeout", "backlog", "reuseport", "nagle", "capacity", "conntrack"]
+ORDER = ["tw_reuse", "fin_timeout", "backlog", "reuseport", "nagle", "capacity", "conntrack",
+         "boundaries"]
 
 
 def main():
