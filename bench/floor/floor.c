@@ -184,7 +184,8 @@ static void on_readable(int fd)
 {
     struct conn *c = &conns[fd];
     size_t have = c->in_len;
-    memcpy(inbuf, c->in, have);
+    if (have) /* c->in is NULL while nothing is kept: memcpy's pointers must be valid */
+        memcpy(inbuf, c->in, have);
     ssize_t r = read(fd, inbuf + have, BUF_SIZE);
     if (r < 0 && errno == EAGAIN)
         return;

@@ -50,11 +50,30 @@ def udp_totals(s):
     return {k: v for k, v in s.stats()["totals"].items() if k.startswith("udp_")}
 
 
+def wait_all_threads_stopped(pid, limit=5.0):
+    """kill() returns before the signal lands: until every thread of pid is in state T
+    (stopped), one of them may still read what the test sends next."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:
+                continue
+        if states and all(st in ("T", "t") for st in states):
+            return
+        time.sleep(0.005)
+    raise RuntimeError(f"wharfd {pid} did not stop within {limit} s of SIGSTOP")
+
+
 def stopped(s):
     """wharfd stopped (SIGSTOP) for the with-block, so what is sent lines up."""
     class _Stopped:
         def __enter__(self):
             os.kill(s.pid, signal.SIGSTOP)
+            wait_all_threads_stopped(s.pid)
 
         def __exit__(self, *exc):
             os.kill(s.pid, signal.SIGCONT)
