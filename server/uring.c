@@ -421,7 +421,8 @@ static void ur_run(struct worker *w)
         if (ur_of(w)->udp.pending)
             ur_udp_arm_pending(w);
         /* Still pending (no SQE again): do not sleep on a poll that is not there. */
-        ur_wait(w, ur_accept_pending(&ur_of(w)->acc) ? 0 : worker_next_timeout_ms(w));
+        int again = ur_accept_pending(&ur_of(w)->acc) || ur_of(w)->udp.pending;
+        ur_wait(w, again ? 0 : worker_next_timeout_ms(w));
         counter_add(&w->stats.loop_waits, 1);
         worker_update_clock(w);
         ur_check_overflow(w);

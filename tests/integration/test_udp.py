@@ -82,6 +82,40 @@ def mixed_size_burst_each_reply_whole_and_exact():
 
 
 @t.test
+def served_by_the_backend_asked_for():
+    with Server("http", "udp", workers=1) as s:
+        c = udp_client()
+        c.sendto(b"x", ("127.0.0.1", s.port["udp"]))
+        t.check(collect(c, 1) == [b"X"], "answered")
+        want = BACKEND if BACKEND != "auto" else s.stats()["backend"]
+        t.check(s.stats()["backend"] == want, f"the {want} loop serves it", s.stats()["backend"])
+
+
+@t.test
+def io_uring_udp_poll_that_finds_no_sqe_is_armed_again():
+    """io_uring only (epoll has no submission queue): a test hook refuses every 2nd or
+    3rd request for an SQE; a socket's poll that got none is armed at the next turn,
+    so every datagram of a ping-pong (each answer re-arms the poll) is answered."""
+    if BACKEND != "io_uring":
+        print("# skipped: the hook is the io_uring backend's (WHARF_BACKEND=io_uring)")
+        return
+    for n in (2, 3):
+        env = {"WHARFD_TEST_HOOKS": "1", "WHARFD_TEST_URING_SQE_FAIL": str(n)}
+        with Server("http", "udp", workers=1, env=env) as s:
+            c = udp_client(timeout=2)
+            ok = 0
+            for i in range(30):
+                c.sendto(payload(i, 20), ("127.0.0.1", s.port["udp"]))
+                try:
+                    ok += c.recv(100) == payload(i, 20).upper()
+                except socket.timeout:
+                    break
+            t.check(ok == 30, f"1 in {n} SQEs refused: every datagram answered", ok)
+            t.check(s.stats()["totals"]["uring_sq_stalls"] > 0, "stalls counted",
+                    s.stats()["totals"]["uring_sq_stalls"])
+
+
+@t.test
 def unbatched_path_one_call_per_datagram():
     with Server("http", "udp", extra=["--udp-batch", "1"], workers=1) as s:
         c = udp_client()
