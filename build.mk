@@ -130,7 +130,7 @@ $(BUILD)/wharf: $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CLIENT_LIBS)
 
 # bench/floor: the minimal servers bench/http and bench/echo measure wharfd against.
-$(BUILD)/floor: bench/floor/floor.c $(filter-out $(CLIENT_ONLY_OBJ),$(COMMON_OBJ))
+$(BUILD)/floor: bench/floor/floor.c bench/floor/floor_udp.c $(filter-out $(CLIENT_ONLY_OBJ),$(COMMON_OBJ))
 	$(CC) $(ALL_CFLAGS) -Icommon $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Faults a unit test injects below the server's code: the calls listed in WRAP_test_NAME

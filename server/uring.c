@@ -11,6 +11,7 @@
 #include "../common/log.h"
 #include "uring_accept.h"
 #include "uring_int.h"
+#include "uring_udp.h"
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 32768        /* receives and sends of thousands of connections per turn */
@@ -19,7 +20,6 @@
  * at the end of the turn: the peers get their replies (and go on) while the rest of the
  * turn is served, at the cost of one more io_uring_enter per this many requests. */
 #define FLUSH_EVERY 32
-#define QUIESCE_MS 2000         /* ur_fini's wait for the ring to let go of every file */
 /* A receive's byte limit per arm (caps.recv_limit): read ahead of the replies by
  * --max-output / 2, within these bounds. */
 #define RECV_LIMIT_MIN (16 * 1024)
@@ -315,7 +315,7 @@ static void ur_on_send(struct worker *w, struct conn *c, int res)
 
 /* ---- the loop ---- */
 
-static void ur_complete(struct worker *w, const struct io_uring_cqe *cqe)
+void ur_complete(struct worker *w, const struct io_uring_cqe *cqe)
 {
     void *p = ud_ptr(cqe->user_data);
     switch (cqe->user_data & TAG_MASK) {
@@ -331,8 +331,11 @@ static void ur_complete(struct worker *w, const struct io_uring_cqe *cqe)
     case TAG_ACCEPT:
         ur_on_accept(w, p, cqe);
         break;
-    case TAG_LISTEN_POLL:
-        ur_on_listen_poll(w, p, cqe);
+    case TAG_LISTEN_POLL: /* a listener's, or a udp socket's */
+        if (ur_udp_is(w, p))
+            ur_udp_on_poll(w, p, cqe);
+        else
+            ur_on_listen_poll(w, p, cqe);
         break;
     case TAG_SLOT_CLEAR: /* the slot would keep the socket open until the worker stops */
         if (cqe->res < 0)
@@ -415,8 +418,11 @@ static void ur_run(struct worker *w)
         worker_heartbeat(w);
         if (ur_accept_pending(&ur_of(w)->acc))
             ur_arm_pending(w);
+        if (ur_of(w)->udp.pending)
+            ur_udp_arm_pending(w);
         /* Still pending (no SQE again): do not sleep on a poll that is not there. */
-        ur_wait(w, ur_accept_pending(&ur_of(w)->acc) ? 0 : worker_next_timeout_ms(w));
+        int again = ur_accept_pending(&ur_of(w)->acc) || ur_of(w)->udp.pending;
+        ur_wait(w, again ? 0 : worker_next_timeout_ms(w));
         counter_add(&w->stats.loop_waits, 1);
         worker_update_clock(w);
         ur_check_overflow(w);
@@ -425,6 +431,7 @@ static void ur_run(struct worker *w)
         if (worker_turn_end(w))
             break;
     }
+    ur_udp_stop(w);
 }
 
 static int ur_init(struct worker *w)
@@ -453,85 +460,13 @@ static int ur_init(struct worker *w)
         return -1;
     ur_files_setup(w);
     ur_accept_start(w);
+    if (ur_udp_start(w) < 0)
+        return -1;
     log_debug("worker %d: io_uring ring (%s), %u SQ / %u CQ entries, %u %s receive buffers of "
               "%u KiB, receives %s", w->loop.id, uring_mode_name(u->setup_flags),
               u->ring.sq.ring_entries, u->ring.cq.ring_entries, u->pool.nbufs,
               u->pool.incremental ? "incremental" : "whole", u->pool.shape.size / 1024,
               u->caps.recv_limit ? "limited per arm" : "unlimited");
-    return 0;
-}
-
-/* Whether the ring still has an operation on a file: an accept or poll on a listener,
- * the handoff's poll, a receive or send of a (closed) connection, or ur_quiesce's
- * cancel of them all. */
-static int ur_holds_files(const struct worker *w)
-{
-    const struct uring_loop *u = ur_of(w);
-    if (ur_accept_holds_files(&u->acc) || u->cancel_all_due)
-        return 1;
-    for (const struct conn *c = w->loop.closed; c; c = (const struct conn *)c->timer.next)
-        if (ur_conn_c(c)->inflight)
-            return 1;
-    return 0;
-}
-
-/* ur_quiesce's completions: operations end, nothing new starts. */
-static void ur_complete_last(struct worker *w, const struct io_uring_cqe *cqe)
-{
-    struct uring_loop *u = ur_of(w);
-    if (ur_accept_last(w, cqe))
-        return;
-    if ((cqe->user_data & TAG_MASK) == TAG_IGNORE && ud_ptr(cqe->user_data) == u)
-        u->cancel_all_due = 0;
-    else
-        ur_complete(w, cqe); /* a closed connection's receive or send only counts down */
-}
-
-/* Cancel everything still in flight and reap until the ring holds no file, in this
- * thread. Why: a request's file reference otherwise goes in the ring's exit work, a
- * kernel worker that runs after close(ring), where the last fput is itself deferred
- * (delayed_fput, a jiffy or more); a listener whose cancelled accept ended there was
- * still LISTENING after the process had exited, and a restart at once could not bind
- * (EADDRINUSE). Here the fput is this thread's task work, run before it returns.
- * 0, or -1 when something was still in flight when it gave up (logged). */
-static int ur_quiesce(struct worker *w)
-{
-    struct uring_loop *u = ur_of(w);
-    struct io_uring *ring = &u->ring;
-    io_uring_submit(ring); /* the closes of the last connections, before the cancel */
-    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-    if (sqe) {
-        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
-        io_uring_sqe_set_data64(sqe, ud(u, TAG_IGNORE));
-        u->cancel_all_due = 1;
-    } else { /* the submission failed: only what ends by itself is waited for */
-        log_warn("worker %d: io_uring: no room to cancel what is in flight", w->loop.id);
-    }
-    uint64_t deadline = clock_ms() + QUIESCE_MS;
-    while (ur_holds_files(w)) {
-        uint64_t now = clock_ms();
-        if (now >= deadline) {
-            log_warn("worker %d: io_uring operations still in flight after %d ms; the "
-                     "ring's exit will end them", w->loop.id, QUIESCE_MS);
-            return -1;
-        }
-        uint64_t left = deadline - now;
-        struct __kernel_timespec ts = {.tv_sec = (long long)(left / 1000),
-                                       .tv_nsec = (long long)(left % 1000) * 1000000};
-        struct io_uring_cqe *cqe;
-        int rc = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-            log_warn("worker %d: io_uring_enter while stopping: %s", w->loop.id, strerror(-rc));
-            return -1;
-        }
-        unsigned head, n = 0;
-        io_uring_for_each_cqe(ring, head, cqe)
-        {
-            ur_complete_last(w, cqe);
-            n++;
-        }
-        io_uring_cq_advance(ring, n);
-    }
     return 0;
 }
 
@@ -543,6 +478,7 @@ static void ur_fini(struct worker *w)
     struct uring_loop *u = ur_of(w);
     if (!u)
         return;
+    ur_udp_fini(w); /* its polls' last completions (ur_quiesce) arm nothing again */
     /* A slot whose clearing failed would hold its socket until the ring's exit. Not
      * after a failed quiesce: older kernels wait there for the requests still using
      * the table. */
@@ -570,6 +506,7 @@ static void ur_conn_release(struct conn *c) { buf_release(&ur_conn(c)->sending);
 static const struct backend uring_backend = {
     .name = "io_uring",
     .conn_private = sizeof(struct ur_conn),
+    .datagrams = 1,
     .init = ur_init,
     .run = ur_run,
     .fini = ur_fini,

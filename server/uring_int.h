@@ -33,6 +33,13 @@ static inline int ur_accept_pending(const struct uring_accept *u)
     return u->handoff_pending || u->accept_pending || u->poll_pending || u->cancel_pending;
 }
 
+/* The worker's udp:// sockets on the ring (uring_udp.c). */
+struct uring_udp {
+    uint32_t armed;    /* bit i: w->udp[i] has its poll in flight */
+    uint32_t pending;  /* bit i: its poll found no SQE; armed at the next turn */
+    int stopping;      /* the loop has ended: completions arm nothing again */
+};
+
 struct uring_loop {
     struct io_uring ring;
     int ring_ok;
@@ -41,6 +48,7 @@ struct uring_loop {
     struct uring_test_hooks hooks;
     struct uring_pool pool;       /* the receive buffers */
     struct uring_accept acc;      /* the handoff's poll, --dispatch reuseport's accepts */
+    struct uring_udp udp;         /* the polls of the worker's udp:// sockets */
     unsigned koverflow;           /* *ring.cq.koverflow when last looked at */
     int cancel_all_due;           /* ur_quiesce's cancel of everything has not completed */
     unsigned sqe_calls;           /* for hooks.sqe_fail_every */
@@ -98,6 +106,11 @@ void ur_files_remove(struct worker *w, struct conn *c);
 /* An SQE; when the submission queue is full, submit what is queued first. NULL when
  * there is still none (uring.c). */
 struct io_uring_sqe *ur_sqe(struct worker *w);
+/* Handle one completion, by its tag (uring.c). */
+void ur_complete(struct worker *w, const struct io_uring_cqe *cqe);
+/* After the loop: cancel everything in flight and reap until the ring holds no file
+ * (uring_stop.c). 0, or -1 when something was still in flight when it gave up (logged). */
+int ur_quiesce(struct worker *w);
 /* Cancel the operation tagged tag of p. 0, or -1 when no SQE was to be had. */
 int ur_cancel(struct worker *w, const void *p, unsigned tag);
 

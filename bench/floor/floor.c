@@ -5,6 +5,8 @@
  *                             "Hello, World!" (Connection: close honoured)
  *   floor frame PORT [ADDR]   echoes 4-byte length-prefixed frames upper-cased,
  *                             like wharfd's frame:// listener in its default mode
+ *   floor udp   PORT [ADDR]   answers datagrams upper-cased (floor_udp.c: recvmmsg,
+ *                             sendmmsg, one socket)
  *
  * One thread, one epoll set (level-triggered), no timers, no limits beyond a fixed
  * buffer: accept everything that is queued, read everything that arrived, answer all
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "floor_udp.h"
 #include "mode.h"
 
 #define BUF_SIZE (256 * 1024)
@@ -241,10 +244,13 @@ static int listen_on(const char *addr, int port)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "http") && strcmp(argv[1], "frame"))) {
-        fprintf(stderr, "usage: floor http|frame PORT [IPV4-ADDR]\n");
+    if (argc < 3 || (strcmp(argv[1], "http") && strcmp(argv[1], "frame") &&
+                     strcmp(argv[1], "udp"))) {
+        fprintf(stderr, "usage: floor http|frame|udp PORT [IPV4-ADDR]\n");
         return 2;
     }
+    if (strcmp(argv[1], "udp") == 0)
+        return floor_udp(argc > 3 ? argv[3] : "127.0.0.1", atoi(argv[2]));
     http = strcmp(argv[1], "http") == 0;
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;

@@ -315,8 +315,8 @@ class H2o(Peer):
 
 class Floor(Peer):
     """The floor: build/floor (bench/floor/floor.c), the smallest server answering
-    what the harness asks; kind "http" or "frame" (whose port["frame"] is served,
-    port["http"] being an HTTP floor for the start-up probe)."""
+    what the harness asks; kind "http", "frame" or "udp" (whose port["frame"] or
+    port["udp"] is served, port["http"] being an HTTP floor for the start-up probe)."""
 
     name = "floor"
     header = "floor"
@@ -333,33 +333,51 @@ class Floor(Peer):
 
     def start(self, tries=5, timeout=15):
         super().start(tries, timeout)
-        if self.kind == "frame":  # a second process, in the same bookkeeping
-            self.port["frame"] = free_port()
-            self.extra = spawn(taskset(SERVER_CPU, self.wrap + [self.binary, "frame",
-                                                                str(self.port["frame"])]),
+        if self.kind in ("frame", "udp"):  # a second process, in the same bookkeeping
+            k = self.kind
+            self.port[k] = _free_udp_port() if k == "udp" else free_port()
+            self.extra = spawn(taskset(SERVER_CPU, self.wrap + [self.binary, k,
+                                                                str(self.port[k])]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                stdin=subprocess.DEVNULL)
+            up = _answers_udp if k == "udp" else _connects
             if not wait_until(lambda: self.extra.poll() is not None or
-                              _connects(self.port["frame"]), timeout) or self.extra.poll():
-                raise RuntimeError("the frame floor did not start")
+                              up(self.port[k]), timeout) or self.extra.poll():
+                raise RuntimeError(f"the {k} floor did not start")
         return self
 
     def pids(self):
-        if self.kind == "frame":
+        if self.kind in ("frame", "udp"):
             return [self.extra.pid] if self.extra and self.extra.poll() is None else []
         return super().pids()
 
     @property
     def pid(self):
-        return self.extra.pid if self.kind == "frame" else self.proc.pid
+        return self.extra.pid if self.kind in ("frame", "udp") else self.proc.pid
 
     def alive(self):
-        return super().alive() and (self.kind != "frame" or self.extra.poll() is None)
+        return super().alive() and (self.kind == "http" or self.extra.poll() is None)
 
     def stop(self, timeout=12):
         if self.extra:
             stop_process(self.extra, timeout)
         super().stop(timeout)
+
+
+def _free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        return u.getsockname()[1]
+
+
+def _answers_udp(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(0.3)
+        try:
+            u.sendto(b"ping", ("127.0.0.1", port))
+            return u.recv(16) == b"PING"
+        except OSError:
+            return False
 
 
 def _connects(port):

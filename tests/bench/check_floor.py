@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The floor servers (build/floor, bench/floor/floor.c) answer what the harnesses ask:
 HTTP (pipelined requests each get the response; Connection: close is announced and
-honoured) and frames (echoed upper-cased, several per read). Prints what is wrong, if
+honoured), frames (echoed upper-cased, several per read) and datagrams (each answered
+whole, upper-cased). Prints what is wrong, if
 anything, and exits 1; bounded to a few seconds. Usage: check_floor.py BUILD_DIR"""
 import os
 import socket
@@ -84,12 +85,46 @@ def check_frame(floor):
     return ""
 
 
+def check_udp(floor):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    u.close()
+    p = subprocess.Popen([floor, "udp", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(0.3)
+        msgs = [b"hello", b"", b"Wharf-1 zz" * 100]
+        got = None
+        for _ in range(15):  # until the floor is up: a datagram before it is lost
+            c.sendto(msgs[0], ("127.0.0.1", port))
+            try:
+                got = c.recv(65536)
+                break
+            except socket.timeout:
+                pass
+        if got != msgs[0].upper():
+            return f"udp: no answer to {msgs[0]!r} (got {got!r})"
+        for m in msgs:  # a burst: each datagram answered whole, upper-cased
+            c.sendto(m, ("127.0.0.1", port))
+        c.settimeout(2)
+        got = sorted(c.recv(65536) for _ in msgs)
+        if got != sorted(m.upper() for m in msgs):
+            return f"udp: want {[m[:20] for m in msgs]!r}, got {[g[:20] for g in got]!r}"
+    except socket.timeout:
+        return "udp: a reply is missing"
+    finally:
+        p.kill()
+        p.wait()
+    return ""
+
+
 def main():
     floor = os.path.join(sys.argv[1] if len(sys.argv) > 1 else "build", "floor")
     if not os.access(floor, os.X_OK):
         print(f"{floor} is missing (make all builds it)")
         return 1
-    why = [w for w in (check_http(floor), check_frame(floor)) if w]
+    why = [w for w in (check_http(floor), check_frame(floor), check_udp(floor)) if w]
     if why:
         print("; ".join(why))
         return 1

@@ -89,9 +89,9 @@ fi
 
 # ---- the floor servers (bench/floor) and bench/shortconn ----
 if why=$(timeout 20 python3 tests/bench/check_floor.py "$WHARF_BUILD" 2>&1); then
-    ok "build/floor answers HTTP and frames"
+    ok "build/floor answers HTTP, frames and datagrams"
 else
-    bad "build/floor answers HTTP and frames" "$why"
+    bad "build/floor answers HTTP, frames and datagrams" "$why"
 fi
 if [ "$(id -u)" != 0 ] || ! have tcpdump; then
     skipped "bench/shortconn" "needs root and tcpdump"
@@ -127,6 +127,16 @@ for h in echo memory; do
         bad "bench/$h --quick" "exit $?: $(tail -c 600 "$work/$h.out")"
     fi
 done
+
+# ---- bench/udp (one backend, 1 s runs: the harness works, the numbers mean nothing) ----
+if ! have perf; then
+    skipped "bench/udp" "perf is not installed ('make deps' installs it)"
+elif timeout 60 bench/udp --rounds 1 --duration 1 --warmup 0.3 --backends epoll \
+        --out "$work/udp" >"$work/udp.out" 2>&1; then
+    check "bench/udp" csv "$work/udp/runs.csv"
+else
+    bad "bench/udp" "exit $?: $(tail -c 600 "$work/udp.out")"
+fi
 
 # ---- bench/latency (HdrHistogram logs, the percentile and time-series charts) ----
 if ! have gnuplot; then

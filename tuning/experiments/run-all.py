@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 import wxlib
 
 ORDER = ["tw_reuse", "fin_timeout", "backlog", "reuseport", "nagle", "capacity", "conntrack",
-         "boundaries"]
+         "boundaries", "rcvbuf"]
 
 
 def main():

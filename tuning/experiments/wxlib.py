@@ -43,6 +43,7 @@ HOST_GUARD = [
     "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_tw_reuse_delay", "net.ipv4.ip_local_port_range",
     "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_max_tw_buckets", "net.core.somaxconn",
     "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_syncookies", "net.ipv4.tcp_timestamps",
+    "net.core.rmem_default", "net.core.rmem_max",
 ]
 
 
