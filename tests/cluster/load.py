@@ -73,18 +73,23 @@ def parse_wrk(out):
 
 
 def http_load(popen, url, workdir, rate, conns, seconds, close=False, wrk="wrk"):
-    """HTTP GETs to url with popen (a client host's, which records the PID) at about rate requests/s over conns connections
-    (close: a new connection per request) for seconds; a Run."""
-    gap_ms = max(1, round(conns * 1000 / rate))
-    script = os.path.join(workdir, f"delay-{gap_ms}.lua")
-    with open(script, "w") as f:
-        f.write(f"-- wait {gap_ms} ms after each answer: about {rate} requests/s over "
-                f"{conns} connections\nfunction delay()\n  return {gap_ms}\nend\n")
-    cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script]
+    """HTTP GETs to url with popen (a client host's, which records the PID) at about
+    rate requests/s (0: as fast as answers come) over conns connections (close: a new
+    connection per request) for seconds; a Run."""
+    cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if rate:
+        gap_ms = max(1, round(conns * 1000 / rate))
+        script = os.path.join(workdir, f"delay-{gap_ms}.lua")
+        if not os.path.exists(script):  # written whole, then renamed: another wrk may read it
+            with open(script + ".new", "w") as f:
+                f.write(f"-- wait {gap_ms} ms after each answer\n"
+                        f"function delay()\n  return {gap_ms}\nend\n")
+            os.replace(script + ".new", script)
+        cmd += ["-s", script]
     if close:
         cmd += ["-H", "Connection: close"]
     p = popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                 stdin=subprocess.DEVNULL, text=True)
+              stdin=subprocess.DEVNULL, text=True)
     return Run("http", p, parse_wrk)
 
 

@@ -5,11 +5,12 @@ skipped otherwise. About a minute: each test builds the topology afresh."""
 
 import os
 import shutil
+import subprocess
 import sys
 
 from wharfkit.harness import BUILD, Suite
 
-from cluster import HAPROXY, Cluster
+from cluster import HAPROXY, HERE, Cluster, example_cfg
 from scenarios import SHORT, crash, rolling, scale, spread
 
 t = Suite(__file__)
@@ -25,6 +26,21 @@ def scenario(fn):
             show(fn.__name__, fn(c, t.check, SHORT))
     test.__name__ = f"{fn.__name__}_through_haproxy"
     return t.test(test)
+
+
+@t.test
+def the_committed_example_config_is_what_the_cluster_runs():
+    with open(os.path.join(HERE, "haproxy.cfg")) as f:
+        committed = f.read()
+    t.check(committed == example_cfg(), "tests/cluster/haproxy.cfg is haproxy_cfg() as "
+            "generated (regenerate: tests/cluster/run --print-config > tests/cluster/haproxy.cfg)")
+    r = subprocess.run([HAPROXY, "-c", "-f", os.path.join(HERE, "haproxy.cfg")],
+                       capture_output=True, text=True, timeout=30)
+    t.check(r.returncode == 0, "haproxy -c accepts it", (r.stdout + r.stderr)[-800:])
+    for line in ("send-proxy-v2", "option httpchk GET /healthz", "retries 3",
+                 "option redispatch 1", "retry-on conn-failure empty-response response-timeout",
+                 "mode tcp"):
+        t.check(line in committed, f"it has {line!r}")
 
 
 scenario(spread)
