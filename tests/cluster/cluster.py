@@ -1,8 +1,11 @@
 """Several wharfd behind HAProxy, as an operator runs them, in network namespaces.
 
     with Cluster(build="build") as c:          # 3 backends, 1 balancer, 2 clients
-        runs = [c.http_load(h, rate=500, conns=8, seconds=5) for h in CLIENTS]
-        print([r.result() for r in runs], c.shares(before))
+        run = load.http_load(c.popener("client1"), f"http://{c.addr('balancer')}/",
+                             c.dir, rate=500, conns=8, seconds=5)
+        t0 = time.monotonic(); c.kill("backend3")
+        c.time_until("DOWN", "backend3", t0)  # seconds until HAProxy took it out
+        run.result()["failed"], c.stats("backend1")["top_peers"]
 
 The topology (wharfkit.topology: one bridge, 198.18.0.0/15, nothing leaves the
 namespaces): backend1-3 each run wharfd with an http+proxy and a frame+proxy listener
@@ -141,13 +144,13 @@ def example_cfg():
 
 class Cluster:
     def __init__(self, build="build", drain_delay_ms=1500, inter_ms=300, fall=2, rise=2,
-                 workers=1, say=print):
+                 workers=1):
         """build: under the tree, or an absolute path."""
         self.wharfd = os.path.join(ROOT, build, "wharfd")
         self.wharf = os.path.join(ROOT, build, "wharf")
-        self.drain_delay_ms, self.inter_ms, self.fall, self.rise = drain_delay_ms, inter_ms, fall, rise
+        self.drain_delay_ms, self.inter_ms = drain_delay_ms, inter_ms
+        self.fall, self.rise = fall, rise
         self.workers = workers
-        self.say = say
         self.dir = tempfile.mkdtemp(prefix="wharf-cluster-")
         hosts = {h: {} for h in BACKENDS + ("balancer",) + CLIENTS}
         self.topo = Topology(hosts, prefix=f"wc{os.getpid()}")

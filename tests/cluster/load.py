@@ -113,8 +113,9 @@ def parse_bench(out):
 
 
 def frame_load(popen, addr, port, wharf, rate, conns, seconds, pipeline=1):
-    """Frames to addr:port with popen (a client host's, which records the PID) at a constant rate over conns connections
-    (pipeline in flight on each at most) for seconds; a Run."""
+    """Frames to addr:port with popen (a client host's, which records the PID) at a
+    constant rate over conns connections (pipeline in flight on each at most) for
+    seconds; a Run."""
     cmd = [wharf, "bench", "-t1", "-c", str(conns), "-P", str(pipeline), "-R", str(rate),
            "-d", f"{seconds}s", "--json", "--allow-errors", f"frame://{addr}:{port}"]
     p = popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

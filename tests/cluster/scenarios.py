@@ -15,7 +15,7 @@ import time
 from wharfkit import proc
 from wharfkit.net import wait_until
 
-from cluster import BACKENDS, CLIENTS, FRAME_PORT, FRONT_FRAME
+from cluster import BACKENDS, CLIENTS, FRONT_FRAME
 from load import frame_load, http_load
 
 
