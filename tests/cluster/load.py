@@ -5,12 +5,14 @@
     ...                                   # act on the cluster meanwhile
     run.result()   # {'requests', 'failed', 'p50_ms', 'p99_ms', 'rate', ...}
 
-http_load is the one place that says how HTTP load is made: wrk, each connection sending
-its next request `conns / rate` seconds after the last answer (wrk's delay() hook), about
-`rate` requests/s in all while latency stays well under that gap (`wrk -R` does not
-exist; a tool with a true constant rate goes here). frame_load is `wharf bench` with -R,
-a constant rate from intended send times, which reconnects a connection the server
-closed and counts the frames that were in flight on it ("closed" errors).
+http_load is the one place that says how HTTP load is made: `wharf bench -R` (a constant
+rate, latency from intended send times) where this build's wharf speaks HTTP; else wrk,
+each connection sending its next request `conns / rate` seconds after the last answer
+(wrk's delay() hook), about `rate` requests/s in all while latency stays well under that
+gap (`wrk -R` does not exist). WHARF_CLUSTER_HTTP=wrk picks wrk always. frame_load is
+`wharf bench` with -R, a constant rate from intended send times, which reconnects a
+connection the server closed and counts the frames that were in flight on it ("closed"
+errors).
 
 stop() ends a run early with SIGINT, after which both tools still report."""
 
@@ -72,10 +74,31 @@ def parse_wrk(out):
     return r
 
 
-def http_load(popen, url, workdir, rate, conns, seconds, close=False, wrk="wrk"):
-    """HTTP GETs to url with popen (a client host's, which records the PID) at about
-    rate requests/s (0: as fast as answers come) over conns connections (close: a new
-    connection per request) for seconds; a Run."""
+def speaks_http(wharf):
+    """This wharf's bench takes http:// URLs (and WHARF_CLUSTER_HTTP is not 'wrk')."""
+    if os.environ.get("WHARF_CLUSTER_HTTP") == "wrk" or not wharf:
+        return False
+    try:
+        out = subprocess.run([wharf, "bench", "--help"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "http://" in out
+
+
+def http_load(popen, url, workdir, rate, conns, seconds, close=False, wrk="wrk", wharf=None):
+    """HTTP GETs to url with popen (a client host's, which records the PID) at rate
+    requests/s (0: as fast as answers come) over conns connections (close: a new
+    connection per request) for seconds; a Run. With a wharf whose bench speaks HTTP:
+    `wharf bench -R`, a constant rate; else wrk, about that rate."""
+    if speaks_http(wharf):
+        cmd = [wharf, "bench", "-t1", "-c", str(conns), "-d", f"{seconds}s", "--json",
+               "--allow-errors", "--timeout", "10s"]
+        cmd += ["-R", str(rate)] if rate else []
+        cmd += ["-H", "Connection: close"] if close else []
+        p = popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                  stdin=subprocess.DEVNULL, text=True)
+        return Run("http", p, parse_bench)
     # --timeout: a late answer on a busy shared machine is slow, not failed (wrk: 2 s)
     cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if rate:
@@ -99,12 +122,15 @@ def parse_bench(out):
     try:
         j = json.loads(out[out.index("{"):])
     except ValueError:
-        return {"tool": "wharf bench", "ran": False, "raw_tail": out[-600:]}
+        return {"tool": "wharf bench", "ran": False, "requests": 0, "failed": 0,
+                "raw_tail": out[-600:]}
     err = j.get("errors", {})
     lat = j.get("latency", {})
+    http = j.get("http", {})  # HTTP: wrk's non-2xx/3xx, and requests lost at a close
+    failed = err.get("total", 0) + http.get("non_2xx_3xx", 0) + http.get("lost", 0)
     return {"tool": "wharf bench", "ran": j["requests"]["ok"] > 0,
             "requests": j["requests"]["ok"], "sent": j["requests"]["sent"],
-            "failed": err.get("total", 0), "closed": err.get("closed", 0),
+            "failed": failed, "closed": err.get("closed", 0),
             "connect_errors": err.get("connect", 0),
             "connects": j.get("connect_latency", {}).get("count", 0),
             "connections": j["connections"], "pipeline": j["pipeline"],

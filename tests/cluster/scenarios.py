@@ -40,8 +40,8 @@ def _url(c):
 
 def _http(c, size, seconds, rate=None, **kw):
     rate = size.rate if rate is None else rate
-    return [http_load(c.popener(h), _url(c), c.dir, rate, size.conns, seconds, **kw)
-            for h in CLIENTS]
+    return [http_load(c.popener(h), _url(c), c.dir, rate, size.conns, seconds, wharf=c.wharf,
+                      **kw) for h in CLIENTS]
 
 
 def _frames(c, size, seconds):
