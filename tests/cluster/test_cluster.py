@@ -1,7 +1,8 @@
 """Three wharfd behind HAProxy in network namespaces (tests/cluster/cluster.py), each
 scenario in short: spread, crash, rolling restart, scale. The full runs, with their
 figures in bench/results/, are tests/cluster/run. Needs root (ip netns), HAProxy and wrk;
-skipped otherwise. About a minute: each test builds the topology afresh."""
+skipped otherwise. About a minute: each test builds the topology afresh; one checks that
+an exception in the with-block leaves no namespace and no process behind."""
 
 import os
 import shutil
@@ -41,6 +42,36 @@ def the_committed_example_config_is_what_the_cluster_runs():
                  "option redispatch 1", "retry-on conn-failure empty-response response-timeout",
                  "mode tcp"):
         t.check(line in committed, f"it has {line!r}")
+
+
+class Boom(Exception):
+    pass
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@t.test
+def an_exception_leaves_no_namespace_and_no_process():
+    pids, names = [], []
+    try:
+        with Cluster(build=BUILD) as c:
+            names = [ns.name for ns in c.topo.made]
+            run = c.popen("client1", ["sleep", "60"], stdin=subprocess.DEVNULL)
+            pids = [c.haproxy.pid, run.pid] + [s.pid for s in c.servers.values()]
+            raise Boom()
+    except Boom:
+        pass
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    left = [n for n in names if n in listed.split()]
+    t.check(len(names) == 7 and not left, "the hub and six hosts made, none left", (names, left))
+    t.check(len(pids) == 5 and not [p for p in pids if alive(p)],
+            "HAProxy, every wharfd and the load stopped", pids)
 
 
 scenario(spread)
