@@ -58,6 +58,9 @@ defaults
     # each frontend's own limit, set to the global one rather than left to its default
     maxconn 9000
     timeout connect 1s
+    # a health check slower than this fails (without it: inter, 300ms here, which a stall
+    # of a busy host can exceed); a crashed or draining server fails at once regardless
+    timeout check 1s
     timeout client 30s
     # also what retry-on's response-timeout waits for before trying another server
     timeout server 5s
