@@ -128,7 +128,7 @@ def parse_bench(out):
     lat = j.get("latency", {})
     http = j.get("http", {})  # HTTP: wrk's non-2xx/3xx, and requests lost at a close
     failed = err.get("total", 0) + http.get("non_2xx_3xx", 0) + http.get("lost", 0)
-    return {"tool": "wharf bench", "ran": j["requests"]["ok"] > 0,
+    return {"tool": "wharf bench", "json": out[out.index("{"):], "ran": j["requests"]["ok"] > 0,
             "requests": j["requests"]["ok"], "sent": j["requests"]["sent"],
             "failed": failed, "closed": err.get("closed", 0),
             "connect_errors": err.get("connect", 0),
@@ -147,3 +147,26 @@ def frame_load(popen, addr, port, wharf, rate, conns, seconds, pipeline=1):
     p = popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                  stdin=subprocess.DEVNULL, text=True)
     return Run("frame", p, parse_bench)
+
+
+def merged_p99_ms(results, wharf, workdir):
+    """p99 of several client hosts' runs as one: their histograms added up by
+    `wharf merge` (percentiles cannot be averaged, nor their maximum taken). None when a
+    run has no histogram (wrk's) or the merge fails: the caller reports per host."""
+    if not wharf or not results or not all(r.get("json") for r in results):
+        return None
+    files = []
+    for i, r in enumerate(results):
+        path = os.path.join(workdir, f"merge-{os.getpid()}-{i}.json")
+        with open(path, "w") as f:
+            f.write(r["json"])
+        files.append(path)
+    try:
+        out = subprocess.run([wharf, "merge"] + files, capture_output=True, text=True,
+                             timeout=30)
+    finally:
+        for path in files:
+            os.unlink(path)
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out.stdout, re.M)
+    return _ms(*m.groups()) if out.returncode == 0 and m else None
+
