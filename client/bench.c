@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "ivlog.h"
 #include "payload.h"
+#include "script.h"
 
 #define MAX_PENDING_CONNECTS 256              /* per thread: SYNs in flight at once */
 #define RECONNECT_DELAY_NS (100 * 1000000ull) /* after a failed connect */
@@ -476,6 +477,7 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
             r->per_sec, r->c[BYTES_IN], r->c[BYTES_OUT], r->mib_in_s, r->mib_out_s);
     static const char *const hists[] = {"latency", "connect_latency", NULL};
     engine_json_tail(f, e, r, hists, "connect_errors", "us_per_request", r->cpu_us);
+    bench_script_done(e, r);
 }
 
 static int failed(const struct engine *e, const struct eng_totals *r, int ran)
@@ -571,6 +573,8 @@ static const struct eng_driver bench_driver = {
 static int bench_run(const struct load_opts *o)
 {
     struct bench b = {.P = (uint32_t)o->pipeline};
+    if (o->script && script_prepare((struct load_opts *)o))
+        return 2;
     if (payload_init(&b.pl, o->proto, o->expect, o->size, o->pipeline, &o->http, 0) < 0) {
         fprintf(stderr, "wharf bench: out of memory\n");
         payload_free(&b.pl);
@@ -579,6 +583,7 @@ static int bench_run(const struct load_opts *o)
     int status = engine_run(o, &bench_driver, &b);
     payload_free(&b.pl);
     bench_rps_free(&b.rps);
+    script_close();
     return status;
 }
 

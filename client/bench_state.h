@@ -49,4 +49,8 @@ void bench_rps_free(struct rps_samples *s);
 /* The text report of an http:// run: wrk's lines first, then wharf's. */
 void bench_print_wrk(const struct engine *e, const struct eng_totals *r);
 
+/* -s: the script's done(summary, latency, requests) with the report's figures (wrk's
+ * "requests" is every answered request; the latency is the report's histogram). */
+void bench_script_done(const struct engine *e, const struct eng_totals *r);
+
 #endif

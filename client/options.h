@@ -59,6 +59,9 @@ struct load_opts {
     struct sockaddr_storage *sources;
     socklen_t source_len;
     struct http_spec http; /* http://: what is sent and checked */
+    const char *script;   /* -s: a wrk Lua script (script.h) */
+    char **script_args;   /* the arguments after `--`, for its init() */
+    int n_script_args;
 };
 
 /* Parse a load command's flags (argv[0] is the command's name). Returns 0 to run,

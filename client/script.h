@@ -1,0 +1,41 @@
+/* script: wrk's Lua scripts (`wharf bench -s FILE`), run by an embedded LuaJIT.
+ *
+ * The script runs in one Lua state on the main thread, before the load starts and
+ * after it ends: its main chunk, setup(thread) for each load thread, init(args), then
+ * the request every connection sends (wrk.request(): wrk.format() of the wrk table as
+ * the script left it), and done(summary, latency, requests) with the run's figures.
+ * Built only when LuaJIT is (build.mk: WHARF_LUA); without it every entry says so. */
+#ifndef WHARF_SCRIPT_H
+#define WHARF_SCRIPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct load_opts;
+struct hist;
+
+/* Whether Lua support is built in. */
+int script_built_in(void);
+
+/* Run o->script up to the request it sends: sets o->http.raw_req. 0, or 2 with one
+ * line on stderr (a Lua error, a refused combination): nothing has been sent. */
+int script_prepare(struct load_opts *o);
+
+/* The run's figures handed to done(), when the script defines it. */
+struct script_summary {
+    double duration_us;
+    uint64_t requests, bytes;
+    uint64_t connect, read, write, status, timeout;
+    const struct hist *latency;    /* ns */
+    const double *rps;             /* per-thread requests per second, once a second */
+    size_t n_rps;
+};
+
+/* Call done(summary, latency, requests) if the script has it; its output goes to
+ * stderr when to_stderr (--json owns stdout). */
+void script_done(const struct script_summary *s, int to_stderr);
+
+/* Close the Lua state (idempotent). */
+void script_close(void);
+
+#endif
