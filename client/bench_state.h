@@ -49,6 +49,11 @@ void bench_rps_free(struct rps_samples *s);
 /* The text report of an http:// run: wrk's lines first, then wharf's. */
 void bench_print_wrk(const struct engine *e, const struct eng_totals *r);
 
+/* The report of a run (eng_driver's print_text and print_json): text in wrk's layout
+ * for http://, wharf's own for the others; JSON for all. */
+void bench_print_text(const struct engine *e, const struct eng_totals *r);
+void bench_print_json(const struct engine *e, const struct eng_totals *r);
+
 /* -s: the script's done(summary, latency, requests) with the report's figures (wrk's
  * "requests" is every answered request; the latency is the report's histogram). */
 void bench_script_done(const struct engine *e, const struct eng_totals *r);
