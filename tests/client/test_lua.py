@@ -1,0 +1,220 @@
+"""wharf bench -s: wrk's Lua scripts. Each part of the scripting API is observed where
+it acts: the requests a small HTTP server receives (method, path, headers, body), the
+figures done() is given against wharf's own report, a Lua error that sends nothing."""
+
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from clientlib import Suite, WHARF, wharf, wharf_json
+
+t = Suite(__file__)
+
+
+class Seen(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive; records every request; answers 200 with the request body."""
+    protocol_version = "HTTP/1.1"
+
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        with self.server.lock:
+            self.server.log.append((self.command, self.path, dict(self.headers), body))
+        out = body or b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_HEAD = handle_any
+
+    def log_message(self, *a):
+        pass
+
+
+class LogServer:
+    def __enter__(self):
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Seen)
+        self.srv.daemon_threads = True
+        self.srv.log, self.srv.lock = [], threading.Lock()
+        self.th = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.th.start()
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}/"
+        return self
+
+    @property
+    def log(self):
+        with self.srv.lock:
+            return list(self.srv.log)
+
+    def __exit__(self, *exc):
+        self.srv.shutdown()
+        self.srv.server_close()
+        return False
+
+
+TMP = tempfile.mkdtemp(prefix="wharf-lua-")
+
+
+def script(name, text):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def bench(s, path, *extra, n=40):
+    return wharf(["bench", "-c", "2", "-t", "2", "-n", str(n), "-s", path] + list(extra) +
+                 [s.url] + (["--"] + ARGS if ARGS else []))
+
+
+ARGS = []
+
+
+@t.test
+def version_says_lua_is_built_in():
+    p = wharf(["--version"])
+    t.check("lua" in p.stdout, "--version lists lua", p.stdout)
+
+
+@t.test
+def wrk_table_fields_shape_every_request():
+    path = script("fields.lua", 'wrk.method = "POST"\nwrk.path = "/fields?q=1"\n'
+                  'wrk.body = "abc"\nwrk.headers["X-Test"] = "yes"\n')
+    with LogServer() as s:
+        p = bench(s, path)
+        log = s.log
+    t.check(p.returncode == 0, "exit 0", p.stderr)
+    t.check(len(log) == 40, "40 requests seen", len(log))
+    t.check(all(m == "POST" and u == "/fields?q=1" and h.get("X-Test") == "yes" and b == b"abc"
+                for m, u, h, b in log), "method, path, header and body as set", log[:2])
+
+
+@t.test
+def flags_fill_the_wrk_table():
+    path = script("show.lua", 'io.stderr:write("T ", wrk.scheme, " ", wrk.host, " ", wrk.port,'
+                  ' " ", wrk.method, " ", wrk.path, " ", wrk.headers["X-H"], " ", wrk.body,'
+                  ' "\\n")\n')
+    with LogServer() as s:
+        port = s.url.rsplit(":", 1)[1].strip("/")
+        p = wharf(["bench", "-c", "1", "-t", "1", "-n", "5", "-s", path, "-m", "PUT", "-H",
+                   "X-H: v", "--body", "B", s.url + "p"])
+    t.check(f"T http 127.0.0.1 {port} PUT /p v B" in p.stderr, "wrk.* from the flags", p.stderr)
+
+
+@t.test
+def wrk_format_lookup_connect():
+    path = script("fmt.lua", '''
+function setup(thread)
+   local addrs = wrk.lookup(wrk.host, wrk.port)
+   for _, a in ipairs(addrs) do
+      if wrk.connect(a) then thread.addr = a end
+   end
+end
+function done(summary, latency, requests)
+   io.write(wrk.format("PUT", "/f", {["X-A"] = "1"}, "xyz"))
+   io.write("|", tostring(wrk.connect("127.0.0.1:1")), "|")
+end
+''')
+    with LogServer() as s:
+        p = bench(s, path, n=4)
+    t.check(p.returncode == 0, "exit 0", p.stderr)
+    out = p.stdout.split("Client CPU:")[1]
+    # (the output is read as text: CRLF arrives as "\n")
+    t.check("\nPUT /f HTTP/1.1\n" in out and "\nX-A: 1\n" in out and "\nContent-Length: 3\n"
+            in out and "\nHost: 127.0.0.1:" in out and out.split("|")[0].endswith("\n\nxyz"),
+            "wrk.format's request", out)
+    t.check("|false|" in out, "wrk.connect to a closed port is false", out)
+
+
+@t.test
+def setup_get_set_and_init_args():
+    global ARGS
+    path = script("setup.lua", '''
+local threads = {}
+function setup(thread)
+   thread:set("x", thread.id * 10)
+   thread:set("t", {a = "s", b = true})
+   table.insert(threads, thread)
+end
+function init(args) io.stderr:write("ARGS ", table.concat(args, ","), "\\n") end
+function done()
+   for _, th in ipairs(threads) do
+      io.write("X", th:get("x"), th:get("t").a, tostring(th:get("t").b), " ")
+   end
+end
+''')
+    ARGS = ["one", "two"]
+    try:
+        with LogServer() as s:
+            p = bench(s, path, n=4)
+    finally:
+        ARGS = []
+    t.check("ARGS one,two" in p.stderr, "init(args) after --", p.stderr)
+    t.check("X10strue X20strue" in p.stdout, "thread:get sees thread:set", p.stdout[-300:])
+
+
+@t.test
+def done_figures_equal_the_report():
+    path = script("done.lua", '''
+function done(s, lat, req)
+   io.write(string.format('{"requests":%d,"bytes":%d,"mean":%.3f,"p99":%.3f,"max":%.3f,'
+      .. '"status":%d,"connect":%d,"n":%d}\\n', s.requests, s.bytes, lat.mean,
+      lat:percentile(99), lat.max, s.errors.status, s.errors.connect, #lat))
+end
+''')
+    with LogServer() as s:
+        rc, r, err = wharf_json(["bench", "-c", "2", "-t", "2", "-n", "100", "-s", path, s.url])
+    t.check(rc == 0, "exit 0", err)
+    d = json.loads([l for l in err.splitlines() if l.startswith('{"requests"')][0])
+    lat = r["latency"]
+    t.check(d["requests"] == r["requests"]["ok"] == 100, "requests", (d, r["requests"]))
+    t.check(d["bytes"] == r["bytes"]["in"], "bytes", (d, r["bytes"]))
+    t.check(d["status"] == 0 and d["connect"] == 0 and d["n"] >= 1, "errors", d)
+    t.check(abs(d["max"] - lat["max_us"]) < 0.01, "max (us)", (d, lat))
+    t.check(abs(d["mean"] - lat["mean_us"]) < 0.01, "mean (us)", (d, lat))
+
+
+@t.test
+def lua_error_is_one_line_and_sends_nothing():
+    for name, text in (("syntax.lua", "function init(\n"), ("init.lua",
+                       'function init(args) error("boom") end\n'),
+                       ("setup.lua", 'function setup(t) local x = nil; x.y = 1 end\n')):
+        path = script(name, text)
+        with LogServer() as s:
+            p = bench(s, path)
+            log = s.log
+        lines = p.stderr.strip().splitlines()
+        t.check(p.returncode == 2 and len(lines) == 1 and name in lines[0], f"{name}: one line, "
+                "exit 2", (p.returncode, p.stderr))
+        t.check(not log, f"{name}: nothing sent", log[:1])
+
+
+@t.test
+def refused_combinations():
+    with LogServer() as s:
+        p = bench(s, script("delay.lua", "function delay() return 10 end\n"), "-R", "100")
+        t.check(p.returncode == 2 and "delay() and -R" in p.stderr, "delay() with -R refused",
+                p.stderr)
+        p = bench(s, script("bad.lua", 'wrk.method = "G ET"\n'))
+        t.check(p.returncode == 2 and "not one well-formed HTTP request" in p.stderr,
+                "a malformed request is refused", p.stderr)
+        t.check(not s.log, "nothing sent", s.log[:1])
+    p = wharf(["bench", "-n", "1", "-s", script("e.lua", ""), "raw://127.0.0.1:1"])
+    t.check(p.returncode == 2 and "http://" in p.stderr, "-s needs http://", p.stderr)
+
+
+def lua_built_in():
+    return "lua" in wharf(["--version"]).stdout
+
+
+if __name__ == "__main__":
+    if not lua_built_in():
+        print("skipped: Lua support is not built in (libluajit-5.1-dev; see wharf --version)")
+        print("0 passed, 0 failed")
+        sys.exit(0)
+    t.main()
