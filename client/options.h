@@ -62,6 +62,8 @@ struct load_opts {
     const char *script;   /* -s: a wrk Lua script (script.h) */
     char **script_args;   /* the arguments after `--`, for its init() */
     int n_script_args;
+    int script_request;   /* set by script_prepare: request() runs per request */
+    size_t script_batch;  /* the most requests one request() returned at first */
 };
 
 /* Parse a load command's flags (argv[0] is the command's name). Returns 0 to run,

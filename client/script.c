@@ -22,6 +22,13 @@ int script_prepare(struct load_opts *o)
     return 2;
 }
 
+const char *script_request(int tid, size_t *len, size_t *count)
+{
+    (void)tid, (void)len, (void)count;
+    return NULL;
+}
+
+int script_stopped(int tid) { return (void)tid, 0; }
 void script_done(const struct script_summary *s, int to_stderr) { (void)s, (void)to_stderr; }
 void script_close(void) {}
 
@@ -30,221 +37,167 @@ void script_close(void) {}
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/addr.h"
-#include "../common/buf.h"
 #include "script_stats.h"
+#include "script_wrk.h"
 
-static lua_State *L; /* the main thread's state, from script_prepare to script_close */
+static lua_State *L; /* the main state (setup, done), from script_prepare to script_close */
+
+/* One load thread's state: made, and set up by setup() and init(), on the main thread
+ * before the load threads start; then only its load thread uses it (request(),
+ * wrk.thread:stop()) until they are joined, when done()'s thread:get reads it again. */
+struct sthread {
+    lua_State *s;
+    int stopped;    /* wrk.thread:stop() was called */
+    int warned;     /* the one warning about request()'s bytes was given */
+};
+static struct sthread *TH;
+static int NTH, HAS_REQUEST;
 
 int script_built_in(void) { return 1; }
 
-/* Append t[k] = v (string) to the table at the top. */
-static void set_str(lua_State *s, const char *k, const char *v)
+/* Whether state s has a global function of that name. */
+static int has_fn_in(lua_State *s, const char *name)
 {
-    lua_pushstring(s, v);
-    lua_setfield(s, -2, k);
-}
-
-/* Whether a global function of that name exists. */
-static int has_fn(const char *name)
-{
-    lua_getglobal(L, name);
-    int yes = lua_isfunction(L, -1);
-    lua_pop(L, 1);
+    lua_getglobal(s, name);
+    int yes = lua_isfunction(s, -1);
+    lua_pop(s, 1);
     return yes;
 }
 
-/* wrk.format(method, path, headers, body): one request's bytes, defaults from wrk. */
-static int l_format(lua_State *s)
+static int has_fn(const char *name) { return has_fn_in(L, name); }
+
+/* Copy the value at idx of `from` onto `to`: nil, booleans, numbers, strings and
+ * tables of them (what thread:get/set carry between states); anything else is nil. */
+static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
 {
-    lua_getglobal(s, "wrk");
-    int w = lua_gettop(s);
-    const char *method = luaL_optstring(s, 1, NULL), *path = luaL_optstring(s, 2, NULL);
-    lua_getfield(s, w, "method");
-    lua_getfield(s, w, "path");
-    if (!method)
-        method = luaL_checkstring(s, -2);
-    if (!path)
-        path = luaL_checkstring(s, -1);
-    size_t blen = 0;
-    const char *body = lua_isnoneornil(s, 4) ? NULL : luaL_checklstring(s, 4, &blen);
-    struct buf b = {0};
-    int rc = buf_printf(&b, "%s %s HTTP/1.1\r\n", method, path), host = 0;
-    if (lua_istable(s, 3))
-        lua_pushvalue(s, 3);
-    else
-        lua_getfield(s, w, "headers");
-    for (lua_pushnil(s); lua_istable(s, -2) && lua_next(s, -2); lua_pop(s, 1)) {
-        lua_pushvalue(s, -2); /* tostring of a copy: lua_next needs the key as it was */
-        const char *k = lua_tostring(s, -1), *v = lua_tostring(s, -2);
-        if (k && v && strcasecmp(k, "content-length") != 0)
-            rc |= buf_printf(&b, "%s: %s\r\n", k, v);
-        host |= k && strcasecmp(k, "host") == 0;
-        lua_pop(s, 1);
+    size_t len;
+    const char *str;
+    idx = idx < 0 ? lua_gettop(from) + idx + 1 : idx;
+    switch (lua_type(from, idx)) {
+    case LUA_TBOOLEAN: lua_pushboolean(to, lua_toboolean(from, idx)); return;
+    case LUA_TNUMBER: lua_pushnumber(to, lua_tonumber(from, idx)); return;
+    case LUA_TSTRING:
+        str = lua_tolstring(from, idx, &len);
+        lua_pushlstring(to, str, len);
+        return;
+    case LUA_TTABLE:
+        lua_newtable(to);
+        if (depth > 16)
+            return;
+        for (lua_pushnil(from); lua_next(from, idx); lua_pop(from, 1)) {
+            copy_value(from, -2, to, depth + 1);
+            copy_value(from, -1, to, depth + 1);
+            lua_settable(to, -3);
+        }
+        return;
+    default: lua_pushnil(to);
     }
-    lua_getfield(s, w, "__authority");
-    if (!host)
-        rc |= buf_printf(&b, "Host: %s\r\n", lua_tostring(s, -1));
-    if (body)
-        rc |= buf_printf(&b, "Content-Length: %zu\r\n", blen);
-    rc |= buf_printf(&b, "\r\n");
-    if (body)
-        rc |= buf_append(&b, body, blen);
-    if (rc) {
-        buf_release(&b);
-        return luaL_error(s, "wrk.format: out of memory");
-    }
-    lua_pushlstring(s, buf_head(&b), buf_len(&b));
-    buf_release(&b);
-    return 1;
 }
 
-/* wrk.request(): the request every connection sends when the script has no request(). */
-static int l_request(lua_State *s)
-{
-    lua_settop(s, 0);
-    lua_getglobal(s, "wrk");
-    lua_getfield(s, 1, "body");
-    lua_pushcfunction(s, l_format);
-    lua_pushnil(s);
-    lua_pushnil(s);
-    lua_pushnil(s);
-    lua_pushvalue(s, 2);
-    lua_call(s, 4, 1);
-    return 1;
-}
-
-/* wrk.lookup(host, service): a table of the addresses it resolves to ("IP:PORT"
- * strings, what thread.addr and wrk.connect take); an error when none. */
-static int l_lookup(lua_State *s)
-{
-    const char *host = luaL_checkstring(s, 1), *service = luaL_checkstring(s, 2);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-    int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc)
-        return luaL_error(s, "wrk.lookup %s:%s: %s", host, service, gai_strerror(rc));
-    lua_newtable(s);
-    int n = 0;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        char text[ADDR_TEXT_MAX];
-        addr_format(a->ai_addr, text, sizeof text);
-        lua_pushstring(s, text);
-        lua_rawseti(s, -2, ++n);
-    }
-    freeaddrinfo(res);
-    return 1;
-}
-
-/* wrk.connect(addr): whether a TCP connection to addr opens (it is closed again). */
-static int l_connect(lua_State *s)
-{
-    const char *text = luaL_checkstring(s, 1);
-    struct endpoint ep;
-    char err[200];
-    int ok = 0;
-    if (addr_parse_host_port(text, 0, &ep, err, sizeof err) == 0) {
-        int fd = socket(ep.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ok = fd >= 0 && connect(fd, (struct sockaddr *)&ep.sa, ep.sa_len) == 0;
-        if (fd >= 0)
-            close(fd);
-    }
-    lua_pushboolean(s, ok);
-    return 1;
-}
-
-/* thread:get(name), thread:set(name, value): the thread's own variables (its __env). */
-static int l_thread_get(lua_State *s)
+/* The thread object's load-thread state. */
+static struct sthread *thread_of(lua_State *s)
 {
     luaL_checktype(s, 1, LUA_TTABLE);
-    lua_getfield(s, 1, "__env");
-    lua_pushvalue(s, 2);
-    lua_gettable(s, -2);
+    lua_getfield(s, 1, "__tid");
+    int i = (int)lua_tointeger(s, -1);
+    lua_pop(s, 1);
+    if (i < 0 || i >= NTH)
+        luaL_error(s, "not a thread object");
+    return &TH[i];
+}
+
+/* thread:get(name), thread:set(name, value): a global of the thread's own state. */
+static int l_thread_get(lua_State *s)
+{
+    struct sthread *th = thread_of(s);
+    lua_getglobal(th->s, luaL_checkstring(s, 2));
+    copy_value(th->s, -1, s, 0);
+    lua_pop(th->s, 1);
     return 1;
 }
 
 static int l_thread_set(lua_State *s)
 {
-    luaL_checktype(s, 1, LUA_TTABLE);
-    lua_getfield(s, 1, "__env");
-    lua_pushvalue(s, 2);
-    lua_pushvalue(s, 3);
-    lua_settable(s, -3);
+    struct sthread *th = thread_of(s);
+    copy_value(s, 3, th->s, 0);
+    lua_setglobal(th->s, luaL_checkstring(s, 2));
     return 0;
 }
 
-/* thread:stop(): the thread sends no more requests. */
+/* thread:stop() (and wrk.thread:stop() inside the thread): it sends no more requests. */
 static int l_thread_stop(lua_State *s)
 {
-    luaL_checktype(s, 1, LUA_TTABLE);
-    lua_pushboolean(s, 1);
-    lua_setfield(s, 1, "__stopped");
+    thread_of(s)->stopped = 1;
     return 0;
 }
 
-/* The wrk table from the flags: what the script reads and changes. */
-static void push_wrk(const struct load_opts *o, const char *addr)
+/* Push a thread object for TH[i] onto s. */
+static void push_thread(lua_State *s, int i, const char *addr)
 {
-    char host[HTTP_SPEC_HOST_MAX];
-    snprintf(host, sizeof host, "%s", o->http.host);
-    char *port = host[0] == '[' ? strchr(host, ']') : host;
-    port = port ? strchr(port, ':') : NULL;
-    if (port)
-        *port++ = '\0';
-    lua_newtable(L);
-    set_str(L, "scheme", "http");
-    set_str(L, "host", host);
-    set_str(L, "port", port ? port : "80");
-    set_str(L, "method", o->http.method);
-    set_str(L, "path", o->http.path);
-    set_str(L, "__authority", o->http.host);
-    set_str(L, "__addr", addr);
-    lua_newtable(L);
-    for (int i = 0; i < o->http.n_headers; i++) {
-        const char *h = o->http.headers[i], *colon = strchr(h, ':');
-        lua_pushlstring(L, h, (size_t)(colon - h));
-        lua_pushstring(L, colon + 1 + strspn(colon + 1, " \t"));
-        lua_settable(L, -3);
-    }
-    lua_setfield(L, -2, "headers");
-    if (o->http.body) {
-        lua_pushlstring(L, o->http.body, o->http.body_len);
-        lua_setfield(L, -2, "body");
-    }
-    static const luaL_Reg fns[] = {{"format", l_format}, {"request", l_request},
-                                   {"lookup", l_lookup}, {"connect", l_connect}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-    lua_setglobal(L, "wrk");
+    lua_newtable(s);
+    lua_pushinteger(s, i);
+    lua_setfield(s, -2, "__tid");
+    lua_pushnumber(s, i + 1);
+    lua_setfield(s, -2, "id");
+    lua_pushstring(s, addr);
+    lua_setfield(s, -2, "addr");
+    static const luaL_Reg m[] = {{"get", l_thread_get}, {"set", l_thread_set},
+                                 {"stop", l_thread_stop}, {NULL, NULL}};
+    luaL_register(s, NULL, m);
 }
 
-/* A Lua error: one line, the state closed. Returns 2 (the exit status). */
-static int lua_failed(const char *what)
+/* A Lua error in s: one line (what: where), the states closed. Returns 2. */
+static int lua_failed_in(lua_State *s, const char *what)
 {
-    const char *msg = lua_tostring(L, -1);
+    const char *msg = lua_tostring(s, -1);
     fprintf(stderr, "wharf bench: %s: %s\n", what, msg ? msg : "(error object is not a string)");
     script_close();
     return 2;
 }
 
-/* setup(thread) for every load thread; refuses a thread sent elsewhere (thread.addr
- * set to another address), which one shared target cannot do yet. */
+static int lua_failed(const char *what) { return lua_failed_in(L, what); }
+
+/* A state with the libraries, wrk and the script's main chunk run; NULL (reported). */
+static lua_State *new_state(const struct load_opts *o, const char *addr)
+{
+    lua_State *s = luaL_newstate();
+    if (!s) {
+        fprintf(stderr, "wharf bench: out of memory\n");
+        return NULL;
+    }
+    luaL_openlibs(s);
+    script_push_wrk(s, o, addr);
+    if (luaL_loadfile(s, o->script) || lua_pcall(s, 0, 0, 0)) {
+        fprintf(stderr, "wharf bench: %s\n", lua_tostring(s, -1));
+        lua_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* One state per load thread, each with wrk.thread; setup(thread) in the main state.
+ * A thread sent elsewhere (thread.addr changed) is refused: one shared target. */
 static int run_setup(const struct load_opts *o, const char *addr)
 {
-    int has = has_fn("setup");
-    for (uint64_t i = 0; i < o->threads; i++) {
-        lua_newtable(L);
-        lua_pushnumber(L, (double)i + 1);
-        lua_setfield(L, -2, "id");
-        set_str(L, "addr", addr);
-        lua_newtable(L);
-        lua_setfield(L, -2, "__env");
-        static const luaL_Reg m[] = {{"get", l_thread_get}, {"set", l_thread_set},
-                                     {"stop", l_thread_stop}, {NULL, NULL}};
-        luaL_register(L, NULL, m);
-        if (has) {
+    TH = calloc(o->threads, sizeof *TH);
+    if (!TH) {
+        fprintf(stderr, "wharf bench: out of memory\n");
+        return 2;
+    }
+    for (NTH = 0; NTH < (int)o->threads; NTH++)
+        if (!(TH[NTH].s = new_state(o, addr)))
+            return script_close(), 2;
+    for (int i = 0; i < NTH; i++) {
+        lua_getglobal(TH[i].s, "wrk");
+        push_thread(TH[i].s, i, addr);
+        lua_setfield(TH[i].s, -2, "thread");
+        lua_pop(TH[i].s, 1);
+        push_thread(L, i, addr);
+        if (has_fn("setup")) {
             lua_getglobal(L, "setup");
             lua_pushvalue(L, -2);
             if (lua_pcall(L, 1, 0, 0))
@@ -255,78 +208,134 @@ static int run_setup(const struct load_opts *o, const char *addr)
         if (!now || strcmp(now, addr) != 0) {
             fprintf(stderr, "wharf bench: setup(): thread.addr = %s: a thread sent to "
                             "another address is not supported\n", now ? now : "nil");
-            script_close();
-            return 2;
+            return script_close(), 2;
         }
         lua_pop(L, 2);
     }
     return 0;
 }
 
-/* init(args) with the arguments after `--`. */
+/* init(args) in every thread's state, with the arguments after `--`. */
 static int run_init(const struct load_opts *o)
 {
-    if (!has_fn("init"))
-        return 0;
-    lua_getglobal(L, "init");
-    lua_newtable(L);
-    for (int i = 0; i < o->n_script_args; i++) {
-        lua_pushstring(L, o->script_args[i]);
-        lua_rawseti(L, -2, i + 1);
+    for (int i = 0; i < NTH; i++) {
+        lua_State *s = TH[i].s;
+        if (!has_fn_in(s, "init"))
+            continue;
+        lua_getglobal(s, "init");
+        lua_newtable(s);
+        for (int k = 0; k < o->n_script_args; k++) {
+            lua_pushstring(s, o->script_args[k]);
+            lua_rawseti(s, -2, k + 1);
+        }
+        if (lua_pcall(s, 1, 0, 0))
+            return lua_failed_in(s, "init()");
     }
-    return lua_pcall(L, 1, 0, 0) ? lua_failed("init()") : 0;
+    return 0;
 }
 
 /* What this version does not run yet: said in one line rather than ignored. */
 static int refuse_unbuilt(const struct load_opts *o)
 {
-    const char *const unbuilt[] = {"request", "response", "delay"};
+    if (o->rate && has_fn("delay")) {
+        fprintf(stderr, "wharf bench: the script's delay() and -R both pace requests: "
+                        "use one\n");
+        return script_close(), 2;
+    }
+    const char *const unbuilt[] = {"response", "delay"};
     for (size_t i = 0; i < sizeof unbuilt / sizeof *unbuilt; i++) {
-        if (i == 2 && o->rate && has_fn("delay")) {
-            fprintf(stderr, "wharf bench: the script's delay() and -R both pace requests: "
-                            "use one\n");
-            script_close();
-            return 2;
-        }
         if (has_fn(unbuilt[i])) {
             fprintf(stderr, "wharf bench: the script defines %s(), which this wharf does "
                             "not run yet\n", unbuilt[i]);
-            script_close();
-            return 2;
+            return script_close(), 2;
         }
     }
     return 0;
 }
 
-/* The request of every connection: wrk.request() as the script left wrk; it must be
- * one request wharf's parser reads whole (pipelined strings come with request()). */
+/* How many requests wharf's parser finds in (p, len): 0 when it cannot split them all. */
+static size_t count_requests(const char *p, size_t len)
+{
+    size_t n = 0;
+    while (len) {
+        struct codec_state st = {0};
+        struct http_request hr;
+        if (http_parse_request(p, len, len, &st, &hr) != HTTP_MESSAGE)
+            return 0;
+        p += hr.frame_len;
+        len -= hr.frame_len;
+        n++;
+    }
+    return n;
+}
+
+/* request() in thread i's state: its bytes (valid until the next call) or NULL. */
+static const char *call_request(int i, size_t *len)
+{
+    lua_State *s = TH[i].s;
+    lua_settop(s, 0);
+    lua_getglobal(s, "request");
+    if (lua_pcall(s, 0, 1, 0)) {
+        fprintf(stderr, "wharf bench: request(): %s\n", lua_tostring(s, -1));
+        return NULL;
+    }
+    const char *p = lua_tolstring(s, -1, len);
+    if (!p)
+        fprintf(stderr, "wharf bench: request() returned %s, not a string\n",
+                luaL_typename(s, -1));
+    return p;
+}
+
+const char *script_request(int tid, size_t *len, size_t *count)
+{
+    const char *p = call_request(tid, len);
+    if (!p)
+        return NULL;
+    *count = count_requests(p, *len);
+    if (!*count) {
+        if (!TH[tid].warned)
+            fprintf(stderr, "wharf bench: request() returned bytes the request parser "
+                            "cannot split: sent as they are, one request per response\n");
+        TH[tid].warned = 1;
+        *count = 1;
+    }
+    return p;
+}
+
+int script_stopped(int tid) { return TH[tid].stopped; }
+
+/* The request every connection sends: wrk.request() as the script left wrk (in the
+ * first thread's state, after init()); or, with request(), one call per thread now,
+ * so that an error shows before anything is sent. Sets o->http.raw_req. */
 static int take_request(struct load_opts *o)
 {
-    lua_getglobal(L, "wrk");
-    lua_getfield(L, -1, "request");
-    if (lua_pcall(L, 0, 1, 0))
-        return lua_failed("wrk.request()");
-    size_t len;
-    const char *req = lua_tolstring(L, -1, &len);
-    struct codec_state st = {0};
-    struct http_request hr;
-    int rc = req ? http_parse_request(req, len, len, &st, &hr) : HTTP_ERR_BAD_REQUEST;
-    if (rc != HTTP_MESSAGE || hr.frame_len != len) {
-        fprintf(stderr, "wharf bench: wrk.request() is not one well-formed HTTP request\n");
-        script_close();
-        return 2;
+    size_t len, n = 1;
+    const char *req = NULL;
+    HAS_REQUEST = has_fn_in(TH[0].s, "request");
+    for (int i = 0; i < (HAS_REQUEST ? NTH : 0); i++) {
+        if (!(req = script_request(i, &len, &n)))
+            return script_close(), 2;
+        o->script_batch = n > o->script_batch ? n : o->script_batch;
+    }
+    if (!HAS_REQUEST) {
+        lua_getglobal(TH[0].s, "wrk");
+        lua_getfield(TH[0].s, -1, "request");
+        if (lua_pcall(TH[0].s, 0, 1, 0))
+            return lua_failed_in(TH[0].s, "wrk.request()");
+        req = lua_tolstring(TH[0].s, -1, &len);
+        if (!req || count_requests(req, len) != 1) {
+            fprintf(stderr, "wharf bench: wrk.request() is not one well-formed HTTP request\n");
+            return script_close(), 2;
+        }
     }
     o->http.raw_req = malloc(len);
     if (!o->http.raw_req) {
         fprintf(stderr, "wharf bench: out of memory\n");
-        script_close();
-        return 2;
+        return script_close(), 2;
     }
     memcpy(o->http.raw_req, req, len);
     o->http.raw_len = len;
-    if (http_token_eq(hr.method, hr.method_len, "HEAD"))
-        o->http.method = "HEAD"; /* its responses have no body */
-    lua_pop(L, 2);
+    o->script_request = HAS_REQUEST;
     return 0;
 }
 
@@ -334,15 +343,8 @@ int script_prepare(struct load_opts *o)
 {
     char addr[ADDR_TEXT_MAX];
     addr_format((const struct sockaddr *)&o->ep.sa, addr, sizeof addr);
-    L = luaL_newstate();
-    if (!L) {
-        fprintf(stderr, "wharf bench: out of memory\n");
+    if (!(L = new_state(o, addr)))
         return 2;
-    }
-    luaL_openlibs(L);
-    push_wrk(o, addr);
-    if (luaL_loadfile(L, o->script) || lua_pcall(L, 0, 0, 0))
-        return lua_failed(o->script);
     int rc = refuse_unbuilt(o);
     if (!rc)
         rc = run_setup(o, addr);
@@ -395,6 +397,12 @@ void script_done(const struct script_summary *s, int to_stderr)
 
 void script_close(void)
 {
+    for (int i = 0; i < NTH; i++)
+        if (TH[i].s)
+            lua_close(TH[i].s);
+    free(TH);
+    TH = NULL;
+    NTH = 0;
     if (L)
         lua_close(L);
     L = NULL;

@@ -17,9 +17,19 @@ struct hist;
 /* Whether Lua support is built in. */
 int script_built_in(void);
 
-/* Run o->script up to the request it sends: sets o->http.raw_req. 0, or 2 with one
+/* Run o->script up to the request it sends: sets o->http.raw_req (the first
+ * request() when it has one: o->script_request, o->script_batch its most requests). 0, or 2 with one
  * line on stderr (a Lua error, a refused combination): nothing has been sent. */
 int script_prepare(struct load_opts *o);
+
+/* -s with request(): thread tid's next bytes, from its own state (only thread tid
+ * calls this, while the load runs); valid until its next call. *count is how many
+ * requests they hold (split with the request parser; 1, with one warning, when it
+ * cannot split them). NULL after a Lua error (reported): the caller stops. */
+const char *script_request(int tid, size_t *len, size_t *count);
+
+/* Whether thread tid's script called wrk.thread:stop() (or setup's thread:stop()). */
+int script_stopped(int tid);
 
 /* The run's figures handed to done(), when the script defines it. */
 struct script_summary {
