@@ -43,6 +43,7 @@ struct bconn {
     uint32_t head;      /* ring slot of the oldest request in flight */
     uint32_t unsent;    /* request bytes not yet written */
     uint64_t issued;    /* requests over the connection's life (its rate slots) */
+    struct buf out;     /* -s with request(): the script's bytes; unsent is their tail */
 };
 
 struct bthread {
@@ -98,7 +99,8 @@ static void flush(struct eng_thread *t, uint32_t i)
 {
     const struct payload *pl = &BB(t)->pl;
     struct bconn *c = &BT(t)->conns[i];
-    const char *end = pl->reqs + (size_t)BB(t)->P * pl->req_len;
+    const char *end = t->e->o->script_request ? buf_head(&c->out) + buf_len(&c->out)
+                                              : pl->reqs + (size_t)BB(t)->P * pl->req_len;
     while (c->unsent) {
         ssize_t w = write(t->conns[i].fd, end - c->unsent, c->unsent);
         if (w > 0) {
@@ -134,6 +136,32 @@ static uint64_t window(const struct eng_thread *t, uint32_t i)
     return n;
 }
 
+/* -s with request(): the script's next requests, up to n, appended to the connection's
+ * bytes; returns how many they are. Calls wait until a whole batch (the most requests
+ * one request() returned at first) fits the window. A batch that cannot fit before -n
+ * is reached, wrk.thread:stop() and a Lua error (reported) end the thread's sending. */
+static uint64_t script_fill(struct eng_thread *t, uint32_t i, uint64_t n)
+{
+    struct bconn *c = &BT(t)->conns[i];
+    uint64_t batch = t->e->o->script_batch, got = 0;
+    if (!c->unsent)
+        buf_clear(&c->out);
+    while (n - got >= batch && !script_stopped(t->id)) {
+        size_t len, k;
+        const char *p = script_request(t->id, &len, &k);
+        if (!p || buf_append(&c->out, p, len) < 0) {
+            t->quota = BT(t)->issued_total + got;
+            break;
+        }
+        got += k < n - got ? k : n - got; /* more than the first batch: as many as fit */
+        c->unsent += (uint32_t)len;
+    }
+    int quota_short = t->quota != ENG_NO_LIMIT && t->quota - BT(t)->issued_total - got < batch;
+    if (script_stopped(t->id) || quota_short)
+        t->quota = BT(t)->issued_total + got;
+    return got;
+}
+
 /* Fill the connection's window: as many requests as it may have in flight, or (with
  * --rate) as many of its slots as are due; never past -n. One write for all. */
 static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
@@ -144,6 +172,8 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     uint32_t P = BB(t)->P;
     struct bconn *c = &bt->conns[i];
     uint64_t n = window(t, i);
+    if (n && t->e->o->script_request)
+        n = script_fill(t, i, n);
     if (!n)
         return;
     uint64_t *ring = bt->ring + (size_t)i * P;
@@ -160,7 +190,8 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     bt->issued_total += n;
     bt->inflight_total += n;
     ctr_add(&t->st->c[SENT], n);
-    c->unsent += (uint32_t)(n * BB(t)->pl.req_len);
+    if (!t->e->o->script_request)
+        c->unsent += (uint32_t)(n * BB(t)->pl.req_len);
     if (!c->want_write)
         flush(t, i);
 }
@@ -391,6 +422,8 @@ static void thread_free(struct eng_thread *t)
     struct bthread *bt = BT(t);
     if (!bt)
         return;
+    for (uint32_t i = 0; bt->conns && i < t->n; i++)
+        buf_release(&bt->conns[i].out);
     free(bt->conns);
     free(bt->ring);
     free(bt);
@@ -510,6 +543,8 @@ static int bench_run(const struct load_opts *o)
     struct bench b = {.P = (uint32_t)o->pipeline};
     if (o->script && script_prepare((struct load_opts *)o))
         return 2;
+    if (o->script_request && o->script_batch > b.P) /* a batch is in flight at once */
+        b.P = (uint32_t)o->script_batch;
     if (payload_init(&b.pl, o->proto, o->expect, o->size, o->pipeline, &o->http, 0) < 0) {
         fprintf(stderr, "wharf bench: out of memory\n");
         payload_free(&b.pl);

@@ -53,6 +53,7 @@ struct sthread {
     lua_State *s;
     int stopped;    /* wrk.thread:stop() was called */
     int warned;     /* the one warning about request()'s bytes was given */
+    int replay;     /* the bytes of the call made before the load are the next ones */
 };
 static struct sthread *TH;
 static int NTH, HAS_REQUEST;
@@ -288,7 +289,12 @@ static const char *call_request(int i, size_t *len)
 
 const char *script_request(int tid, size_t *len, size_t *count)
 {
-    const char *p = call_request(tid, len);
+    const char *p;
+    if (TH[tid].replay) { /* the first call's bytes (take_request): still on the stack */
+        TH[tid].replay = 0;
+        p = lua_tolstring(TH[tid].s, -1, len);
+    } else
+        p = call_request(tid, len);
     if (!p)
         return NULL;
     *count = count_requests(p, *len);
@@ -316,6 +322,7 @@ static int take_request(struct load_opts *o)
         if (!(req = script_request(i, &len, &n)))
             return script_close(), 2;
         o->script_batch = n > o->script_batch ? n : o->script_batch;
+        TH[i].replay = 1; /* sent first: the script sees every call it made go out */
     }
     if (!HAS_REQUEST) {
         lua_getglobal(TH[0].s, "wrk");

@@ -24,6 +24,7 @@ static void set_str(lua_State *s, const char *k, const char *v)
 /* wrk.format(method, path, headers, body): one request's bytes, defaults from wrk. */
 static int l_format(lua_State *s)
 {
+    lua_settop(s, 4); /* missing arguments are nil, and wrk goes above them */
     lua_getglobal(s, "wrk");
     int w = lua_gettop(s);
     const char *method = luaL_optstring(s, 1, NULL), *path = luaL_optstring(s, 2, NULL);

@@ -18,6 +18,8 @@ t = Suite(__file__)
 class Seen(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive; records every request; answers 200 with the request body."""
     protocol_version = "HTTP/1.1"
+    wbufsize = 65536                 # one write per response (flushed after each)
+    disable_nagle_algorithm = True
 
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -206,6 +208,81 @@ def refused_combinations():
         t.check(not s.log, "nothing sent", s.log[:1])
     p = wharf(["bench", "-n", "1", "-s", script("e.lua", ""), "raw://127.0.0.1:1"])
     t.check(p.returncode == 2 and "http://" in p.stderr, "-s needs http://", p.stderr)
+
+
+@t.test
+def request_rotates_paths_per_request():
+    path = script("rotate.lua", '''
+local paths = {"/r1", "/r2", "/r3"}
+local i = 0
+function request()
+   i = i + 1
+   return wrk.format(nil, paths[(i - 1) % 3 + 1])
+end
+''')
+    with LogServer() as s:
+        rc, r, err = wharf_json(["bench", "-c", "1", "-t", "1", "-n", "90", "-s", path, s.url])
+        log = s.log
+    t.check(rc == 0 and r["requests"]["ok"] == 90, "90 requests answered", (rc, err))
+    counts = {u: sum(1 for _, x, _, _ in log if x == u) for u in ("/r1", "/r2", "/r3")}
+    t.check(counts == {"/r1": 30, "/r2": 30, "/r3": 30}, "each path a third", counts)
+    t.check([x for _, x, _, _ in log[:4]] == ["/r1", "/r2", "/r3", "/r1"],
+            "in the script's order", log[:4])
+
+
+@t.test
+def pipelined_string_counts_and_times_each_request():
+    global ARGS
+    path = script("pipe.lua", '''
+function init(args)
+   local r = {}
+   for i = 1, tonumber(args[1]) do r[i] = wrk.format(nil, "/p" .. i) end
+   req = table.concat(r)
+end
+function request() return req end
+''')
+    ARGS = ["4"]
+    try:
+        with LogServer() as s:
+            p = wharf(["bench", "--json", "-c", "1", "-t", "1", "-n", "40", "-s", path,
+                       s.url, "--", "4"])
+            rc, r, err = p.returncode, json.loads(p.stdout), p.stderr
+            log = s.log
+    finally:
+        ARGS = []
+    t.check(rc == 0 and r["requests"]["ok"] == 40 and r["latency"]["count"] == 40,
+            "40 requests, each counted and timed", (rc, r.get("requests"), err))
+    t.check(len(log) == 40 and log[3][1] == "/p4" and log[4][1] == "/p1", "seen in order",
+            [x for _, x, _, _ in log[:5]])
+
+
+@t.test
+def thread_stop_ends_the_threads_sending():
+    path = script("stop.lua", '''
+local n = 0
+function request()
+   n = n + 1
+   if n == 5 then wrk.thread:stop() end
+   return wrk.format()
+end
+''')
+    with LogServer() as s:
+        p = wharf(["bench", "-c", "2", "-t", "2", "-d", "3s", "-s", path, s.url])
+        log = s.log
+    t.check(p.returncode == 0 and len(log) == 10, "5 requests per thread, then none",
+            (p.returncode, len(log), p.stderr))
+
+
+@t.test
+def malformed_request_sent_as_is_with_one_warning():
+    path = script("bad.lua", 'function request() return "GARBAGE\\r\\n\\r\\n" end\n')
+    with LogServer() as s:
+        p = wharf(["bench", "-c", "1", "-t", "1", "-n", "5", "--allow-errors", "-s", path,
+                   s.url])
+    warn = [l for l in p.stderr.splitlines() if "cannot split" in l]
+    t.check(len(warn) == 1, "one warning line", p.stderr)
+    t.check(p.returncode in (0, 1) and "requests in" in p.stdout, "a report, no crash",
+            (p.returncode, p.stdout[-400:], p.stderr[-400:]))
 
 
 def lua_built_in():
