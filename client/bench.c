@@ -44,7 +44,10 @@ struct bconn {
     uint32_t unsent;    /* request bytes not yet written */
     uint64_t issued;    /* requests over the connection's life (its rate slots) */
     struct buf out;     /* -s with request(): the script's bytes; unsent is their tail */
+    struct buf resp;    /* -s with response(): the response being received, as it came */
 };
+
+#define SCRIPT_RESP_MAX (1u << 20) /* response() sees at most this much of a response */
 
 struct bthread {
     struct bconn *conns;
@@ -88,6 +91,7 @@ static void teardown(struct eng_thread *t, uint32_t i, int kind)
     c->head = 0;
     c->unsent = 0;
     c->want_write = 0;
+    buf_clear(&c->resp);
     ctr_sub1(&t->st->c[LIVE]);
     if (bt->phase <= PH_RUN)
         eng_queue(t, i);
@@ -243,10 +247,27 @@ static void server_closed(struct eng_thread *t, uint32_t i)
     bt->inflight_total -= c->inflight;
     c->inflight = c->head = c->unsent = 0;
     c->want_write = 0;
+    buf_clear(&c->resp);
     eng_close(t, i, 0);
     ctr_sub1(&t->st->c[LIVE]);
     if (bt->phase <= PH_RUN)
         eng_queue(t, i);
+}
+
+/* -s with response(): collect a response's bytes (up to SCRIPT_RESP_MAX) and, once it
+ * is complete, hand it to the script; a Lua error there ends the thread's sending. */
+static void keep_response(struct eng_thread *t, struct bconn *c, const char *p, size_t n,
+                          int complete)
+{
+    size_t room = SCRIPT_RESP_MAX - buf_len(&c->resp);
+    if (n && buf_append(&c->resp, p, n < room ? n : room) < 0)
+        buf_clear(&c->resp);
+    if (!complete || !buf_len(&c->resp))
+        return;
+    if (script_response(t->id, buf_head(&c->resp), buf_len(&c->resp), BB(t)->pl.head_request) ||
+        script_stopped(t->id))
+        t->quota = BT(t)->issued_total;
+    buf_clear(&c->resp);
 }
 
 /* Take every complete reply in data. */
@@ -255,7 +276,10 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t l
     struct bconn *c = &BT(t)->conns[i];
     ctr_add(&t->st->c[BYTES_IN], len);
     for (;;) {
+        const char *from = data;
         int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
+        if (t->e->o->script_response && rc != RX_GARBLED)
+            keep_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {
@@ -423,7 +447,7 @@ static void thread_free(struct eng_thread *t)
     if (!bt)
         return;
     for (uint32_t i = 0; bt->conns && i < t->n; i++)
-        buf_release(&bt->conns[i].out);
+        buf_release(&bt->conns[i].out), buf_release(&bt->conns[i].resp);
     free(bt->conns);
     free(bt->ring);
     free(bt);

@@ -63,6 +63,7 @@ struct load_opts {
     char **script_args;   /* the arguments after `--`, for its init() */
     int n_script_args;
     int script_request;   /* set by script_prepare: request() runs per request */
+    int script_response;  /* set by script_prepare: response() sees each response */
     size_t script_batch;  /* the most requests one request() returned at first */
 };
 

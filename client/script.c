@@ -29,6 +29,13 @@ const char *script_request(int tid, size_t *len, size_t *count)
 }
 
 int script_stopped(int tid) { return (void)tid, 0; }
+int script_wants_response(void) { return 0; }
+
+int script_response(int tid, const char *p, size_t len, int head_request)
+{
+    (void)tid, (void)p, (void)len, (void)head_request;
+    return 0;
+}
 void script_done(const struct script_summary *s, int to_stderr) { (void)s, (void)to_stderr; }
 void script_close(void) {}
 
@@ -41,6 +48,8 @@ void script_close(void) {}
 #include <unistd.h>
 
 #include "../common/addr.h"
+#include "../common/buf.h"
+#include "../common/http_resp.h"
 #include "script_stats.h"
 #include "script_wrk.h"
 
@@ -56,7 +65,7 @@ struct sthread {
     int replay;     /* the bytes of the call made before the load are the next ones */
 };
 static struct sthread *TH;
-static int NTH, HAS_REQUEST;
+static int NTH, HAS_REQUEST, HAS_RESPONSE;
 
 int script_built_in(void) { return 1; }
 
@@ -243,7 +252,7 @@ static int refuse_unbuilt(const struct load_opts *o)
                         "use one\n");
         return script_close(), 2;
     }
-    const char *const unbuilt[] = {"response", "delay"};
+    const char *const unbuilt[] = {"delay"};
     for (size_t i = 0; i < sizeof unbuilt / sizeof *unbuilt; i++) {
         if (has_fn(unbuilt[i])) {
             fprintf(stderr, "wharf bench: the script defines %s(), which this wharf does "
@@ -310,6 +319,61 @@ const char *script_request(int tid, size_t *len, size_t *count)
 
 int script_stopped(int tid) { return TH[tid].stopped; }
 
+int script_wants_response(void) { return HAS_RESPONSE; }
+
+/* The header fields of a parsed head (p, head_len) as a table name -> value. */
+static void push_headers(lua_State *s, const char *p, size_t head_len)
+{
+    lua_newtable(s);
+    const char *end = p + head_len - 2, *line = memchr(p, '\n', head_len);
+    while (line && ++line < end) {
+        const char *eol = memchr(line, '\r', (size_t)(end - line));
+        const char *colon = eol ? memchr(line, ':', (size_t)(eol - line)) : NULL;
+        if (!colon)
+            break;
+        const char *v = colon + 1, *ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        lua_pushlstring(s, line, (size_t)(colon - line));
+        lua_pushlstring(s, v, (size_t)(ve - v));
+        lua_settable(s, -3);
+        line = eol + 1;
+    }
+}
+
+static void add_body(void *ctx, const char *d, size_t n) { buf_append(ctx, d, n); }
+
+int script_response(int tid, const char *p, size_t len, int head_request)
+{
+    struct http_resp r;
+    for (;;) { /* 1xx interim responses first: response() sees the final one */
+        if (http_resp_head(p, len, head_request, &r) != HRESP_DONE)
+            return 0; /* not parseable here: the reply path already counted it */
+        if (!r.interim)
+            break;
+        p += r.head_len;
+        len -= r.head_len;
+    }
+    lua_State *s = TH[tid].s;
+    struct buf body = {0};
+    struct http_body hb;
+    size_t used;
+    http_body_start(&hb, &r);
+    http_body_feed(&hb, p + r.head_len, len - r.head_len, &used, add_body, &body);
+    lua_settop(s, 0);
+    lua_getglobal(s, "response");
+    lua_pushinteger(s, r.status);
+    push_headers(s, p, r.head_len);
+    lua_pushlstring(s, buf_len(&body) ? buf_head(&body) : "", buf_len(&body));
+    buf_release(&body);
+    if (!lua_pcall(s, 3, 0, 0))
+        return 0;
+    fprintf(stderr, "wharf bench: response(): %s\n", lua_tostring(s, -1));
+    return -1;
+}
+
 /* The request every connection sends: wrk.request() as the script left wrk (in the
  * first thread's state, after init()); or, with request(), one call per thread now,
  * so that an error shows before anything is sent. Sets o->http.raw_req. */
@@ -318,6 +382,7 @@ static int take_request(struct load_opts *o)
     size_t len, n = 1;
     const char *req = NULL;
     HAS_REQUEST = has_fn_in(TH[0].s, "request");
+    HAS_RESPONSE = has_fn_in(TH[0].s, "response");
     for (int i = 0; i < (HAS_REQUEST ? NTH : 0); i++) {
         if (!(req = script_request(i, &len, &n)))
             return script_close(), 2;
@@ -343,6 +408,7 @@ static int take_request(struct load_opts *o)
     memcpy(o->http.raw_req, req, len);
     o->http.raw_len = len;
     o->script_request = HAS_REQUEST;
+    o->script_response = HAS_RESPONSE;
     return 0;
 }
 

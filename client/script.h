@@ -31,6 +31,14 @@ const char *script_request(int tid, size_t *len, size_t *count);
 /* Whether thread tid's script called wrk.thread:stop() (or setup's thread:stop()). */
 int script_stopped(int tid);
 
+/* Whether the script defines response(): only then are responses kept for it. */
+int script_wants_response(void);
+
+/* response(status, headers, body) on thread tid's state, from one whole response's
+ * bytes as received (1xx interim ones before it skipped; the body decoded). 0, or -1
+ * after a Lua error (reported): the caller stops the thread's sending. */
+int script_response(int tid, const char *p, size_t len, int head_request);
+
 /* The run's figures handed to done(), when the script defines it. */
 struct script_summary {
     double duration_us;

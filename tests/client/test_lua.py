@@ -28,6 +28,8 @@ class Seen(BaseHTTPRequestHandler):
             self.server.log.append((self.command, self.path, dict(self.headers), body))
         out = body or b"ok"
         self.send_response(200)
+        if self.path == "/authenticate":
+            self.send_header("X-Token", "t0k3n")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
@@ -283,6 +285,31 @@ def malformed_request_sent_as_is_with_one_warning():
     t.check(len(warn) == 1, "one warning line", p.stderr)
     t.check(p.returncode in (0, 1) and "requests in" in p.stdout, "a report, no crash",
             (p.returncode, p.stdout[-400:], p.stderr[-400:]))
+
+
+@t.test
+def response_sees_status_headers_body_and_drives_auth():
+    path = script("auth.lua", '''
+token = nil
+path = "/authenticate"
+request = function() return wrk.format("POST", path, nil, "b-" .. tostring(token)) end
+response = function(status, headers, body)
+   if not token and status == 200 then
+      token = headers["X-Token"]
+      path = "/resource"
+      wrk.headers["X-Token"] = token
+      io.stderr:write("BODY ", body, "\\n")
+   end
+end
+''')
+    with LogServer() as s:
+        p = wharf(["bench", "-c", "1", "-t", "1", "-n", "10", "-s", path, s.url])
+        log = s.log
+    t.check(p.returncode == 0 and len(log) == 10, "10 requests", (p.returncode, p.stderr))
+    t.check(log[0][1] == "/authenticate" and "BODY b-nil" in p.stderr, "the first authenticates,"
+            " its echoed body seen by response()", (log[0], p.stderr))
+    t.check(all(u == "/resource" and h.get("X-Token") == "t0k3n" and b == b"b-t0k3n"
+                for _, u, h, b in log[1:]), "then the token on every request", log[1:3])
 
 
 def lua_built_in():
