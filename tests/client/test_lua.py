@@ -4,13 +4,15 @@ figures done() is given against wharf's own report, a Lua error that sends nothi
 
 import json
 import os
-import socket
+import subprocess
 import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from clientlib import Suite, WHARF, wharf, wharf_json
+import shutil
+
+from clientlib import Suite, Server, WHARF, wharf, wharf_json, addr
 
 t = Suite(__file__)
 
@@ -310,6 +312,40 @@ end
             " its echoed body seen by response()", (log[0], p.stderr))
     t.check(all(u == "/resource" and h.get("X-Token") == "t0k3n" and b == b"b-t0k3n"
                 for _, u, h, b in log[1:]), "then the token on every request", log[1:3])
+
+
+KIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "lua")
+# script, path, arguments after --, what its output must show under both tools
+KIT_RUNS = [
+    ("json.lua", "/", [], '{"wrk":'),
+    ("pipeline.lua", "/", ["8"], '"pipeline":8'),
+    ("close.lua", "/", [], '"connection":"close"'),
+    ("echo.lua", "/echo", ["1K", "upper"], '"bad_replies":0'),
+    ("mix.lua", "/", [], "Non-2xx or 3xx responses:"),
+    ("auth.lua", "/", [], "requests in"),
+    ("setup.lua", "/", [], "thread 2 made"),
+    ("stop.lua", "/", ["50"], "done: "),
+]
+
+
+@t.test
+def bench_kit_scripts_run_unchanged_under_wrk_and_wharf():
+    wrk = shutil.which("wrk")
+    tools = [("wharf", [WHARF, "bench"])] + ([("wrk", [wrk])] if wrk else [])
+    if not wrk:
+        print("  (wrk not installed: wharf only)")
+    env = dict(os.environ, WRK_CONNECTIONS="2")
+    with Server("http") as s:
+        for name, path, args, want in KIT_RUNS:
+            for tool, argv in tools:
+                cmd = argv + ["-t", "2", "-c", "2", "-d", "1s", "-s", os.path.join(KIT, name),
+                              addr(s, "http") + path] + (["--"] + args if args else [])
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
+                out = p.stdout + p.stderr
+                t.check(p.returncode == 0 and want in out, f"{name} under {tool}",
+                        (p.returncode, out[-600:]))
+                if name == "auth.lua":
+                    t.check("Non-2xx" not in out, f"auth.lua under {tool}: authorized", out[-600:])
 
 
 def lua_built_in():
