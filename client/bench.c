@@ -34,35 +34,6 @@
 #define RECONNECT_DELAY_NS (100 * 1000000ull) /* after a failed connect */
 #define SCAN_NS (20 * 1000000ull)             /* timeout checks */
 
-enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
-
-/* A connection's requests, beside its engine slot. */
-struct bconn {
-    uint8_t want_write; /* a write came up short: wait for EPOLLOUT */
-    uint32_t inflight;
-    uint32_t head;      /* ring slot of the oldest request in flight */
-    uint32_t unsent;    /* request bytes not yet written */
-    uint64_t issued;    /* requests over the connection's life (its rate slots) */
-    struct buf out;     /* -s with request(): the script's bytes; unsent is their tail */
-    struct buf resp;    /* -s with response(): the response being received, as it came */
-};
-
-#define SCRIPT_RESP_MAX (1u << 20) /* response() sees at most this much of a response */
-
-struct bthread {
-    struct bconn *conns;
-    uint64_t *ring;         /* n * pipeline send times */
-    int phase;
-    uint64_t issued_total;
-    uint64_t inflight_total;
-    uint64_t due_k;         /* --rate: thread slots handed to connections */
-    struct rate reqrate;
-    uint64_t start_ns, measure_ns, end_ns, drain_deadline;
-};
-
-static inline struct bthread *BT(const struct eng_thread *t) { return t->d; }
-static inline struct bench *BB(const struct eng_thread *t) { return t->e->d; }
-
 static inline void ctr_sub1(ctr_t *c)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - 1,
@@ -140,32 +111,6 @@ static uint64_t window(const struct eng_thread *t, uint32_t i)
     return n;
 }
 
-/* -s with request(): the script's next requests, up to n, appended to the connection's
- * bytes; returns how many they are. Calls wait until a whole batch (the most requests
- * one request() returned at first) fits the window. A batch that cannot fit before -n
- * is reached, wrk.thread:stop() and a Lua error (reported) end the thread's sending. */
-static uint64_t script_fill(struct eng_thread *t, uint32_t i, uint64_t n)
-{
-    struct bconn *c = &BT(t)->conns[i];
-    uint64_t batch = t->e->o->script_batch, got = 0;
-    if (!c->unsent)
-        buf_clear(&c->out);
-    while (n - got >= batch && !script_stopped(t->id)) {
-        size_t len, k;
-        const char *p = script_request(t->id, &len, &k);
-        if (!p || buf_append(&c->out, p, len) < 0) {
-            t->quota = BT(t)->issued_total + got;
-            break;
-        }
-        got += k < n - got ? k : n - got; /* more than the first batch: as many as fit */
-        c->unsent += (uint32_t)len;
-    }
-    int quota_short = t->quota != ENG_NO_LIMIT && t->quota - BT(t)->issued_total - got < batch;
-    if (script_stopped(t->id) || quota_short)
-        t->quota = BT(t)->issued_total + got;
-    return got;
-}
-
 /* Fill the connection's window: as many requests as it may have in flight, or (with
  * --rate) as many of its slots as are due; never past -n. One write for all. */
 static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
@@ -177,7 +122,7 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     struct bconn *c = &bt->conns[i];
     uint64_t n = window(t, i);
     if (n && t->e->o->script_request)
-        n = script_fill(t, i, n);
+        n = bench_script_fill(t, i, n);
     if (!n)
         return;
     uint64_t *ring = bt->ring + (size_t)i * P;
@@ -254,22 +199,6 @@ static void server_closed(struct eng_thread *t, uint32_t i)
         eng_queue(t, i);
 }
 
-/* -s with response(): collect a response's bytes (up to SCRIPT_RESP_MAX) and, once it
- * is complete, hand it to the script; a Lua error there ends the thread's sending. */
-static void keep_response(struct eng_thread *t, struct bconn *c, const char *p, size_t n,
-                          int complete)
-{
-    size_t room = SCRIPT_RESP_MAX - buf_len(&c->resp);
-    if (n && buf_append(&c->resp, p, n < room ? n : room) < 0)
-        buf_clear(&c->resp);
-    if (!complete || !buf_len(&c->resp))
-        return;
-    if (script_response(t->id, buf_head(&c->resp), buf_len(&c->resp), BB(t)->pl.head_request) ||
-        script_stopped(t->id))
-        t->quota = BT(t)->issued_total;
-    buf_clear(&c->resp);
-}
-
 /* Take every complete reply in data. */
 static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t len, uint64_t now)
 {
@@ -279,7 +208,7 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t l
         const char *from = data;
         int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
         if (t->e->o->script_response && rc != RX_GARBLED)
-            keep_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
+            bench_script_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "bench_state.h"
-#include "script.h"
 
 /* ---- Req/Sec samples ---- */
 
@@ -191,25 +190,4 @@ void bench_print_wrk(const struct engine *e, const struct eng_totals *r)
     fprintf(f, "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n", r->cpu_us,
             e->cpu.user_s, e->cpu.sys_s);
     bench_script_done(e, r);
-}
-
-void bench_script_done(const struct engine *e, const struct eng_totals *r)
-{
-    if (!e->o->script)
-        return;
-    const struct rps_samples *rps = &((const struct bench *)e->d)->rps;
-    struct script_summary s = {
-        .duration_us = r->elapsed_s * 1e6,
-        .requests = r->c[OK] + r->err[ERR_MISMATCH] + r->err[ERR_STATUS] + r->err[ERR_BODY],
-        .bytes = r->c[BYTES_IN],
-        .connect = r->err[ERR_CONNECT],
-        .read = r->err[ERR_READ] + r->err[ERR_CLOSED],
-        .write = r->err[ERR_WRITE],
-        .status = r->c[NON2XX],
-        .timeout = r->err[ERR_TIMEOUT],
-        .latency = &r->h[LAT],
-        .rps = rps->v,
-        .n_rps = rps->n,
-    };
-    script_done(&s, e->o->json);
 }
