@@ -121,6 +121,8 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     uint32_t P = BB(t)->P;
     struct bconn *c = &bt->conns[i];
     uint64_t n = window(t, i);
+    if (n && t->e->o->script_delay)
+        n = bench_script_delay(t, i, now);
     if (n && t->e->o->script_request)
         n = bench_script_fill(t, i, n);
     if (!n)
@@ -336,6 +338,11 @@ static int turn(struct eng_thread *t, uint64_t now)
         bt->phase = PH_EXIT;
     if (bt->phase == PH_RUN && t->e->o->rate)
         distribute(t, now);
+    if (bt->phase == PH_RUN && t->e->o->script_delay && now >= bt->next_due) {
+        bt->next_due = ENG_NO_LIMIT; /* the pumps below set it again */
+        for (uint32_t i = 0; i < t->n; i++)
+            pump(t, i, now);
+    }
     if (bt->phase != PH_EXIT)
         return 0;
     ctr_add(&t->st->c[UNANSWERED], bt->inflight_total);
@@ -354,6 +361,8 @@ static uint64_t next_wakeup(const struct eng_thread *t, uint64_t now)
         uint64_t next = bt->end_ns;
         if (t->e->o->rate && bt->due_k < t->quota)
             next = min_u64(next, rate_time(&bt->reqrate, bt->due_k));
+        if (t->e->o->script_delay)
+            next = min_u64(next, bt->next_due);
         return next;
     }
     return bt->drain_deadline;

@@ -30,6 +30,26 @@ uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n)
     return got;
 }
 
+uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now)
+{
+    struct bthread *bt = BT(t);
+    struct bconn *c = &bt->conns[i];
+    if (!c->due) {
+        uint64_t ns;
+        if (script_delay(t->id, &ns) < 0) {
+            t->quota = bt->issued_total;
+            return 0;
+        }
+        c->due = now + ns;
+    }
+    if (now < c->due) {
+        bt->next_due = min_u64(bt->next_due, c->due);
+        return 0;
+    }
+    c->due = 0;
+    return 1;
+}
+
 void bench_script_response(struct eng_thread *t, struct bconn *c, const char *p, size_t n,
                           int complete)
 {

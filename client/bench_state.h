@@ -47,6 +47,7 @@ struct bconn {
     uint64_t issued;    /* requests over the connection's life (its rate slots) */
     struct buf out;     /* -s with request(): the script's bytes; unsent is their tail */
     struct buf resp;    /* -s with response(): the response being received, as it came */
+    uint64_t due;       /* -s with delay(): its next request not before (0: ask delay()) */
 };
 
 struct bthread {
@@ -58,6 +59,7 @@ struct bthread {
     uint64_t due_k;         /* --rate: thread slots handed to connections */
     struct rate reqrate;
     uint64_t start_ns, measure_ns, end_ns, drain_deadline;
+    uint64_t next_due;      /* -s with delay(): the earliest connection's due time */
 };
 
 static inline struct bthread *BT(const struct eng_thread *t) { return t->d; }
@@ -90,6 +92,11 @@ void bench_print_json(const struct engine *e, const struct eng_totals *r);
  * that cannot fit before -n, wrk.thread:stop() and a Lua error (reported) end the
  * thread's sending. */
 uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n);
+
+/* -s with delay(): how many requests connection i may send now, 0 or 1: 1 once the
+ * delay() asked for before its next request has passed (bt->next_due keeps the
+ * earliest wait). A Lua error ends the thread's sending. */
+uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now);
 
 /* -s with response(): n more bytes (from p) of connection c's response; at the end of
  * one (complete), the script's response() sees it. */

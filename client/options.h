@@ -64,6 +64,7 @@ struct load_opts {
     int n_script_args;
     int script_request;   /* set by script_prepare: request() runs per request */
     int script_response;  /* set by script_prepare: response() sees each response */
+    int script_delay;     /* set by script_prepare: delay() before each request */
     size_t script_batch;  /* the most requests one request() returned at first */
 };
 

@@ -31,6 +31,11 @@ const char *script_request(int tid, size_t *len, size_t *count);
 /* Whether thread tid's script called wrk.thread:stop() (or setup's thread:stop()). */
 int script_stopped(int tid);
 
+/* delay() on thread tid's state: how long to wait before its connection's next
+ * request (wrk's milliseconds, in ns; at most an hour). 0, or -1 after a Lua error
+ * (reported): the caller stops the thread's sending. */
+int script_delay(int tid, uint64_t *ns);
+
 /* Whether the script defines response(): only then are responses kept for it. */
 int script_wants_response(void);
 

@@ -314,6 +314,17 @@ end
                 for _, u, h, b in log[1:]), "then the token on every request", log[1:3])
 
 
+@t.test
+def delay_paces_each_connections_requests():
+    path = script("delay.lua", "function delay() return 100 end\n")
+    with LogServer() as s:
+        p = wharf(["bench", "-c", "1", "-t", "1", "-d", "1s", "-s", path, s.url])
+        n = len(s.log)
+    # never faster than one per 100 ms (an upper bound: no timing noise can exceed it)
+    t.check(p.returncode == 0 and 2 <= n <= 11, "about 10 requests in 1 s, never more than 11",
+            (p.returncode, n, p.stderr))
+
+
 KIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "lua")
 # script, path, arguments after --, what its output must show under both tools
 KIT_RUNS = [
