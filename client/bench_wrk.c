@@ -160,9 +160,12 @@ void bench_print_wrk(const struct engine *e, const struct eng_totals *r)
     FILE *f = stdout;
     char a[32], b[32], c[32];
     wrk_lines(f, e, r);
-    fprintf(f, "wharf: %s %s, pipeline %" PRIu64 ", latency of each request from its %s "
-               "send time\n", o->http.method, o->http.path, o->pipeline,
-            o->rate ? "intended" : "own");
+    if (o->script)
+        fprintf(f, "wharf: script %s, ", o->script);
+    else
+        fprintf(f, "wharf: %s %s, ", o->http.method, o->http.path);
+    fprintf(f, "pipeline %" PRIu64 ", latency of each request from its %s send time\n",
+            o->pipeline, o->rate ? "intended" : "own");
     if (o->rate)
         fprintf(f, "  constant rate %" PRIu64 " requests/s\n", o->rate);
     if (o->warmup_ms)
