@@ -12,6 +12,7 @@
 
 #include "../common/addr.h"
 #include "../common/buf.h"
+#include "../common/version.h"
 #include "options.h"
 
 /* Append t[k] = v (string) to the table at the top. */
@@ -136,6 +137,7 @@ void script_push_wrk(lua_State *s, const struct load_opts *o, const char *addr)
     set_str(s, "method", o->http.method);
     set_str(s, "path", o->http.path);
     set_str(s, "__authority", o->http.host);
+    set_str(s, "wharf", WHARF_VERSION); /* scripts (bench/lua/json.lua) tell the tools apart */
     set_str(s, "__addr", addr);
     lua_newtable(s);
     for (int i = 0; i < o->http.n_headers; i++) {

@@ -355,6 +355,9 @@ def bench_kit_scripts_run_unchanged_under_wrk_and_wharf():
                 out = p.stdout + p.stderr
                 t.check(p.returncode == 0 and want in out, f"{name} under {tool}",
                         (p.returncode, out[-600:]))
+                if want.startswith('"') or want.startswith("{"):
+                    who = '"client":"wharf ' if tool == "wharf" else '"client":"wrk"'
+                    t.check(who in out, f"{name} under {tool}: the line names it", out[-600:])
                 if name == "auth.lua":
                     t.check("Non-2xx" not in out, f"auth.lua under {tool}: authorized", out[-600:])
 
