@@ -515,6 +515,8 @@ static int bench_run(const struct load_opts *o)
     int status = engine_run(o, &bench_driver, &b);
     payload_free(&b.pl);
     bench_rps_free(&b.rps);
+    if (o->script && script_failed())
+        status = 2;
     script_close();
     return status;
 }

@@ -2,6 +2,7 @@
  * thread touches the Lua state: before the threads start and after they ended. */
 #include "script.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ const char *script_request(int tid, size_t *len, size_t *count)
 
 int script_stopped(int tid) { return (void)tid, 0; }
 int script_wants_response(void) { return 0; }
+int script_failed(void) { return 0; }
 
 int script_delay(int tid, uint64_t *ns)
 {
@@ -72,6 +74,11 @@ struct sthread {
 };
 static struct sthread *TH;
 static int NTH, HAS_REQUEST, HAS_RESPONSE, HAS_DELAY;
+/* A Lua error while the load ran (any load thread sets it; the main thread reads it
+ * after joining them): the run's exit status is 2. */
+static _Atomic int RUN_FAILED;
+
+int script_failed(void) { return atomic_load(&RUN_FAILED); }
 
 int script_built_in(void) { return 1; }
 
@@ -285,12 +292,15 @@ static const char *call_request(int i, size_t *len)
     lua_getglobal(s, "request");
     if (lua_pcall(s, 0, 1, 0)) {
         fprintf(stderr, "wharf bench: request(): %s\n", lua_tostring(s, -1));
+        atomic_store(&RUN_FAILED, 1);
         return NULL;
     }
     const char *p = lua_tolstring(s, -1, len);
-    if (!p)
+    if (!p) {
         fprintf(stderr, "wharf bench: request() returned %s, not a string\n",
                 luaL_typename(s, -1));
+        atomic_store(&RUN_FAILED, 1);
+    }
     return p;
 }
 
@@ -324,6 +334,7 @@ int script_delay(int tid, uint64_t *ns)
     lua_getglobal(s, "delay");
     if (lua_pcall(s, 0, 1, 0)) {
         fprintf(stderr, "wharf bench: delay(): %s\n", lua_tostring(s, -1));
+        atomic_store(&RUN_FAILED, 1);
         return -1;
     }
     double ms = lua_tonumber(s, -1);
@@ -384,6 +395,7 @@ int script_response(int tid, const char *p, size_t len, int head_request)
     if (!lua_pcall(s, 3, 0, 0))
         return 0;
     fprintf(stderr, "wharf bench: response(): %s\n", lua_tostring(s, -1));
+    atomic_store(&RUN_FAILED, 1);
     return -1;
 }
 

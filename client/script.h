@@ -58,6 +58,10 @@ struct script_summary {
  * stderr when to_stderr (--json owns stdout). */
 void script_done(const struct script_summary *s, int to_stderr);
 
+/* Whether a Lua error ended a thread's sending while the load ran (reported then):
+ * the run's exit status is 2. */
+int script_failed(void);
+
 /* Close the Lua state (idempotent). */
 void script_close(void);
 

@@ -201,6 +201,27 @@ def lua_error_is_one_line_and_sends_nothing():
 
 
 @t.test
+def lua_error_during_the_load_is_one_line_and_status_2():
+    for fn in ("request", "response", "delay"):
+        body = "return wrk.format()" if fn == "request" else "return 0" if fn == "delay" else ""
+        path = script(f"late-{fn}.lua", f'''
+local n = 0
+function {fn}(...)
+   n = n + 1
+   if n == 3 then error("late {fn}") end
+   {body}
+end
+''')
+        with LogServer() as s:
+            p = wharf(["bench", "-c", "1", "-t", "1", "-d", "2s", "-s", path, s.url])
+            n = len(s.log)
+        lines = [l for l in p.stderr.splitlines() if f"late {fn}" in l]
+        t.check(p.returncode == 2 and len(lines) == 1 and "requests in" in p.stdout,
+                f"{fn}(): one line, the report, status 2", (p.returncode, p.stderr))
+        t.check(n <= 4, f"{fn}(): the thread stopped sending", n)
+
+
+@t.test
 def refused_combinations():
     with LogServer() as s:
         p = bench(s, script("delay.lua", "function delay() return 10 end\n"), "-R", "100")
@@ -210,6 +231,10 @@ def refused_combinations():
         t.check(p.returncode == 2 and "not one well-formed HTTP request" in p.stderr,
                 "a malformed request is refused", p.stderr)
         t.check(not s.log, "nothing sent", s.log[:1])
+    with LogServer() as s:
+        p = bench(s, script("addr.lua", 'function setup(t) t.addr = "127.0.0.2:1" end\n'))
+        t.check(p.returncode == 2 and "thread.addr" in p.stderr and not s.log,
+                "a thread sent elsewhere is refused, nothing sent", p.stderr)
     p = wharf(["bench", "-n", "1", "-s", script("e.lua", ""), "raw://127.0.0.1:1"])
     t.check(p.returncode == 2 and "http://" in p.stderr, "-s needs http://", p.stderr)
 
