@@ -112,6 +112,9 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
         if (depth > 16)
             return;
         for (lua_pushnil(from); lua_next(from, idx); lua_pop(from, 1)) {
+            int kt = lua_type(from, -2); /* a key that does not copy would be nil */
+            if (kt != LUA_TSTRING && kt != LUA_TNUMBER && kt != LUA_TBOOLEAN)
+                continue;
             copy_value(from, -2, to, depth + 1);
             copy_value(from, -1, to, depth + 1);
             lua_settable(to, -3);

@@ -144,7 +144,7 @@ def setup_get_set_and_init_args():
 local threads = {}
 function setup(thread)
    thread:set("x", thread.id * 10)
-   thread:set("t", {a = "s", b = true})
+   thread:set("t", {a = "s", b = true, [print] = 1, f = print})
    table.insert(threads, thread)
 end
 function init(args) io.stderr:write("ARGS ", table.concat(args, ","), "\\n") end
