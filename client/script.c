@@ -436,6 +436,8 @@ static int take_request(struct load_opts *o)
     }
     memcpy(o->http.raw_req, req, len);
     o->http.raw_len = len;
+    if (len > 5 && memcmp(req, "HEAD ", 5) == 0)
+        o->http.method = "HEAD"; /* its responses have no body, whatever their fields say */
     o->script_request = HAS_REQUEST;
     o->script_response = HAS_RESPONSE;
     o->script_delay = HAS_DELAY;

@@ -101,6 +101,16 @@ def wrk_table_fields_shape_every_request():
 
 
 @t.test
+def head_set_by_the_script_reads_bodiless_responses():
+    path = script("head.lua", 'wrk.method = "HEAD"\n')
+    with Server("http") as s:
+        rc, r, err = wharf_json(["bench", "-c", "2", "-t", "1", "-n", "50", "-s", path,
+                                 addr(s, "http") + "/"])
+    t.check(rc == 0 and r["requests"]["ok"] == 50 and r["errors"]["total"] == 0,
+            "50 HEAD responses, no error", (rc, r.get("errors"), err))
+
+
+@t.test
 def flags_fill_the_wrk_table():
     path = script("show.lua", 'io.stderr:write("T ", wrk.scheme, " ", wrk.host, " ", wrk.port,'
                   ' " ", wrk.method, " ", wrk.path, " ", wrk.headers["X-H"], " ", wrk.body,'
