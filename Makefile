@@ -20,7 +20,10 @@
 # ---- Debian packages -------------------------------------------------------
 # zlib1g-dev is required (the client's HdrHistogram encoding). liburing-dev is optional for wharfd (without it: epoll only); installed here so that
 # make test also runs the integration suites on the io_uring backend.
-BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev zlib1g-dev
+# libluajit-5.1-dev is optional for wharf: without it `wharf bench -s` (wrk's Lua scripts)
+# exits 2 saying so, and tests/client/test_lua.py is skipped.
+BUILD_PKGS := gcc make pkg-config libc6-dev libcmocka-dev liburing-dev zlib1g-dev \
+              libluajit-5.1-dev
 TEST_PKGS  := curl python3 iproute2 procps netcat-openbsd systemd man-db groff-base \
               libhttp-parser-dev haproxy chromium
 # tests/client/test_hdr.py: hdr-histogram-js (npm, into the build tree) reads wharf's logs.

@@ -77,6 +77,27 @@ else
   SERVER_SRC := $(filter-out server/uring%.c,$(SERVER_SRC))
 endif
 
+# ---- wrk's Lua scripts (optional) --------------------------------------------------
+# `wharf bench -s FILE` embeds LuaJIT (Debian: libluajit-5.1-dev, what wrk embeds) when
+# pkg-config finds it and a program using it links. LUA=0 leaves it out; LUA=1 insists.
+LUA ?= auto
+LUA_NEEDS := \#include <lauxlib.h>\nint main(void) { return luaL_newstate() == 0; }\n
+ifneq ($(LUA),0)
+  LUA_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null)
+  LUA_LIBS   := $(shell pkg-config --libs luajit 2>/dev/null)
+  ifneq ($(shell pkg-config --exists luajit 2>/dev/null && echo yes),)
+    HAVE_LUA := $(shell printf '%b' '$(LUA_NEEDS)' | $(CC) $(CSTD) $(LUA_CFLAGS) -x c - \
+        -o /dev/null $(LUA_LIBS) >/dev/null 2>&1 && echo yes)
+  endif
+  ifeq ($(LUA)$(HAVE_LUA),1)
+    $(error LUA=1, but LuaJIT was not found or does not link (Debian: libluajit-5.1-dev))
+  endif
+endif
+ifeq ($(HAVE_LUA),yes)
+  CPPFLAGS += -DWHARF_LUA=1 $(LUA_CFLAGS)
+  CLIENT_LIBS += $(LUA_LIBS)  # wharf only: wharfd never runs scripts
+endif
+
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 
 # Objects depend on the flags they were built with: switching URING (or CFLAGS)

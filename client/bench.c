@@ -29,35 +29,11 @@
 #include "engine.h"
 #include "ivlog.h"
 #include "payload.h"
+#include "script.h"
 
 #define MAX_PENDING_CONNECTS 256              /* per thread: SYNs in flight at once */
 #define RECONNECT_DELAY_NS (100 * 1000000ull) /* after a failed connect */
 #define SCAN_NS (20 * 1000000ull)             /* timeout checks */
-
-enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
-
-/* A connection's requests, beside its engine slot. */
-struct bconn {
-    uint8_t want_write; /* a write came up short: wait for EPOLLOUT */
-    uint32_t inflight;
-    uint32_t head;      /* ring slot of the oldest request in flight */
-    uint32_t unsent;    /* request bytes not yet written */
-    uint64_t issued;    /* requests over the connection's life (its rate slots) */
-};
-
-struct bthread {
-    struct bconn *conns;
-    uint64_t *ring;         /* n * pipeline send times */
-    int phase;
-    uint64_t issued_total;
-    uint64_t inflight_total;
-    uint64_t due_k;         /* --rate: thread slots handed to connections */
-    struct rate reqrate;
-    uint64_t start_ns, measure_ns, end_ns, drain_deadline;
-};
-
-static inline struct bthread *BT(const struct eng_thread *t) { return t->d; }
-static inline struct bench *BB(const struct eng_thread *t) { return t->e->d; }
 
 static inline void ctr_sub1(ctr_t *c)
 {
@@ -87,6 +63,7 @@ static void teardown(struct eng_thread *t, uint32_t i, int kind)
     c->head = 0;
     c->unsent = 0;
     c->want_write = 0;
+    buf_clear(&c->resp);
     ctr_sub1(&t->st->c[LIVE]);
     if (bt->phase <= PH_RUN)
         eng_queue(t, i);
@@ -98,7 +75,8 @@ static void flush(struct eng_thread *t, uint32_t i)
 {
     const struct payload *pl = &BB(t)->pl;
     struct bconn *c = &BT(t)->conns[i];
-    const char *end = pl->reqs + (size_t)BB(t)->P * pl->req_len;
+    const char *end = t->e->o->script_request ? buf_head(&c->out) + buf_len(&c->out)
+                                              : pl->reqs + (size_t)BB(t)->P * pl->req_len;
     while (c->unsent) {
         ssize_t w = write(t->conns[i].fd, end - c->unsent, c->unsent);
         if (w > 0) {
@@ -144,6 +122,10 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     uint32_t P = BB(t)->P;
     struct bconn *c = &bt->conns[i];
     uint64_t n = window(t, i);
+    if (n && t->e->o->script_delay)
+        n = bench_script_delay(t, i, now);
+    if (n && t->e->o->script_request)
+        n = bench_script_fill(t, i, n);
     if (!n)
         return;
     uint64_t *ring = bt->ring + (size_t)i * P;
@@ -160,7 +142,8 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     bt->issued_total += n;
     bt->inflight_total += n;
     ctr_add(&t->st->c[SENT], n);
-    c->unsent += (uint32_t)(n * BB(t)->pl.req_len);
+    if (!t->e->o->script_request)
+        c->unsent += (uint32_t)(n * BB(t)->pl.req_len);
     if (!c->want_write)
         flush(t, i);
 }
@@ -212,6 +195,7 @@ static void server_closed(struct eng_thread *t, uint32_t i)
     bt->inflight_total -= c->inflight;
     c->inflight = c->head = c->unsent = 0;
     c->want_write = 0;
+    buf_clear(&c->resp);
     eng_close(t, i, 0);
     ctr_sub1(&t->st->c[LIVE]);
     if (bt->phase <= PH_RUN)
@@ -224,7 +208,10 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t l
     struct bconn *c = &BT(t)->conns[i];
     ctr_add(&t->st->c[BYTES_IN], len);
     for (;;) {
+        const char *from = data;
         int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
+        if (t->e->o->script_response && rc != RX_GARBLED)
+            bench_script_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {
@@ -352,6 +339,11 @@ static int turn(struct eng_thread *t, uint64_t now)
         bt->phase = PH_EXIT;
     if (bt->phase == PH_RUN && t->e->o->rate)
         distribute(t, now);
+    if (bt->phase == PH_RUN && t->e->o->script_delay && now >= bt->next_due) {
+        bt->next_due = ENG_NO_LIMIT; /* the pumps below set it again */
+        for (uint32_t i = 0; i < t->n; i++)
+            pump(t, i, now);
+    }
     if (bt->phase != PH_EXIT)
         return 0;
     ctr_add(&t->st->c[UNANSWERED], bt->inflight_total);
@@ -370,6 +362,8 @@ static uint64_t next_wakeup(const struct eng_thread *t, uint64_t now)
         uint64_t next = bt->end_ns;
         if (t->e->o->rate && bt->due_k < t->quota)
             next = min_u64(next, rate_time(&bt->reqrate, bt->due_k));
+        if (t->e->o->script_delay)
+            next = min_u64(next, bt->next_due);
         return next;
     }
     return bt->drain_deadline;
@@ -391,6 +385,8 @@ static void thread_free(struct eng_thread *t)
     struct bthread *bt = BT(t);
     if (!bt)
         return;
+    for (uint32_t i = 0; bt->conns && i < t->n; i++)
+        buf_release(&bt->conns[i].out), buf_release(&bt->conns[i].resp);
     free(bt->conns);
     free(bt->ring);
     free(bt);
@@ -413,70 +409,6 @@ static void derive(const struct engine *e, struct eng_totals *r)
         r->mib_out_s = (double)r->c[BYTES_OUT] / 1048576.0 / span;
     }
     r->cpu_us = replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
-}
-
-static void print_text(const struct engine *e, const struct eng_totals *r)
-{
-    const struct load_opts *o = e->o;
-    char a[32];
-    FILE *f = stdout;
-    if (o->proto == PROTO_HTTP) {
-        bench_print_wrk(e, r);
-        return;
-    }
-    fprintf(f, "wharf bench %s: %d thread%s, %" PRIu64 " connection%s, pipeline %" PRIu64
-               ", %" PRIu64 "-byte payload, expect %s\n",
-            e->target, e->nthreads, e->nthreads == 1 ? "" : "s", o->connections,
-            o->connections == 1 ? "" : "s", o->pipeline, o->size, mode_name(o->expect));
-    if (o->rate)
-        fprintf(f, "  constant rate %" PRIu64 " requests/s (latency from intended send times)\n",
-                o->rate);
-    if (o->warmup_ms)
-        fprintf(f, "  warmup %s, %" PRIu64 " requests not counted\n",
-                fmt_ns(a, sizeof a, (double)o->warmup_ms * 1e6), r->c[WARM]);
-    report_latency_text(f, "Latency", &r->h[LAT]);
-    fprintf(f, "  %" PRIu64 " requests in %.2fs, %.2f MiB read, %.2f MiB written\n", r->c[OK],
-            r->elapsed_s, (double)r->c[BYTES_IN] / 1048576.0, (double)r->c[BYTES_OUT] / 1048576.0);
-    report_errors_text(f, r->err, r->errors);
-    if (r->err[ERR_CONNECT]) {
-        fprintf(f, "  Connect errors: ");
-        errno_print_text(f, &r->errnos);
-        fputc('\n', f);
-    }
-    if (r->c[BACKLOG])
-        fprintf(f, "  Behind schedule: %" PRIu64 " requests were due but never sent\n",
-                r->c[BACKLOG]);
-    if (r->c[UNANSWERED])
-        fprintf(f, "  Unanswered when the run was cut: %" PRIu64 "\n", r->c[UNANSWERED]);
-    engine_text_tail(f, e, r);
-}
-
-static void print_json(const struct engine *e, const struct eng_totals *r)
-{
-    const struct load_opts *o = e->o;
-    FILE *f = stdout;
-    fprintf(f, "{\"command\":\"bench\",\"target\":\"%s\",\"proto\":\"%s\",\"threads\":%d,"
-               "\"connections\":%" PRIu64 ",\"pipeline\":%" PRIu64 ",\"size\":%" PRIu64
-               ",\"rate\":%" PRIu64 ",\"expect\":\"%s\",\"warmup_s\":%.3f,"
-               "\"duration_s\":%.6f,\"interrupted\":%s,",
-            e->target, proto_name(o->proto), e->nthreads, o->connections, o->pipeline, o->size,
-            o->rate, mode_name(o->expect), (double)o->warmup_ms / 1e3, r->elapsed_s,
-            e->interrupted ? "true" : "false");
-    /* Where the measured time sits, for wharf merge's overlap check. */
-    fprintf(f, "\"start_epoch\":%.3f,",
-            (double)ivlog_wall_of(atomic_load(&((struct bench *)e->d)->measure_ns)) / 1e9);
-    fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
-               ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
-            r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);
-    if (o->proto == PROTO_HTTP)
-        fprintf(f, "\"http\":{\"method\":\"%s\",\"path\":\"%s\",\"non_2xx_3xx\":%" PRIu64
-                   ",\"server_closes\":%" PRIu64 ",\"lost\":%" PRIu64 "},",
-                o->http.method, o->http.path, r->c[NON2XX], r->c[RECONN], r->c[LOST]);
-    fprintf(f, "\"requests_per_sec\":%.2f,\"bytes\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64
-               "},\"mib_per_sec\":{\"in\":%.3f,\"out\":%.3f},",
-            r->per_sec, r->c[BYTES_IN], r->c[BYTES_OUT], r->mib_in_s, r->mib_out_s);
-    static const char *const hists[] = {"latency", "connect_latency", NULL};
-    engine_json_tail(f, e, r, hists, "connect_errors", "us_per_request", r->cpu_us);
 }
 
 static int failed(const struct engine *e, const struct eng_totals *r, int ran)
@@ -563,7 +495,7 @@ static const struct eng_driver bench_driver = {
     .connected = connected, .connect_failed = connect_failed,
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
     /* the run and its report */
-    .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
+    .main = run, .derive = derive, .print_text = bench_print_text, .print_json = bench_print_json,
     .failed = failed, .csv_hist = LAT, .ivlog_what = "request latency",
     .rate_lines = "Requests/sec: %12.2f\nTransfer/sec: %8.2f MiB in, %.2f MiB out\n",
     .cpu_line = "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n",
@@ -574,6 +506,10 @@ static int bench_run(const struct load_opts *o)
     if (o->proto == PROTO_UDP)
         return dgram_bench_run(o); /* datagrams: matched by number, lost, reordered */
     struct bench b = {.P = (uint32_t)o->pipeline};
+    if (o->script && script_prepare((struct load_opts *)o))
+        return 2;
+    if (o->script_request && o->script_batch > b.P) /* a batch is in flight at once */
+        b.P = (uint32_t)o->script_batch;
     if (payload_init(&b.pl, o->proto, o->expect, o->size, o->pipeline, &o->http, 0) < 0) {
         fprintf(stderr, "wharf bench: out of memory\n");
         payload_free(&b.pl);
@@ -582,6 +518,9 @@ static int bench_run(const struct load_opts *o)
     int status = engine_run(o, &bench_driver, &b);
     payload_free(&b.pl);
     bench_rps_free(&b.rps);
+    if (o->script && script_failed())
+        status = 2;
+    script_close();
     return status;
 }
 

@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "../common/buf.h"
+#include "../common/rate.h"
 #include "engine.h"
 #include "payload.h"
 
@@ -33,6 +35,36 @@ struct bench {
     struct rps_samples rps;
 };
 
+/* The driver's phases, connections and threads (bench.c; bench_script.c for -s). */
+enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
+
+/* A connection's requests, beside its engine slot. */
+struct bconn {
+    uint8_t want_write; /* a write came up short: wait for EPOLLOUT */
+    uint32_t inflight;
+    uint32_t head;      /* ring slot of the oldest request in flight */
+    uint32_t unsent;    /* request bytes not yet written */
+    uint64_t issued;    /* requests over the connection's life (its rate slots) */
+    struct buf out;     /* -s with request(): the script's bytes; unsent is their tail */
+    struct buf resp;    /* -s with response(): the response being received, as it came */
+    uint64_t due;       /* -s with delay(): its next request not before (0: ask delay()) */
+};
+
+struct bthread {
+    struct bconn *conns;
+    uint64_t *ring;         /* n * pipeline send times */
+    int phase;
+    uint64_t issued_total;
+    uint64_t inflight_total;
+    uint64_t due_k;         /* --rate: thread slots handed to connections */
+    struct rate reqrate;
+    uint64_t start_ns, measure_ns, end_ns, drain_deadline;
+    uint64_t next_due;      /* -s with delay(): the earliest connection's due time */
+};
+
+static inline struct bthread *BT(const struct eng_thread *t) { return t->d; }
+static inline struct bench *BB(const struct eng_thread *t) { return t->e->d; }
+
 /* The error kind of a reply that is not a success (HTTP: status or body). */
 static inline int reply_error_kind(const struct reply_rx *rx)
 {
@@ -48,5 +80,31 @@ void bench_rps_free(struct rps_samples *s);
 
 /* The text report of an http:// run: wrk's lines first, then wharf's. */
 void bench_print_wrk(const struct engine *e, const struct eng_totals *r);
+
+/* The report of a run (eng_driver's print_text and print_json): text in wrk's layout
+ * for http://, wharf's own for the others; JSON for all. */
+void bench_print_text(const struct engine *e, const struct eng_totals *r);
+void bench_print_json(const struct engine *e, const struct eng_totals *r);
+
+/* -s with request(): the script's next requests for connection i, up to n, appended
+ * to its bytes (c->out, c->unsent); returns how many they are. A request() call waits
+ * until its whole batch (the most requests one call returned at first) fits n. A batch
+ * that cannot fit before -n, wrk.thread:stop() and a Lua error (reported) end the
+ * thread's sending. */
+uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n);
+
+/* -s with delay(): how many requests connection i may send now, 0 or 1: 1 once the
+ * delay() asked for before its next request has passed (bt->next_due keeps the
+ * earliest wait). A Lua error ends the thread's sending. */
+uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now);
+
+/* -s with response(): n more bytes (from p) of connection c's response; at the end of
+ * one (complete), the script's response() sees it. */
+void bench_script_response(struct eng_thread *t, struct bconn *c, const char *p, size_t n,
+                           int complete);
+
+/* -s: the script's done(summary, latency, requests) with the report's figures (wrk's
+ * "requests" is every answered request; the latency is the report's histogram). */
+void bench_script_done(const struct engine *e, const struct eng_totals *r);
 
 #endif

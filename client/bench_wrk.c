@@ -160,9 +160,12 @@ void bench_print_wrk(const struct engine *e, const struct eng_totals *r)
     FILE *f = stdout;
     char a[32], b[32], c[32];
     wrk_lines(f, e, r);
-    fprintf(f, "wharf: %s %s, pipeline %" PRIu64 ", latency of each request from its %s "
-               "send time\n", o->http.method, o->http.path, o->pipeline,
-            o->rate ? "intended" : "own");
+    if (o->script)
+        fprintf(f, "wharf: script %s, ", o->script);
+    else
+        fprintf(f, "wharf: %s %s, ", o->http.method, o->http.path);
+    fprintf(f, "pipeline %" PRIu64 ", latency of each request from its %s send time\n",
+            o->pipeline, o->rate ? "intended" : "own");
     if (o->rate)
         fprintf(f, "  constant rate %" PRIu64 " requests/s\n", o->rate);
     if (o->warmup_ms)
@@ -189,4 +192,5 @@ void bench_print_wrk(const struct engine *e, const struct eng_totals *r)
         fprintf(f, "  Interrupted: the run was cut short by a signal\n");
     fprintf(f, "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n", r->cpu_us,
             e->cpu.user_s, e->cpu.sys_s);
+    bench_script_done(e, r);
 }

@@ -22,6 +22,8 @@ struct http_spec {
     uint64_t ok_status[10];        /* --expect-status: a bit per status 0-639 */
     int expect_status;             /* --expect-status was given */
     const char *expect_body;       /* --expect-body */
+    char *raw_req;                 /* -s: the script's request, sent as it is (owned) */
+    size_t raw_len;
 };
 
 static inline int http_spec_status_ok(const struct http_spec *s, int status)

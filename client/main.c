@@ -9,6 +9,7 @@
 #include "hold.h"
 #include "merge.h"
 #include "options.h"
+#include "script.h"
 #include "send.h"
 
 static void usage(FILE *f)
@@ -35,7 +36,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("wharf %s\n", WHARF_VERSION);
+        printf("wharf %s\nbuilt in: http, hdr-log%s\n", WHARF_VERSION,
+               script_built_in() ? ", lua (wrk scripts, LuaJIT)" : "");
         return 0;
     }
     if (strcmp(cmd, "man-options") == 0) { /* the option list of wharf.1, from the table */

@@ -13,6 +13,7 @@
 #include "../common/units.h"
 #include "http_target.h"
 #include "payload.h"
+#include "script.h"
 #include "sources.h"
 
 #define B CMD_BENCH
@@ -110,9 +111,12 @@ const char *close_mode_name(enum close_mode m)
 
 static int set_script(struct load_opts *o, const char *v, char *err, size_t errlen)
 {
-    (void)o, (void)v;
-    snprintf(err, errlen, "scripts are not built in (the payload size is --size)");
-    return -1;
+    if (!script_built_in()) {
+        snprintf(err, errlen, "Lua support is not built in (see wharf --version)");
+        return -1;
+    }
+    o->script = v;
+    return 0;
 }
 
 static int set_header(struct load_opts *o, const char *v, char *err, size_t errlen)
@@ -227,8 +231,8 @@ static const struct optrow rows[] = {
      "[default: any; 4xx and 5xx counted as wrk counts them]"},
     {"expect-body", 0, "STRING", ALL, K_STRING, F(http.expect_body), 0, 0, NULL, NULL, NULL,
      "http: the exact body every response must have; any\nother is a 'body' error"},
-    {"script", 's', "FILE", ALL, SETTER(set_script), NULL, NULL,
-     "reserved for wrk's scripts (not built in: exits 2)"},
+    {"script", 's', "FILE", B, SETTER(set_script), NULL, NULL,
+     "a wrk Lua script (http:// only; its init() gets the\narguments after --)"},
     {"hdr-log", 0, "FILE", B | C, K_STRING, F(hdr_log), 0, 0, NULL, NULL, NULL,
      "write an HdrHistogram interval log (values in ns; bench:\nrequest latency, churn: "
      "connect latency)"},
@@ -437,11 +441,11 @@ static int validate_http(struct load_opts *o, char *err, size_t errlen)
 {
     struct http_spec *h = &o->http;
     int any = h->n_headers || h->body || h->body_file || h->expect_status || h->expect_body ||
-              strcmp(h->method, "GET") != 0;
+              strcmp(h->method, "GET") != 0 || o->script;
     if (o->proto != PROTO_HTTP) {
         if (any)
-            snprintf(err, errlen, "-H, -m, --body, --body-file, --expect-status and "
-                                  "--expect-body go with http:// only");
+            snprintf(err, errlen, "-H, -m, --body, --body-file, --expect-status, "
+                                  "--expect-body and -s go with http:// only");
         return any ? -1 : 0;
     }
     if (!h->host[0]) /* HOST:PORT with --proto http */
@@ -548,6 +552,13 @@ int load_parse(int cmd, int argc, char **argv, struct load_opts *o)
     getopt_tables(cmd, longopts, shortopts);
     int c, longindex = -1;
     optind = 1;
+    for (int i = 1; i < argc; i++) /* wrk's `-- ARGS...`: the script's, not ours */
+        if (strcmp(argv[i], "--") == 0) {
+            o->script_args = argv + i + 1;
+            o->n_script_args = argc - i - 1;
+            argc = i;
+            break;
+        }
     for (; (c = getopt_long(argc, argv, shortopts, longopts, &longindex)) != -1; longindex = -1) {
         if (longindex >= 0 &&
             opts_abbreviated(argv, optind, optarg, longopts[longindex].name, err, sizeof err))
@@ -572,4 +583,6 @@ void load_opts_free(struct load_opts *o)
     o->sources = NULL;
     free(o->http.body_owned);
     o->http.body_owned = NULL;
+    free(o->http.raw_req);
+    o->http.raw_req = NULL;
 }

@@ -59,6 +59,13 @@ struct load_opts {
     struct sockaddr_storage *sources;
     socklen_t source_len;
     struct http_spec http; /* http://: what is sent and checked */
+    const char *script;   /* -s: a wrk Lua script (script.h) */
+    char **script_args;   /* the arguments after `--`, for its init() */
+    int n_script_args;
+    int script_request;   /* set by script_prepare: request() runs per request */
+    int script_response;  /* set by script_prepare: response() sees each response */
+    int script_delay;     /* set by script_prepare: delay() before each request */
+    size_t script_batch;  /* the most requests one request() returned at first */
 };
 
 /* Parse a load command's flags (argv[0] is the command's name). Returns 0 to run,

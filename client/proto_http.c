@@ -24,9 +24,24 @@ static int has_field(const struct http_spec *h, const char *name)
     return 0;
 }
 
+/* The script's request (script.h): its bytes as they are, nothing added. */
+static int build_raw(struct payload *p, const struct http_spec *h)
+{
+    p->req = malloc(h->raw_len);
+    if (!p->req)
+        return -1;
+    memcpy(p->req, h->raw_req, h->raw_len);
+    p->req_len = h->raw_len;
+    p->head_request = strcmp(h->method, "HEAD") == 0;
+    p->max_reply = HRESP_MAX_HEAD;
+    return 0;
+}
+
 static int http_build(struct payload *p, int http_close)
 {
     const struct http_spec *h = p->http;
+    if (h->raw_req) /* a script's: sent as it is */
+        return build_raw(p, h);
     struct buf b = {0};
     int rc = buf_printf(&b, "%s %s HTTP/1.1\r\n", h->method, h->path);
     if (!has_field(h, "host"))

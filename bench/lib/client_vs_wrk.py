@@ -4,14 +4,16 @@
 The server runs pinned to CPU 0 (nginx with one worker, or wharfd --workers 1); wrk
 and `wharf bench` take turns on CPU 1 (wrk first, then wharf, in each round), both with
 one thread, over R rounds. Workloads: nginx keep-alive (-c100), wharfd pipelined x16
-(-c100) and wharfd connection-close (-c100, 'Connection: close', so each request is a
-connection). Per run: requests/s (connections/s for close) and the client's own CPU
+(-c100), wharfd connection-close (-c100, 'Connection: close', so each request is a
+connection) and wharfd keep-alive with a script whose request() runs per request
+(bench/lua/rotate.lua, -s under both: `--workloads script`). Per run: requests/s (connections/s for close) and the client's own CPU
 time per request (user + system of the generator process, from getrusage of the
 children, around each run). Every figure is compared as the ratio wharf/wrk within a
 round; the table shows the median of those ratios.
 
 The bars (issue 18): keep-alive: client CPU/request <= 1.0x wrk's; pipelined: requests/s
->= 1.0x wrk's and client CPU/request <= 1.0x; close: connections/s >= 1.0x wrk's.
+>= 1.0x wrk's and client CPU/request <= 1.0x; close: connections/s >= 1.0x wrk's. Issue
+19: script: client CPU/request <= 1.0x wrk's with the same script.
 
 Writes runs.csv, table.md, summary.json, meta.txt and raw/ (each generator's output)
 to --out (default bench/results/DATE-client-vs-wrk/). Exit status 0 when every run
@@ -36,6 +38,10 @@ WORKLOADS = {
     "close": dict(title="wharfd connection-close, -c100", server="wharfd", script="close.lua",
                   args=(), wharf=["-H", "Connection: close", "--connect-rate", "0"],
                   per="connection", rate="connections/s"),
+    # The same script under both: wharf bench runs it with -s (issue 19).
+    "script": dict(title="wharfd keep-alive, request() script, -c100", server="wharfd",
+                   script="rotate.lua", args=(), wharf=["-s", os.path.join(bl.LUA, "rotate.lua")],
+                   per="request", rate="requests/s"),
 }
 
 BARS = [
@@ -43,6 +49,7 @@ BARS = [
     ("pipeline", "rps", ">=", 1.0, "requests/s >= 1.0x wrk"),
     ("pipeline", "cpu_us", "<=", 1.0, "client CPU/request <= 1.0x wrk"),
     ("close", "rps", ">=", 1.0, "connections/s >= 1.0x wrk"),
+    ("script", "cpu_us", "<=", 1.0, "client CPU/request <= 1.0x wrk"),
 ]
 
 FIELDS = ["round", "workload", "client", "duration_s", "requests", "rps", "errors",
@@ -192,7 +199,7 @@ def main():
     try:
         if "keepalive" in a.workloads:
             servers["nginx"] = bl.Nginx()
-        if {"pipeline", "close"} & set(a.workloads):
+        if {"pipeline", "close", "script"} & set(a.workloads):
             servers["wharfd"] = bl.wharfd(binary)
         for s in servers.values():
             s.start()

@@ -19,7 +19,9 @@
 -- can be undone: corrected[m] = raw[m] + corrected[m+I] for m > I. This file
 -- does that when it knows the connection count (-c), which wrk does not hand to
 -- scripts: set WRK_CONNECTIONS in the environment (the harnesses do). Without it,
--- latency_us is wrk's own figure and "latency_raw" is false.
+-- latency_us is wrk's own figure and "latency_raw" is false. Under `wharf bench -s`
+-- (which the line's "client" names) the latency is wharf's per-request histogram,
+-- never corrected: it is taken as it is.
 --
 -- Under pipelining wrk records one latency sample per batch (from the batch's
 -- write to its last reply), so latency_us describes batches: report its mean as
@@ -130,8 +132,11 @@ function done(summary, latency, requests)
       p50 = latency:percentile(50), p90 = latency:percentile(90),
       p99 = latency:percentile(99), p999 = latency:percentile(99.9),
    }
-   local raw = raw_latency(summary, latency)
+   -- wharf bench (wrk.wharf: its version) hands done() its per-request histogram as
+   -- measured, never corrected: nothing to undo.
+   local raw = wrk.wharf and wrk_lat or raw_latency(summary, latency)
    local out = {
+      client = wrk.wharf and ("wharf " .. wrk.wharf) or "wrk",
       requests = summary.requests,
       bytes = summary.bytes,
       duration_us = summary.duration,
