@@ -9,13 +9,14 @@
 
 #include "../common/buf.h"
 #include "../common/rate.h"
+#include "bench_counters.h"
 #include "engine.h"
 #include "payload.h"
 
-/* Counters: NON2XX (status >= 400), RECONN (the server closed after a response and the
- * connection was made again), LOST (requests in flight behind such a close). */
-enum { SENT, OK, WARM, LIVE, BYTES_IN, BYTES_OUT, BACKLOG, UNANSWERED, NON2XX, RECONN, LOST };
-enum { LAT, CLAT };
+/* Counters past bench_counters.h's: NON2XX (status >= 400), RECONN (the server closed
+ * after a response and the connection was made again), LOST (requests in flight behind
+ * such a close). */
+enum { NON2XX = BENCH_COUNTERS, RECONN, LOST };
 
 /* Requests per second of each thread, one sample a second (the main thread's), for
  * wrk's "Req/Sec" row. */

@@ -28,15 +28,15 @@
 
 #include "../common/clock.h"
 #include "../common/hist.h"
+#include "bench_counters.h"
 #include "engine.h"
 #include "payload.h"
 
 #define SCAN_NS (10 * 1000000ull) /* how often losses are looked for */
 
 enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
-enum { SENT, OK, WARM, LIVE, BYTES_IN, BYTES_OUT, BACKLOG, UNANSWERED, LOST, REORDERED,
-       STRAY, SEND_FULL };
-enum { LAT, CLAT };
+/* Counters past bench_counters.h's. */
+enum { LOST = BENCH_COUNTERS, REORDERED, STRAY, SEND_FULL };
 
 /* A datagram in flight: used while seq != 0 (seq is the number + 1). */
 struct dslot {
@@ -392,18 +392,7 @@ static void thread_free(struct eng_thread *t)
 
 static void derive(const struct engine *e, struct eng_totals *r)
 {
-    const struct load_opts *o = e->o;
-    uint64_t measure = atomic_load(&((struct dbench *)e->d)->measure_ns);
-    uint64_t until = r->last_ns > measure ? r->last_ns : clock_ns();
-    r->elapsed_s = measure && until > measure ? (double)(until - measure) / 1e9 : 0;
-    uint64_t replies = r->c[OK] + r->c[WARM] + r->err[ERR_MISMATCH];
-    if (r->elapsed_s > 0) {
-        r->per_sec = (double)(r->c[OK] + r->err[ERR_MISMATCH]) / r->elapsed_s;
-        double span = r->elapsed_s + (double)o->warmup_ms / 1e3;
-        r->mib_in_s = (double)r->c[BYTES_IN] / 1048576.0 / span;
-        r->mib_out_s = (double)r->c[BYTES_OUT] / 1048576.0 / span;
-    }
-    r->cpu_us = replies ? (e->cpu.user_s + e->cpu.sys_s) * 1e6 / (double)replies : 0;
+    bench_derive(e, atomic_load(&((struct dbench *)e->d)->measure_ns), r);
 }
 
 static void print_text(const struct engine *e, const struct eng_totals *r)
