@@ -125,6 +125,9 @@ uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now)
 {
     struct bthread *bt = BT(t);
     struct bconn *c = &bt->conns[i];
+    /* wrk asks delay() before the next batch: not while a batch has no room to go */
+    if (t->e->o->script_request && c->inflight + t->e->o->script_batch > BB(t)->P)
+        return 0;
     if (!c->due) {
         uint64_t ns;
         if (script_delay(t->id, &ns) < 0) {

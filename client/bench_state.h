@@ -108,8 +108,9 @@ uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n);
 int bench_script_head(const struct eng_thread *t, uint32_t i);
 
 /* -s with delay(): how many requests connection i may send now, 0 or 1: 1 once the
- * delay() asked for before its next request has passed (bt->next_due keeps the
- * earliest wait). A Lua error ends the thread's sending. */
+ * delay() asked for before its next request (with request(): its next batch, once the
+ * window has room for one) has passed (bt->next_due keeps the earliest wait). A Lua
+ * error ends the thread's sending. */
 uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now);
 
 /* -s with response(): n more bytes (from p) of connection c's response; at the end of

@@ -385,15 +385,16 @@ int script_stopped(int tid) { return TH[tid].stopped; }
 int script_delay(int tid, uint64_t *ns)
 {
     lua_State *s = TH[tid].s;
-    lua_settop(s, 0);
+    int top = lua_gettop(s); /* the first request()'s bytes may wait there (replay) */
     lua_getglobal(s, "delay");
     if (lua_pcall(s, 0, 1, 0)) {
         fprintf(stderr, "wharf bench: delay(): %s\n", lua_tostring(s, -1));
         atomic_store(&RUN_FAILED, 1);
+        lua_settop(s, top);
         return -1;
     }
     double ms = lua_tonumber(s, -1);
-    lua_settop(s, 0);
+    lua_settop(s, top);
     *ns = ms > 0 ? (ms < 3.6e6 ? (uint64_t)(ms * 1e6) : 3600000000000ull) : 0;
     return 0;
 }
