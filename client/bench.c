@@ -104,11 +104,13 @@ static void flush(struct eng_thread *t, uint32_t i)
 static uint64_t window(const struct eng_thread *t, uint32_t i)
 {
     const struct bthread *bt = BT(t);
-    uint64_t n = BB(t)->P - bt->conns[i].inflight;
-    if (t->e->o->rate)
-        n = min_u64(n, rate_share(bt->due_k, i, t->n) - bt->conns[i].issued);
+    const struct bconn *c = &bt->conns[i];
+    /* A script's batch may go past the window, its slots and -n (bench_script_fill). */
+    uint64_t n = BB(t)->P > c->inflight ? BB(t)->P - c->inflight : 0;
+    uint64_t due = t->e->o->rate ? rate_share(bt->due_k, i, t->n) : ENG_NO_LIMIT;
+    n = min_u64(n, due > c->issued ? due - c->issued : 0);
     if (t->quota != ENG_NO_LIMIT)
-        n = min_u64(n, t->quota - bt->issued_total);
+        n = min_u64(n, t->quota > bt->issued_total ? t->quota - bt->issued_total : 0);
     return n;
 }
 
@@ -119,7 +121,6 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     struct bthread *bt = BT(t);
     if (bt->phase != PH_RUN || t->conns[i].state != EC_OPEN)
         return;
-    uint32_t P = BB(t)->P;
     struct bconn *c = &bt->conns[i];
     uint64_t n = window(t, i);
     if (n && t->e->o->script_delay)
@@ -128,6 +129,7 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
         n = bench_script_fill(t, i, n);
     if (!n)
         return;
+    uint32_t P = bt->rcap; /* after the script's fill: it may grow the rings */
     uint64_t *ring = bt->ring + (size_t)i * P;
     uint32_t pos = c->head + c->inflight;
     if (pos >= P)
@@ -160,7 +162,7 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
 {
     struct bthread *bt = BT(t);
     struct bconn *c = &bt->conns[i];
-    uint32_t P = BB(t)->P;
+    uint32_t P = bt->rcap;
     uint64_t sent_at = bt->ring[(size_t)i * P + c->head];
     uint64_t m = c->issued - c->inflight; /* this request's number on the connection */
     if (++c->head == P)
@@ -168,7 +170,10 @@ static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
     c->inflight--;
     bt->inflight_total--;
     t->st->last_ns = now;
-    uint64_t from = t->e->o->rate ? rate_time(&bt->reqrate, i + m * t->n) : sent_at;
+    /* -R: from the intended send time, or the actual one when a script's batch sent the
+     * request ahead of its slot (bench_script_fill). */
+    uint64_t from = t->e->o->rate ? min_u64(rate_time(&bt->reqrate, i + m * t->n), sent_at)
+                                  : sent_at;
     if (rc != RX_OK) /* never a success, warmup or not */
         ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
     else if (from < bt->measure_ns) {
@@ -209,6 +214,8 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t l
     ctr_add(&t->st->c[BYTES_IN], len);
     for (;;) {
         const char *from = data;
+        if (t->e->o->script_request) /* a mix of methods: this response's decides */
+            t->rx[i].head = (uint8_t)bench_script_head(t, i);
         int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
         if (t->e->o->script_response && rc != RX_GARBLED)
             bench_script_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
@@ -275,7 +282,7 @@ static void scan_timeouts(struct eng_thread *t, uint64_t now)
 {
     struct bthread *bt = BT(t);
     uint64_t limit = t->e->o->timeout_ms * 1000000ull;
-    uint32_t P = BB(t)->P;
+    uint32_t P = bt->rcap;
     for (uint32_t i = 0; i < t->n; i++) {
         const struct bconn *c = &bt->conns[i];
         if (t->conns[i].state == EC_OPEN && c->inflight &&
@@ -376,8 +383,11 @@ static int thread_init(struct eng_thread *t)
     if (!bt)
         return -1;
     bt->conns = calloc(t->n ? t->n : 1, sizeof *bt->conns);
-    bt->ring = calloc((size_t)t->n * BB(t)->P + 1, sizeof *bt->ring);
-    return bt->conns && bt->ring ? 0 : -1;
+    bt->rcap = BB(t)->P;
+    bt->ring = calloc((size_t)t->n * bt->rcap + 1, sizeof *bt->ring);
+    if (!bt->conns || !bt->ring)
+        return -1;
+    return t->e->o->script ? bench_script_thread_init(t) : 0;
 }
 
 static void thread_free(struct eng_thread *t)
@@ -389,6 +399,7 @@ static void thread_free(struct eng_thread *t)
         buf_release(&bt->conns[i].out), buf_release(&bt->conns[i].resp);
     free(bt->conns);
     free(bt->ring);
+    free(bt->heads);
     free(bt);
     t->d = NULL;
 }

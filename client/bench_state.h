@@ -53,7 +53,9 @@ struct bconn {
 
 struct bthread {
     struct bconn *conns;
-    uint64_t *ring;         /* n * pipeline send times */
+    uint64_t *ring;         /* n * rcap send times: connection i's ring at i * rcap */
+    uint32_t rcap;          /* the window (-P), more once a script's batch needed more */
+    uint8_t *heads;         /* -s with request(): n * rcap, the request there is a HEAD */
     int phase;
     uint64_t issued_total;
     uint64_t inflight_total;
@@ -87,16 +89,28 @@ void bench_print_wrk(const struct engine *e, const struct eng_totals *r);
 void bench_print_text(const struct engine *e, const struct eng_totals *r);
 void bench_print_json(const struct engine *e, const struct eng_totals *r);
 
-/* -s with request(): the script's next requests for connection i, up to n, appended
- * to its bytes (c->out, c->unsent); returns how many they are. A request() call waits
- * until its whole batch (the most requests one call returned at first) fits n. A batch
- * that cannot fit before -n, wrk.thread:stop() and a Lua error (reported) end the
- * thread's sending. */
+/* -s: the thread's script state, before its connections start (thread_init): where it
+ * connects (thread.addr) and, with request(), which requests in flight are HEADs. 0 or
+ * -1 (errno). */
+int bench_script_thread_init(struct eng_thread *t);
+
+/* -s with request(): the script's next requests for connection i (the engine's window
+ * allowed n >= 1; with delay(), n is 1: one request() call), appended to its bytes
+ * (c->out, c->unsent); returns how many they are, every one counted and timed. A request() call waits until the window (-P, at
+ * least the first calls' largest batch) has room for such a batch, and with -R until
+ * its first slot is due (the batch takes as many slots as it has requests); a larger
+ * batch grows the rings (up to SCRIPT_BATCH_MAX past the window). A batch that cannot
+ * fit before -n, wrk.thread:stop() and an error (reported) end the thread's sending. */
 uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n);
 
+/* -s with request(): whether the oldest request in flight on connection i (the one the
+ * response being read answers) is a HEAD. */
+int bench_script_head(const struct eng_thread *t, uint32_t i);
+
 /* -s with delay(): how many requests connection i may send now, 0 or 1: 1 once the
- * delay() asked for before its next request has passed (bt->next_due keeps the
- * earliest wait). A Lua error ends the thread's sending. */
+ * delay() asked for before its next request (with request(): its next batch, once the
+ * window has room for one) has passed (bt->next_due keeps the earliest wait). A Lua
+ * error ends the thread's sending. */
 uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now);
 
 /* -s with response(): n more bytes (from p) of connection c's response; at the end of

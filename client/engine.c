@@ -88,7 +88,7 @@ static void start_connect(struct eng_thread *t, uint32_t i, uint64_t now)
         e->drv->starting(t, i, now);
     c->t_connect = now;
     c->state = EC_IDLE;
-    int fd = load_connect(e->o, index, &in_progress);
+    int fd = load_connect_to(e->o, t->ep ? t->ep : &e->o->ep, index, &in_progress);
     if (fd < 0) {
         connect_done(t, i, -fd, now);
         return;

@@ -86,6 +86,8 @@ struct eng_thread {
     uint32_t n;
     uint64_t first_index; /* global number of conns[0], for --source */
     uint64_t quota;       /* this thread's share of -n (ENG_NO_LIMIT without) */
+    const struct endpoint *ep; /* where it connects; NULL: the target (a driver may set
+                                * it in thread_init: a wrk script's thread.addr) */
     struct eng_conn *conns;
     struct reply_rx *rx;  /* per slot: a reply cut by the end of a read */
     char *rbuf;

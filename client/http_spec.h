@@ -24,6 +24,8 @@ struct http_spec {
     const char *expect_body;       /* --expect-body */
     char *raw_req;                 /* -s: the script's request, sent as it is (owned) */
     size_t raw_len;
+    int raw_head;                  /* -s without request(): raw_req is HEAD (no bodies);
+                                    * with request() each request's own method decides */
 };
 
 static inline int http_spec_status_ok(const struct http_spec *s, int status)

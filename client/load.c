@@ -30,10 +30,16 @@ int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts 
 
 int load_connect(const struct load_opts *o, uint64_t index, int *in_progress)
 {
+    return load_connect_to(o, &o->ep, index, in_progress);
+}
+
+int load_connect_to(const struct load_opts *o, const struct endpoint *ep, uint64_t index,
+                    int *in_progress)
+{
     /* udp://: a connected datagram socket, "connected" at once (no handshake); it
      * receives only the server's datagrams, and an ICMP error shows as ECONNREFUSED. */
     int dgram = o->proto == PROTO_UDP;
-    int fd = socket(o->ep.sa.ss_family,
+    int fd = socket(ep->sa.ss_family,
                     (dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -57,7 +63,7 @@ int load_connect(const struct load_opts *o, uint64_t index, int *in_progress)
         if (bind(fd, (const struct sockaddr *)src, o->source_len) < 0)
             goto fail;
     }
-    if (connect(fd, (const struct sockaddr *)&o->ep.sa, o->ep.sa_len) == 0) {
+    if (connect(fd, (const struct sockaddr *)&ep->sa, ep->sa_len) == 0) {
         *in_progress = 0;
         return fd;
     }

@@ -21,6 +21,10 @@ int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts 
  * when --source was given, and start connecting. Returns the fd, with *in_progress
  * set when the handshake is still under way, or -errno. */
 int load_connect(const struct load_opts *o, uint64_t index, int *in_progress);
+/* The same to ep instead of the target (a thread a wrk script's setup() sent elsewhere;
+ * ep's family must be --source's, when given). */
+int load_connect_to(const struct load_opts *o, const struct endpoint *ep, uint64_t index,
+                    int *in_progress);
 
 /* The outcome of a non-blocking connect (SO_ERROR): 0 or an errno. */
 int load_socket_error(int fd);

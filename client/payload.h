@@ -54,6 +54,8 @@ struct reply_rx {
     /* http: the response being received, and what the last complete one was */
     uint8_t in_body;  /* its head is done, its body under way */
     uint8_t flags;    /* RXF_* of the response being received, then of the last one */
+    uint8_t head;     /* set by the driver: this response answers a HEAD (a script's
+                       * mix of methods), so it has no body whatever its fields say */
     uint16_t status;
     uint32_t body_seen; /* --expect-body: bytes compared so far */
     struct http_body body;

@@ -32,7 +32,7 @@ static int build_raw(struct payload *p, const struct http_spec *h)
         return -1;
     memcpy(p->req, h->raw_req, h->raw_len);
     p->req_len = h->raw_len;
-    p->head_request = strcmp(h->method, "HEAD") == 0;
+    p->head_request = h->raw_head;
     p->max_reply = HRESP_MAX_HEAD;
     return 0;
 }
@@ -118,7 +118,7 @@ static int take_head(const struct payload *p, struct reply_rx *rx, const char **
 {
     size_t had = buf_len(&rx->in);
     if (!had) {
-        int rc = http_resp_head(*data, *len, p->head_request, r);
+        int rc = http_resp_head(*data, *len, p->head_request || rx->head, r);
         if (rc == HRESP_NEED_MORE && buf_append(&rx->in, *data, *len) < 0)
             return HRESP_ERR_TOO_LARGE;
         size_t used = rc == HRESP_DONE ? r->head_len : rc == HRESP_NEED_MORE ? *len : 0;
@@ -129,7 +129,8 @@ static int take_head(const struct payload *p, struct reply_rx *rx, const char **
     size_t take = *len < HRESP_MAX_HEAD - had ? *len : HRESP_MAX_HEAD - had;
     if (buf_append(&rx->in, *data, take) < 0)
         return HRESP_ERR_TOO_LARGE;
-    int rc = http_resp_head(buf_head(&rx->in), buf_len(&rx->in), p->head_request, r);
+    int rc = http_resp_head(buf_head(&rx->in), buf_len(&rx->in), p->head_request || rx->head,
+                            r);
     size_t used = rc == HRESP_DONE ? r->head_len - had : rc == HRESP_NEED_MORE ? take : 0;
     *data += used;
     *len -= used;

@@ -23,11 +23,13 @@ int script_prepare(struct load_opts *o)
     return 2;
 }
 
-const char *script_request(int tid, size_t *len, size_t *count)
+const char *script_request(int tid, size_t *len, size_t *count, const uint8_t **heads)
 {
-    (void)tid, (void)len, (void)count;
+    (void)tid, (void)len, (void)count, (void)heads;
     return NULL;
 }
+
+const struct endpoint *script_thread_endpoint(int tid) { return (void)tid, NULL; }
 
 int script_stopped(int tid) { return (void)tid, 0; }
 int script_wants_response(void) { return 0; }
@@ -71,6 +73,9 @@ struct sthread {
     int stopped;    /* wrk.thread:stop() was called */
     int warned;     /* the one warning about request()'s bytes was given */
     int replay;     /* the bytes of the call made before the load are the next ones */
+    int moved;      /* setup() sent it to ep, not to the target */
+    struct endpoint ep;
+    uint8_t heads[SCRIPT_BATCH_MAX]; /* the last request() string's: which are HEAD */
 };
 static struct sthread *TH;
 static int NTH, HAS_REQUEST, HAS_RESPONSE, HAS_DELAY;
@@ -205,8 +210,48 @@ static lua_State *new_state(const struct load_opts *o, const char *addr)
     return s;
 }
 
-/* One state per load thread, each with wrk.thread; setup(thread) in the main state.
- * A thread sent elsewhere (thread.addr changed) is refused: one shared target. */
+/* After setup(thread i) (its thread object on top of L): an address setup() gave it
+ * other than the target is where thread i connects (TH[i].ep), and its own state's
+ * wrk.thread.addr says so. 0, or 2 (reported). */
+static int take_addr(const struct load_opts *o, int i, const char *addr)
+{
+    char err[200], text[ADDR_TEXT_MAX];
+    lua_getfield(L, -1, "addr");
+    const char *to = lua_tostring(L, -1); /* wrk's lookup gives objects; wharf's strings */
+    if (!to) {
+        fprintf(stderr, "wharf bench: setup(): thread.addr is %s, not an address\n",
+                luaL_typename(L, -1));
+        return script_close(), 2;
+    }
+    if (strcmp(to, addr) != 0) {
+        if (addr_parse_host_port(to, 0, &TH[i].ep, err, sizeof err) < 0) {
+            fprintf(stderr, "wharf bench: setup(): thread.addr: %s\n", err);
+            return script_close(), 2;
+        }
+        if (o->n_sources && TH[i].ep.sa.ss_family != o->sources[0].ss_family) {
+            fprintf(stderr, "wharf bench: setup(): thread.addr = %s: not the address "
+                            "family of --source\n", to);
+            return script_close(), 2;
+        }
+        TH[i].moved = 1;
+        addr_format((const struct sockaddr *)&TH[i].ep.sa, text, sizeof text);
+        lua_getglobal(TH[i].s, "wrk");
+        lua_getfield(TH[i].s, -1, "thread");
+        lua_pushstring(TH[i].s, text);
+        lua_setfield(TH[i].s, -2, "addr");
+        lua_pop(TH[i].s, 2);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+const struct endpoint *script_thread_endpoint(int tid)
+{
+    return TH && tid < NTH && TH[tid].moved ? &TH[tid].ep : NULL;
+}
+
+/* One state per load thread, each with wrk.thread; setup(thread) in the main state,
+ * which may send the thread to another address (thread.addr, wrk's lookup pattern). */
 static int run_setup(const struct load_opts *o, const char *addr)
 {
     TH = calloc(o->threads, sizeof *TH);
@@ -229,14 +274,9 @@ static int run_setup(const struct load_opts *o, const char *addr)
             if (lua_pcall(L, 1, 0, 0))
                 return lua_failed("setup()");
         }
-        lua_getfield(L, -1, "addr");
-        const char *now = lua_tostring(L, -1);
-        if (!now || strcmp(now, addr) != 0) {
-            fprintf(stderr, "wharf bench: setup(): thread.addr = %s: a thread sent to "
-                            "another address is not supported\n", now ? now : "nil");
-            return script_close(), 2;
-        }
-        lua_pop(L, 2);
+        if (take_addr(o, i, addr))
+            return 2;
+        lua_pop(L, 1);
     }
     return 0;
 }
@@ -271,15 +311,19 @@ static int refuse_unbuilt(const struct load_opts *o)
     return 0;
 }
 
-/* How many requests wharf's parser finds in (p, len): 0 when it cannot split them all. */
-static size_t count_requests(const char *p, size_t len)
+/* How many requests wharf's parser finds in (p, len), heads[j] whether the j-th is a
+ * HEAD: 0 when it cannot split them all; SCRIPT_BATCH_MAX + 1 when they are more than
+ * that (it stops there). */
+static size_t count_requests(const char *p, size_t len, uint8_t *heads)
 {
     size_t n = 0;
-    while (len) {
+    while (len && n <= SCRIPT_BATCH_MAX) {
         struct codec_state st = {0};
         struct http_request hr;
         if (http_parse_request(p, len, len, &st, &hr) != HTTP_MESSAGE)
             return 0;
+        if (n < SCRIPT_BATCH_MAX)
+            heads[n] = hr.method_len == 4 && memcmp(hr.method, "HEAD", 4) == 0;
         p += hr.frame_len;
         len -= hr.frame_len;
         n++;
@@ -307,7 +351,7 @@ static const char *call_request(int i, size_t *len)
     return p;
 }
 
-const char *script_request(int tid, size_t *len, size_t *count)
+const char *script_request(int tid, size_t *len, size_t *count, const uint8_t **heads)
 {
     const char *p;
     if (TH[tid].replay) { /* the first call's bytes (take_request): still on the stack */
@@ -317,13 +361,21 @@ const char *script_request(int tid, size_t *len, size_t *count)
         p = call_request(tid, len);
     if (!p)
         return NULL;
-    *count = count_requests(p, *len);
+    *count = count_requests(p, *len, TH[tid].heads);
+    *heads = TH[tid].heads;
+    if (*count > SCRIPT_BATCH_MAX) {
+        fprintf(stderr, "wharf bench: request() returned more than %d requests in one "
+                        "string\n", SCRIPT_BATCH_MAX);
+        atomic_store(&RUN_FAILED, 1);
+        return NULL;
+    }
     if (!*count) {
         if (!TH[tid].warned)
             fprintf(stderr, "wharf bench: request() returned bytes the request parser "
                             "cannot split: sent as they are, one request per response\n");
         TH[tid].warned = 1;
         *count = 1;
+        TH[tid].heads[0] = 0;
     }
     return p;
 }
@@ -333,15 +385,16 @@ int script_stopped(int tid) { return TH[tid].stopped; }
 int script_delay(int tid, uint64_t *ns)
 {
     lua_State *s = TH[tid].s;
-    lua_settop(s, 0);
+    int top = lua_gettop(s); /* the first request()'s bytes may wait there (replay) */
     lua_getglobal(s, "delay");
     if (lua_pcall(s, 0, 1, 0)) {
         fprintf(stderr, "wharf bench: delay(): %s\n", lua_tostring(s, -1));
         atomic_store(&RUN_FAILED, 1);
+        lua_settop(s, top);
         return -1;
     }
     double ms = lua_tonumber(s, -1);
-    lua_settop(s, 0);
+    lua_settop(s, top);
     *ns = ms > 0 ? (ms < 3.6e6 ? (uint64_t)(ms * 1e6) : 3600000000000ull) : 0;
     return 0;
 }
@@ -409,11 +462,12 @@ static int take_request(struct load_opts *o)
 {
     size_t len, n = 1;
     const char *req = NULL;
+    const uint8_t *heads;
     HAS_REQUEST = has_fn_in(TH[0].s, "request");
     HAS_RESPONSE = has_fn_in(TH[0].s, "response");
     HAS_DELAY = has_fn_in(TH[0].s, "delay");
     for (int i = 0; i < (HAS_REQUEST ? NTH : 0); i++) {
-        if (!(req = script_request(i, &len, &n)))
+        if (!(req = script_request(i, &len, &n, &heads)))
             return script_close(), 2;
         o->script_batch = n > o->script_batch ? n : o->script_batch;
         TH[i].replay = 1; /* sent first: the script sees every call it made go out */
@@ -424,7 +478,7 @@ static int take_request(struct load_opts *o)
         if (lua_pcall(TH[0].s, 0, 1, 0))
             return lua_failed_in(TH[0].s, "wrk.request()");
         req = lua_tolstring(TH[0].s, -1, &len);
-        if (!req || count_requests(req, len) != 1) {
+        if (!req || count_requests(req, len, TH[0].heads) != 1) {
             fprintf(stderr, "wharf bench: wrk.request() is not one well-formed HTTP request\n");
             return script_close(), 2;
         }
@@ -436,8 +490,10 @@ static int take_request(struct load_opts *o)
     }
     memcpy(o->http.raw_req, req, len);
     o->http.raw_len = len;
-    if (len > 5 && memcmp(req, "HEAD ", 5) == 0)
-        o->http.method = "HEAD"; /* its responses have no body, whatever their fields say */
+    if (!HAS_REQUEST && TH[0].heads[0]) { /* its responses have no body, whatever their */
+        o->http.method = "HEAD";          /* fields say; with request(), per request */
+        o->http.raw_head = 1;
+    }
     o->script_request = HAS_REQUEST;
     o->script_response = HAS_RESPONSE;
     o->script_delay = HAS_DELAY;

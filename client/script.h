@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct endpoint;
 struct load_opts;
 struct hist;
 
@@ -22,11 +23,21 @@ int script_built_in(void);
  * line on stderr (a Lua error, a refused combination): nothing has been sent. */
 int script_prepare(struct load_opts *o);
 
+/* The most requests one request() string may hold: what a connection's ring of send
+ * times must be able to grow by (more is an error, as a Lua error is). */
+#define SCRIPT_BATCH_MAX 4096
+
 /* -s with request(): thread tid's next bytes, from its own state (only thread tid
  * calls this, while the load runs); valid until its next call. *count is how many
  * requests they hold (split with the request parser; 1, with one warning, when it
- * cannot split them). NULL after a Lua error (reported): the caller stops. */
-const char *script_request(int tid, size_t *len, size_t *count);
+ * cannot split them), (*heads)[j] whether the j-th is a HEAD (its response has no
+ * body). NULL after a Lua error, or more than SCRIPT_BATCH_MAX requests (reported):
+ * the caller stops. */
+const char *script_request(int tid, size_t *len, size_t *count, const uint8_t **heads);
+
+/* Where thread tid connects when setup() gave it an address of its own (thread.addr),
+ * else NULL: the target. Valid until script_close. */
+const struct endpoint *script_thread_endpoint(int tid);
 
 /* Whether thread tid's script called wrk.thread:stop() (or setup's thread:stop()). */
 int script_stopped(int tid);
