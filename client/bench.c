@@ -155,32 +155,53 @@ static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
     pump(t, i, now);
 }
 
-/* One reply on connection i: pop its send time, count it. */
-static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
+/* k replies on connection i, each a success received at now: pop their send times,
+ * record their latencies one by one (a reply's receive time is its read's). Returns
+ * how many were in the measured time. */
+static uint64_t count_ok(struct eng_thread *t, uint32_t i, uint32_t k, uint64_t now)
 {
     struct bthread *bt = BT(t);
     struct bconn *c = &bt->conns[i];
     uint32_t P = BB(t)->P;
-    uint64_t sent_at = bt->ring[(size_t)i * P + c->head];
-    uint64_t m = c->issued - c->inflight; /* this request's number on the connection */
-    if (++c->head == P)
+    const uint64_t *ring = bt->ring + (size_t)i * P;
+    int rated = t->e->o->rate != 0;
+    uint64_t m = c->issued - c->inflight; /* the first one's number on the connection */
+    uint64_t measured = 0;
+    for (uint32_t j = 0; j < k; j++, m++) {
+        uint64_t from = rated ? rate_time(&bt->reqrate, i + m * t->n) : ring[c->head];
+        uint64_t lat = now > from ? now - from : 0;
+        if (++c->head == P)
+            c->head = 0;
+        if (from >= bt->measure_ns) {
+            measured++;
+            hist_record(&t->st->h[LAT], lat);
+        }
+        ivlog_record(t, lat, from);
+    }
+    c->inflight -= k;
+    bt->inflight_total -= k;
+    t->st->last_ns = now;
+    ctr_add(&t->st->c[OK], measured);
+    ctr_add(&t->st->c[WARM], k - measured);
+    return measured;
+}
+
+/* One reply on connection i, rc its verdict: pop its send time, count it. */
+static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
+{
+    struct bthread *bt = BT(t);
+    struct bconn *c = &bt->conns[i];
+    if (rc == RX_OK) {
+        if (count_ok(t, i, 1, now) && (t->rx[i].flags & RXF_NON2XX))
+            ctr_add(&t->st->c[NON2XX], 1);
+        return;
+    }
+    if (++c->head == BB(t)->P) /* never a success, warmup or not */
         c->head = 0;
     c->inflight--;
     bt->inflight_total--;
     t->st->last_ns = now;
-    uint64_t from = t->e->o->rate ? rate_time(&bt->reqrate, i + m * t->n) : sent_at;
-    if (rc != RX_OK) /* never a success, warmup or not */
-        ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
-    else if (from < bt->measure_ns) {
-        ctr_add(&t->st->c[WARM], 1);
-        ivlog_record(t, now > from ? now - from : 0, from);
-    } else {
-        ctr_add(&t->st->c[OK], 1);
-        hist_record(&t->st->h[LAT], now > from ? now - from : 0);
-        if (t->rx[i].flags & RXF_NON2XX)
-            ctr_add(&t->st->c[NON2XX], 1);
-        ivlog_record(t, now > from ? now - from : 0, from);
-    }
+    ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
 }
 
 /* The server closed after a complete response (HTTP 'Connection: close', or a body
@@ -202,20 +223,30 @@ static void server_closed(struct eng_thread *t, uint32_t i)
         eng_queue(t, i);
 }
 
-/* Take every complete reply in data. */
+/* Take every complete reply in data: the expected ones a read's worth at a time
+ * (unless response() wants each one), the others one by one. */
 static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t len, uint64_t now)
 {
     struct bconn *c = &BT(t)->conns[i];
+    const struct payload *pl = &BB(t)->pl;
+    int each = t->e->o->script_response;
     ctr_add(&t->st->c[BYTES_IN], len);
     for (;;) {
+        if (!each && c->inflight) {
+            uint32_t k = reply_take_matched(pl, &t->rx[i], &data, &len, c->inflight);
+            if (k)
+                count_ok(t, i, k, now);
+            if (k && !len)
+                return ENG_OK; /* all taken, nothing partial left */
+        }
         const char *from = data;
-        int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
-        if (t->e->o->script_response && rc != RX_GARBLED)
+        int rc = reply_next(pl, &t->rx[i], &data, &len);
+        if (each && rc != RX_GARBLED)
             bench_script_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {
-            teardown(t, i, BB(t)->pl.proto == PROTO_HTTP ? ERR_HTTP : ERR_MISMATCH);
+            teardown(t, i, pl->proto == PROTO_HTTP ? ERR_HTTP : ERR_MISMATCH);
             return ENG_GONE;
         }
         count_reply(t, i, rc, now);

@@ -119,6 +119,8 @@ static uint32_t pending_limit(const struct eng_thread *t)
 static void run_connects(struct eng_thread *t, uint64_t now)
 {
     const struct load_opts *o = t->e->o;
+    if (!t->qlen && !t->dqlen)
+        return; /* the usual turn once the ramp is over */
     while (t->dqlen && t->conns[t->dq[t->dqhead]].t_connect <= now) {
         uint32_t i = t->dq[t->dqhead];
         t->dqhead = (t->dqhead + 1) % t->n;
@@ -220,10 +222,11 @@ static void take_wake(struct eng_thread *t)
     }
 }
 
-static void wait_and_dispatch(struct eng_thread *t, uint64_t next)
+/* Sleep until next at the latest (now: the clock read just before), then handle what
+ * came. */
+static void wait_and_dispatch(struct eng_thread *t, uint64_t next, uint64_t now)
 {
     struct epoll_event ev[MAX_EVENTS];
-    uint64_t now = clock_ns();
     int n = load_epoll_wait(t->epfd, ev, MAX_EVENTS, next > now ? next - now : 0);
     for (int k = 0; k < n; k++) {
         if (ev[k].data.u64 == WAKE_DATA)
@@ -258,7 +261,7 @@ void engine_loop(struct eng_thread *t, int queue_all)
         }
         now = clock_ns();
         uint64_t next = min_u64(t->next_scan, drv->next_wakeup(t, now));
-        wait_and_dispatch(t, min_u64(next, connect_wakeup(t, now)));
+        wait_and_dispatch(t, min_u64(next, connect_wakeup(t, now)), now);
     }
     for (uint32_t i = 0; i < t->n; i++)
         eng_close(t, i, 0);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../common/buf.h"
 #include "../common/codec.h"
@@ -24,6 +25,7 @@ struct payload {
     char *reqs;          /* `copies` requests back to back: a pipeline is one write */
     size_t copies;
     char *exp;           /* raw/line/frame: the exact reply expected on the wire */
+    char *exps;          /* `copies` of exp back to back: a pipeline's replies at once */
     size_t reply_len;
     size_t exp_off;      /* where the reply's payload starts in exp */
     size_t exp_payload_len;
@@ -86,9 +88,48 @@ static inline int reply_next(const struct payload *p, struct reply_rx *rx, const
     return p->ops->next_reply(p, rx, data, len);
 }
 
+/* Take at most max replies that are exactly the expected one (proto.h: take_matched);
+ * 0 for a protocol without that fast path. Each is RX_OK with no flags. */
+static inline uint32_t reply_take_matched(const struct payload *p, struct reply_rx *rx,
+                                          const char **data, size_t *len, uint32_t max)
+{
+    return p->ops->take_matched ? p->ops->take_matched(p, rx, data, len, max) : 0;
+}
+
 /* The request and expected reply of raw, line and frame: the request's shape with its
  * payload put through the mode (proto_raw.c, proto_framed.c). 0 or -1 (no memory). */
 int payload_build_echoed(struct payload *p);
+
+/* raw, line and frame's take_matched, once the module has no partial reply: whole
+ * copies of p->exp at the start of (*data, *len), at most max; how many were taken.
+ * Inline: it is the whole fast path. */
+static inline uint32_t payload_take_echoed(const struct payload *p, const char **data,
+                                           size_t *len, uint32_t max)
+{
+    const char *d = *data;
+    size_t n = *len, r = p->reply_len;
+    uint32_t k = 0;
+    if (!r)
+        return 0; /* an empty reply is never a whole one */
+    if (max > 1 && n >= 2 * r) { /* several whole replies: one compare for all */
+        size_t all = n / r < max ? n / r : max;
+        if (all > p->copies)
+            all = p->copies;
+        if (all > 1 && memcmp(d, p->exps, all * r) == 0) {
+            *data = d + all * r;
+            *len = n - all * r;
+            return (uint32_t)all;
+        }
+    }
+    while (k < max && n >= r && memcmp(d, p->exp, r) == 0) { /* up to the first wrong one */
+        d += r;
+        n -= r;
+        k++;
+    }
+    *data = d;
+    *len = n;
+    return k;
+}
 
 /* Forget any partial reply (the connection is gone); keeps the memory unless release. */
 void reply_rx_reset(struct reply_rx *rx, int release);
