@@ -30,6 +30,7 @@
 #include "ivlog.h"
 #include "payload.h"
 #include "script.h"
+#include "sysio.h"
 
 #define MAX_PENDING_CONNECTS 256              /* per thread: SYNs in flight at once */
 #define RECONNECT_DELAY_NS (100 * 1000000ull) /* after a failed connect */
@@ -78,7 +79,7 @@ static void flush(struct eng_thread *t, uint32_t i)
     const char *end = t->e->o->script_request ? buf_head(&c->out) + buf_len(&c->out)
                                               : pl->reqs + (size_t)BB(t)->P * pl->req_len;
     while (c->unsent) {
-        ssize_t w = write(t->conns[i].fd, end - c->unsent, c->unsent);
+        ssize_t w = sys_write(t->conns[i].fd, end - c->unsent, c->unsent);
         if (w > 0) {
             ctr_add(&t->st->c[BYTES_OUT], (uint64_t)w);
             c->unsent -= (uint32_t)w;

@@ -15,6 +15,7 @@
 #include "../common/fdtable.h"
 #include "hgrm.h"
 #include "ivlog.h"
+#include "sysio.h"
 
 #define MAX_EVENTS 512
 #define WAKE_DATA UINT64_MAX /* the epoll data of the wake descriptor */
@@ -170,7 +171,7 @@ int eng_read(struct eng_thread *t, uint32_t i, uint32_t events, uint64_t *now)
     /* With the peer's FIN or an error pending, read on to see it: no new edge comes. */
     int to_the_end = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     for (;;) {
-        ssize_t n = read(t->conns[i].fd, t->rbuf, ENG_RBUF_SIZE);
+        ssize_t n = sys_read(t->conns[i].fd, t->rbuf, ENG_RBUF_SIZE);
         if (n > 0) {
             *now = clock_ns();
             int rc = drv->on_bytes(t, i, t->rbuf, (size_t)n, *now);
