@@ -18,15 +18,15 @@ uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n)
         size_t len, k;
         const char *p = script_request(t->id, &len, &k);
         if (!p || buf_append(&c->out, p, len) < 0) {
-            t->quota = BT(t)->issued_total + got;
+            t->quota = BT(t)->ph.issued_total + got;
             break;
         }
         got += k < n - got ? k : n - got; /* more than the first batch: as many as fit */
         c->unsent += (uint32_t)len;
     }
-    int quota_short = t->quota != ENG_NO_LIMIT && t->quota - BT(t)->issued_total - got < batch;
+    int quota_short = t->quota != ENG_NO_LIMIT && t->quota - BT(t)->ph.issued_total - got < batch;
     if (script_stopped(t->id) || quota_short)
-        t->quota = BT(t)->issued_total + got;
+        t->quota = BT(t)->ph.issued_total + got;
     return got;
 }
 
@@ -37,7 +37,7 @@ uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now)
     if (!c->due) {
         uint64_t ns;
         if (script_delay(t->id, &ns) < 0) {
-            t->quota = bt->issued_total;
+            t->quota = bt->ph.issued_total;
             return 0;
         }
         c->due = now + ns;
@@ -60,7 +60,7 @@ void bench_script_response(struct eng_thread *t, struct bconn *c, const char *p,
         return;
     if (script_response(t->id, buf_head(&c->resp), buf_len(&c->resp), BB(t)->pl.head_request) ||
         script_stopped(t->id))
-        t->quota = BT(t)->issued_total;
+        t->quota = BT(t)->ph.issued_total;
     buf_clear(&c->resp);
 }
 
