@@ -31,6 +31,10 @@ void eng_queue(struct eng_thread *t, uint32_t i)
 
 void eng_queue_at(struct eng_thread *t, uint32_t i, uint64_t when)
 {
+    if (!t->dq && !(t->dq = calloc(t->n, sizeof *t->dq))) {
+        eng_queue(t, i); /* no memory for the wait: connect as the pace allows */
+        return;
+    }
     t->conns[i].t_connect = when;
     t->dq[(t->dqhead + t->dqlen++) % t->n] = i;
     t->conns[i].state = EC_QUEUED;
@@ -194,7 +198,7 @@ static void on_event(struct eng_thread *t, uint64_t data, uint32_t events)
 {
     uint32_t i = (uint32_t)data;
     struct eng_conn *c = &t->conns[i];
-    if (c->gen != (uint32_t)(data >> 32) || c->fd < 0)
+    if (c->gen != (uint16_t)(data >> 32) || c->fd < 0)
         return;
     if (c->state == EC_CONNECTING) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -284,10 +288,9 @@ int eng_thread_init(struct engine *e, struct eng_thread *t, int id, uint32_t n, 
     t->conns = calloc(n ? n : 1, sizeof *t->conns);
     t->rx = calloc(n ? n : 1, sizeof *t->rx);
     t->q = calloc(n ? n : 1, sizeof *t->q);
-    t->dq = calloc(n ? n : 1, sizeof *t->dq);
     t->rbuf = malloc(ENG_RBUF_SIZE);
     t->st = calloc(1, sizeof *t->st);
-    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->dq || !t->rbuf ||
+    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->rbuf ||
         !t->st || ivlog_slot_init(t) < 0)
         return -1;
     for (int h = 0; h < ENG_HISTS; h++)

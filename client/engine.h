@@ -37,7 +37,8 @@ enum eng_state { EC_IDLE, EC_QUEUED, EC_CONNECTING, EC_OPEN };
 
 struct eng_conn {
     int fd;
-    uint32_t gen;       /* bumped per socket: events of an older socket are ignored */
+    uint16_t gen;       /* bumped per socket: events of an older socket are ignored
+                         * (stale ones come within one epoll_wait batch: 16 bits do) */
     uint8_t state;      /* enum eng_state */
     uint8_t resolved;   /* connected or failed at least once (the ramp is over for it) */
     uint64_t t_connect; /* connect() began; while queued for later: when to connect */
@@ -104,7 +105,8 @@ struct eng_thread {
     int connecting;       /* 0: queued connections wait (the driver stopped starting) */
     uint64_t attempts, attempt_limit;
     uint32_t *q, qhead, qlen;    /* to connect now, as the pace allows */
-    uint32_t *dq, dqhead, dqlen; /* to connect at conns[i].t_connect */
+    uint32_t *dq, dqhead, dqlen; /* to connect at conns[i].t_connect (allocated when
+                                  * first used: hold never retries) */
     uint32_t pending;            /* handshakes in flight */
     uint32_t resolved;           /* connections that connected or failed once */
     struct rate crate;

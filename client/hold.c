@@ -48,10 +48,12 @@ _Static_assert(HOLD_COUNTERS <= ENG_COUNTERS, "hold's counters fit eng_stats");
  * failed); CLOCK_MONOTONIC. */
 enum { AT_CONNECTED, AT_LIVE };
 
-/* A connection's round trip, beside its engine slot. */
+/* A connection's round trip, beside its engine slot: 4 bytes, as hold keeps tens of
+ * thousands. t_ms wraps after 2^29 ms (6 days): timeouts are measured modulo that. */
+#define T_MS_MASK ((1u << 29) - 1)
 struct hconn {
-    uint8_t step;
-    uint32_t t_ms;   /* when the current wait began, ms since the child started */
+    uint32_t step : 3;
+    uint32_t t_ms : 29; /* when the current wait began, ms since the child started */
 };
 
 /* A child's state: the engine thread's t->d. */
@@ -69,7 +71,7 @@ static inline struct child *CH(const struct eng_thread *t) { return t->d; }
 
 static inline uint32_t ms_since(const struct child *h, uint64_t now)
 {
-    return (uint32_t)((now - h->t0) / 1000000u);
+    return (uint32_t)((now - h->t0) / 1000000u) & T_MS_MASK;
 }
 
 static void count(struct eng_thread *t, int k) { ctr_add(&t->st->c[k], 1); }
@@ -104,7 +106,7 @@ static void write_probe(struct eng_thread *t, uint32_t i, int step, uint64_t now
 {
     struct child *h = CH(t);
     h->conns[i].t_ms = ms_since(h, now);
-    h->conns[i].step = (uint8_t)step;
+    h->conns[i].step = (uint32_t)step;
     /* A fresh or idle socket has room for one small request: a short write means the
      * connection is broken. */
     ssize_t w = write(t->conns[i].fd, h->pl.req, h->pl.req_len);
@@ -201,7 +203,7 @@ static void scan_timeouts(struct eng_thread *t, uint64_t now)
     for (uint32_t i = 0; i < t->n; i++) {
         uint8_t step = h->conns[i].step;
         if (t->conns[i].state == EC_OPEN && (step == H_PROBE || step == H_VERIFY) &&
-            ms - h->conns[i].t_ms > limit) {
+            ((ms - h->conns[i].t_ms) & T_MS_MASK) > limit) {
             count(t, why(h, i) + WHY_TIMEOUT);
             lose(t, i);
         }

@@ -47,18 +47,25 @@ void payload_free(struct payload *p);
 #define UDP_SEQ_MOD 100000000ull
 #define UDP_MAX_DGRAM 65507
 
-/* Reply parsing state of one connection: a partial reply, when a read ends inside one. */
+/* Reply parsing state of one connection: a partial reply, when a read ends inside one.
+ * A connection speaks one protocol, so each protocol's own state shares the union
+ * (hold keeps one of these per held connection). */
 struct reply_rx {
     struct buf in;
-    struct codec_state cs;
-    uint32_t raw_got; /* raw: bytes of the current reply seen */
-    uint8_t raw_bad;
-    /* http: the response being received, and what the last complete one was */
-    uint8_t in_body;  /* its head is done, its body under way */
+    /* http: the response being received, and what the last complete one was; flags
+     * stays 0 under the other protocols */
     uint8_t flags;    /* RXF_* of the response being received, then of the last one */
+    uint8_t in_body;  /* its head is done, its body under way */
     uint16_t status;
     uint32_t body_seen; /* --expect-body: bytes compared so far */
-    struct http_body body;
+    union {
+        struct codec_state cs;  /* line and frame */
+        struct {                /* raw */
+            uint32_t raw_got;   /* bytes of the current reply seen */
+            uint8_t raw_bad;
+        };
+        struct http_body body;  /* http */
+    };
 };
 
 /* What proto_http says about the response it returned, beside RX_OK / RX_MISMATCH. */
