@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
@@ -30,6 +29,7 @@
 #include "ivlog.h"
 #include "payload.h"
 #include "script.h"
+#include "sysio.h"
 
 #define MAX_PENDING_CONNECTS 256              /* per thread: SYNs in flight at once */
 #define RECONNECT_DELAY_NS (100 * 1000000ull) /* after a failed connect */
@@ -46,7 +46,7 @@ static void connect_failed(struct eng_thread *t, uint32_t i, int err, uint64_t n
     struct bthread *bt = BT(t);
     ctr_add(&t->st->err[ERR_CONNECT], 1);
     errno_count(&t->st->errnos, err);
-    if (bt->phase <= PH_RUN)
+    if (bt->ph.phase <= PH_RUN)
         eng_queue_at(t, i, now + RECONNECT_DELAY_NS);
 }
 
@@ -58,14 +58,14 @@ static void teardown(struct eng_thread *t, uint32_t i, int kind)
     struct bconn *c = &bt->conns[i];
     eng_close(t, i, 0);
     ctr_add(&t->st->err[kind], c->inflight ? c->inflight : 1);
-    bt->inflight_total -= c->inflight;
+    bt->ph.inflight_total -= c->inflight;
     c->inflight = 0;
     c->head = 0;
     c->unsent = 0;
     c->want_write = 0;
     buf_clear(&c->resp);
     ctr_sub1(&t->st->c[LIVE]);
-    if (bt->phase <= PH_RUN)
+    if (bt->ph.phase <= PH_RUN)
         eng_queue(t, i);
 }
 
@@ -78,7 +78,7 @@ static void flush(struct eng_thread *t, uint32_t i)
     const char *end = t->e->o->script_request ? buf_head(&c->out) + buf_len(&c->out)
                                               : pl->reqs + (size_t)BB(t)->P * pl->req_len;
     while (c->unsent) {
-        ssize_t w = write(t->conns[i].fd, end - c->unsent, c->unsent);
+        ssize_t w = sys_write(t->conns[i].fd, end - c->unsent, c->unsent);
         if (w > 0) {
             ctr_add(&t->st->c[BYTES_OUT], (uint64_t)w);
             c->unsent -= (uint32_t)w;
@@ -103,15 +103,8 @@ static void flush(struct eng_thread *t, uint32_t i)
 /* How many requests connection i may send now: its window, its due rate slots, -n. */
 static uint64_t window(const struct eng_thread *t, uint32_t i)
 {
-    const struct bthread *bt = BT(t);
-    const struct bconn *c = &bt->conns[i];
-    /* A script's batch may go past the window, its slots and -n (bench_script_fill). */
-    uint64_t n = BB(t)->P > c->inflight ? BB(t)->P - c->inflight : 0;
-    uint64_t due = t->e->o->rate ? rate_share(bt->due_k, i, t->n) : ENG_NO_LIMIT;
-    n = min_u64(n, due > c->issued ? due - c->issued : 0);
-    if (t->quota != ENG_NO_LIMIT)
-        n = min_u64(n, t->quota > bt->issued_total ? t->quota - bt->issued_total : 0);
-    return n;
+    const struct bconn *c = &BT(t)->conns[i];
+    return bench_window(t, i, BB(t)->P, c->inflight, c->issued);
 }
 
 /* Fill the connection's window: as many requests as it may have in flight, or (with
@@ -119,7 +112,7 @@ static uint64_t window(const struct eng_thread *t, uint32_t i)
 static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
 {
     struct bthread *bt = BT(t);
-    if (bt->phase != PH_RUN || t->conns[i].state != EC_OPEN)
+    if (bt->ph.phase != PH_RUN || t->conns[i].state != EC_OPEN)
         return;
     struct bconn *c = &bt->conns[i];
     uint64_t n = window(t, i);
@@ -141,8 +134,8 @@ static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
     }
     c->inflight += (uint32_t)n;
     c->issued += n;
-    bt->issued_total += n;
-    bt->inflight_total += n;
+    bt->ph.issued_total += n;
+    bt->ph.inflight_total += n;
     ctr_add(&t->st->c[SENT], n);
     if (!t->e->o->script_request)
         c->unsent += (uint32_t)(n * BB(t)->pl.req_len);
@@ -157,35 +150,56 @@ static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
     pump(t, i, now);
 }
 
-/* One reply on connection i: pop its send time, count it. */
-static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
+/* k replies on connection i, each a success received at now: pop their send times,
+ * record their latencies one by one (a reply's receive time is its read's). Returns
+ * how many were in the measured time. */
+static uint64_t count_ok(struct eng_thread *t, uint32_t i, uint32_t k, uint64_t now)
 {
     struct bthread *bt = BT(t);
     struct bconn *c = &bt->conns[i];
     uint32_t P = bt->rcap;
-    uint64_t sent_at = bt->ring[(size_t)i * P + c->head];
-    uint64_t m = c->issued - c->inflight; /* this request's number on the connection */
-    if (++c->head == P)
+    const uint64_t *ring = bt->ring + (size_t)i * P;
+    int rated = t->e->o->rate != 0;
+    uint64_t m = c->issued - c->inflight; /* the first one's number on the connection */
+    uint64_t measured = 0;
+    for (uint32_t j = 0; j < k; j++, m++) {
+        /* -R: from the intended send time, or the actual one when a script's batch sent
+         * the request ahead of its slot (bench_script_fill). */
+        uint64_t from = rated ? min_u64(rate_time(&bt->ph.reqrate, i + m * t->n), ring[c->head])
+                              : ring[c->head];
+        uint64_t lat = now > from ? now - from : 0;
+        if (++c->head == P)
+            c->head = 0;
+        if (from >= bt->ph.measure_ns) {
+            measured++;
+            hist_record(&t->st->h[LAT], lat);
+        }
+        ivlog_record(t, lat, from);
+    }
+    c->inflight -= k;
+    bt->ph.inflight_total -= k;
+    t->st->last_ns = now;
+    ctr_add(&t->st->c[OK], measured);
+    ctr_add(&t->st->c[WARM], k - measured);
+    return measured;
+}
+
+/* One reply on connection i, rc its verdict: pop its send time, count it. */
+static void count_reply(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
+{
+    struct bthread *bt = BT(t);
+    struct bconn *c = &bt->conns[i];
+    if (rc == RX_OK) {
+        if (count_ok(t, i, 1, now) && (t->rx[i].flags & RXF_NON2XX))
+            ctr_add(&t->st->c[NON2XX], 1);
+        return;
+    }
+    if (++c->head == bt->rcap) /* never a success, warmup or not */
         c->head = 0;
     c->inflight--;
-    bt->inflight_total--;
+    bt->ph.inflight_total--;
     t->st->last_ns = now;
-    /* -R: from the intended send time, or the actual one when a script's batch sent the
-     * request ahead of its slot (bench_script_fill). */
-    uint64_t from = t->e->o->rate ? min_u64(rate_time(&bt->reqrate, i + m * t->n), sent_at)
-                                  : sent_at;
-    if (rc != RX_OK) /* never a success, warmup or not */
-        ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
-    else if (from < bt->measure_ns) {
-        ctr_add(&t->st->c[WARM], 1);
-        ivlog_record(t, now > from ? now - from : 0, from);
-    } else {
-        ctr_add(&t->st->c[OK], 1);
-        hist_record(&t->st->h[LAT], now > from ? now - from : 0);
-        if (t->rx[i].flags & RXF_NON2XX)
-            ctr_add(&t->st->c[NON2XX], 1);
-        ivlog_record(t, now > from ? now - from : 0, from);
-    }
+    ctr_add(&t->st->err[reply_error_kind(&t->rx[i])], 1);
 }
 
 /* The server closed after a complete response (HTTP 'Connection: close', or a body
@@ -197,32 +211,42 @@ static void server_closed(struct eng_thread *t, uint32_t i)
     struct bconn *c = &bt->conns[i];
     ctr_add(&t->st->c[RECONN], 1);
     ctr_add(&t->st->c[LOST], c->inflight);
-    bt->inflight_total -= c->inflight;
+    bt->ph.inflight_total -= c->inflight;
     c->inflight = c->head = c->unsent = 0;
     c->want_write = 0;
     buf_clear(&c->resp);
     eng_close(t, i, 0);
     ctr_sub1(&t->st->c[LIVE]);
-    if (bt->phase <= PH_RUN)
+    if (bt->ph.phase <= PH_RUN)
         eng_queue(t, i);
 }
 
-/* Take every complete reply in data. */
+/* Take every complete reply in data: the expected ones a read's worth at a time
+ * (unless response() wants each one), the others one by one. */
 static int on_bytes(struct eng_thread *t, uint32_t i, const char *data, size_t len, uint64_t now)
 {
     struct bconn *c = &BT(t)->conns[i];
+    const struct payload *pl = &BB(t)->pl;
+    int each = t->e->o->script_response;
     ctr_add(&t->st->c[BYTES_IN], len);
     for (;;) {
+        if (!each && c->inflight) {
+            uint32_t k = reply_take_matched(pl, &t->rx[i], &data, &len, c->inflight);
+            if (k)
+                count_ok(t, i, k, now);
+            if (k && !len)
+                return ENG_OK; /* all taken, nothing partial left */
+        }
         const char *from = data;
         if (t->e->o->script_request) /* a mix of methods: this response's decides */
-            t->rx[i].head = (uint8_t)bench_script_head(t, i);
-        int rc = reply_next(&BB(t)->pl, &t->rx[i], &data, &len);
-        if (t->e->o->script_response && rc != RX_GARBLED)
+            t->rx[i].head = bench_script_head(t, i) != 0;
+        int rc = reply_next(pl, &t->rx[i], &data, &len);
+        if (each && rc != RX_GARBLED)
             bench_script_response(t, c, from, (size_t)(data - from), rc != RX_NEED_MORE);
         if (rc == RX_NEED_MORE)
             return ENG_OK;
         if (rc == RX_GARBLED || c->inflight == 0) {
-            teardown(t, i, BB(t)->pl.proto == PROTO_HTTP ? ERR_HTTP : ERR_MISMATCH);
+            teardown(t, i, pl->proto == PROTO_HTTP ? ERR_HTTP : ERR_MISMATCH);
             return ENG_GONE;
         }
         count_reply(t, i, rc, now);
@@ -259,25 +283,6 @@ static void on_events(struct eng_thread *t, uint32_t i, uint32_t events)
         pump(t, i, now);
 }
 
-/* --rate: hand the slots that came due to their connections (slot k goes to
- * connection k % n). */
-static void distribute(struct eng_thread *t, uint64_t now)
-{
-    struct bthread *bt = BT(t);
-    uint64_t k = min_u64(rate_due(&bt->reqrate, now), t->quota);
-    if (k <= bt->due_k)
-        return;
-    uint64_t from = bt->due_k;
-    bt->due_k = k;
-    if (k - from >= t->n) {
-        for (uint32_t i = 0; i < t->n; i++)
-            pump(t, i, now);
-    } else {
-        for (uint64_t s = from; s < k; s++)
-            pump(t, (uint32_t)(s % t->n), now);
-    }
-}
-
 static void scan_timeouts(struct eng_thread *t, uint64_t now)
 {
     struct bthread *bt = BT(t);
@@ -291,89 +296,26 @@ static void scan_timeouts(struct eng_thread *t, uint64_t now)
     }
 }
 
-/* The main thread announced the start: run. */
-static void begin(struct eng_thread *t, uint64_t s, uint64_t now)
-{
-    struct bthread *bt = BT(t);
-    struct bench *b = BB(t);
-    bt->start_ns = s;
-    bt->measure_ns = atomic_load_explicit(&b->measure_ns, memory_order_relaxed);
-    bt->end_ns = atomic_load_explicit(&b->end_ns, memory_order_relaxed);
-    bt->phase = PH_RUN;
-    if (t->e->o->rate) {
-        prctl(PR_SET_TIMERSLACK, 1000UL); /* this thread wakes within 1 us of a slot */
-        rate_init(&bt->reqrate, s, t->e->o->rate, (uint64_t)t->id, (uint64_t)t->e->nthreads);
-        distribute(t, now);
-    } else {
-        for (uint32_t i = 0; i < t->n; i++)
-            pump(t, i, now);
-    }
-}
-
-/* Time, -n or a signal ended the run: no new requests; wait for those in flight. */
-static void drain(struct eng_thread *t, int stop, uint64_t now)
-{
-    struct bthread *bt = BT(t);
-    const struct load_opts *o = t->e->o;
-    if (o->rate && !stop)
-        distribute(t, min_u64(now, bt->end_ns - 1)); /* slots due before the end go out */
-    bt->phase = PH_DRAIN;
-    t->connecting = 0;
-    bt->drain_deadline = now + o->timeout_ms * 1000000ull + 2 * SCAN_NS;
-    if (o->rate) {
-        uint64_t due = min_u64(rate_due(&bt->reqrate, min_u64(now, bt->end_ns - 1)), t->quota);
-        ctr_add(&t->st->c[BACKLOG], due > bt->issued_total ? due - bt->issued_total : 0);
-    }
-}
-
+/* The phase machine (bench_phase.c), and -s's delay(): connections whose wait ended. */
 static int turn(struct eng_thread *t, uint64_t now)
 {
     struct bthread *bt = BT(t);
-    int stop = atomic_load_explicit(&t->e->stop, memory_order_relaxed);
-    if (bt->phase == PH_RAMP) {
-        if (stop) {
-            bt->phase = PH_EXIT;
-        } else {
-            uint64_t s = atomic_load_explicit(&BB(t)->start_ns, memory_order_acquire);
-            if (s && now >= s)
-                begin(t, s, now);
-        }
-    }
-    if (bt->phase == PH_RUN && (stop || now >= bt->end_ns || bt->issued_total >= t->quota))
-        drain(t, stop, now);
-    if (bt->phase == PH_DRAIN &&
-        (bt->inflight_total == 0 || stop >= 2 || now >= bt->drain_deadline))
-        bt->phase = PH_EXIT;
-    if (bt->phase == PH_RUN && t->e->o->rate)
-        distribute(t, now);
-    if (bt->phase == PH_RUN && t->e->o->script_delay && now >= bt->next_due) {
+    if (bench_phase_turn(t, now))
+        return 1;
+    if (bt->ph.phase == PH_RUN && t->e->o->script_delay && now >= bt->next_due) {
         bt->next_due = ENG_NO_LIMIT; /* the pumps below set it again */
         for (uint32_t i = 0; i < t->n; i++)
             pump(t, i, now);
     }
-    if (bt->phase != PH_EXIT)
-        return 0;
-    ctr_add(&t->st->c[UNANSWERED], bt->inflight_total);
-    return 1;
+    return 0;
 }
 
 static uint64_t next_wakeup(const struct eng_thread *t, uint64_t now)
 {
-    const struct bthread *bt = BT(t);
-    (void)now;
-    if (bt->phase == PH_RAMP) {
-        uint64_t s = atomic_load_explicit(&BB(t)->start_ns, memory_order_acquire);
-        return s ? s : ENG_NO_LIMIT;
-    }
-    if (bt->phase == PH_RUN) {
-        uint64_t next = bt->end_ns;
-        if (t->e->o->rate && bt->due_k < t->quota)
-            next = min_u64(next, rate_time(&bt->reqrate, bt->due_k));
-        if (t->e->o->script_delay)
-            next = min_u64(next, bt->next_due);
-        return next;
-    }
-    return bt->drain_deadline;
+    uint64_t next = bench_phase_wakeup(t, now);
+    if (BT(t)->ph.phase == PH_RUN && t->e->o->script_delay)
+        next = min_u64(next, BT(t)->next_due);
+    return next;
 }
 
 static int thread_init(struct eng_thread *t)
@@ -382,6 +324,7 @@ static int thread_init(struct eng_thread *t)
     t->d = bt;
     if (!bt)
         return -1;
+    bt->ph.pump = pump;
     bt->conns = calloc(t->n ? t->n : 1, sizeof *bt->conns);
     bt->rcap = BB(t)->P;
     bt->ring = calloc((size_t)t->n * bt->rcap + 1, sizeof *bt->ring);
@@ -404,44 +347,23 @@ static void thread_free(struct eng_thread *t)
     t->d = NULL;
 }
 
-/* ---- the report ---- */
-
-static void derive(const struct engine *e, struct eng_totals *r)
-{
-    bench_derive(e, atomic_load(&((struct bench *)e->d)->measure_ns), r);
-}
-
-static int failed(const struct engine *e, const struct eng_totals *r, int ran)
-{
-    if (ran < 0 && !e->interrupted)
-        return 1;
-    return r->errors && !e->o->allow_errors;
-}
-
 /* ---- the main thread ---- */
-
-static uint64_t live_now(const struct engine *e) { return engine_sum(e, LIVE); }
 
 static void progress(struct engine *e, uint64_t now)
 {
-    struct bench *b = e->d;
-    uint64_t start = atomic_load(&b->start_ns), measure = atomic_load(&b->measure_ns);
+    double per_sec;
     bench_rps_sample(e, now);
-    if (!runctl_progress() || e->o->json || now >= atomic_load(&b->end_ns))
+    if (!bench_progress_rate(e, now, &per_sec))
         return;
-    uint64_t done = engine_sum(e, OK) + engine_sum(e, WARM);
-    if (!b->shown_ns)
-        b->shown_ns = start;
-    double dt = (double)(now - b->shown_ns) / 1e9;
+    const struct bench_clock *clk = bench_clock_of(e);
+    uint64_t start = atomic_load(&clk->start_ns), measure = atomic_load(&clk->measure_ns);
     fprintf(stderr, "[%6.1fs]%s %10.0f req/s  %" PRIu64 " errors  %" PRIu64 " connections\n",
-            (double)(now - start) / 1e9, now < measure ? " warmup" : "",
-            dt > 0 ? (double)(done - b->shown_done) / dt : 0.0, engine_errors(e), live_now(e));
-    b->shown_done = done;
-    b->shown_ns = now;
+            (double)(now - start) / 1e9, now < measure ? " warmup" : "", per_sec,
+            engine_errors(e), bench_live(e));
 }
 
-/* No connection at all: say why, and stop the threads. */
-static int nothing_connected(struct engine *e)
+/* No connection at all: say why. */
+static void nothing_connected(const struct engine *e)
 {
     struct errno_counts errs = {{0}};
     for (int i = 0; i < e->nthreads; i++)
@@ -449,38 +371,12 @@ static int nothing_connected(struct engine *e)
     fprintf(stderr, "wharf bench: no connection to %s could be made (", e->o->target_text);
     errno_print_text(stderr, &errs);
     fprintf(stderr, ")\n");
-    atomic_store(&e->stop, 2);
-    engine_wake_all(e);
-    return -1;
 }
 
 /* Ramp, then one start time for every thread, then wait for the end. */
 static int run(struct engine *e)
 {
-    const struct load_opts *o = e->o;
-    struct bench *b = e->d;
-    if (engine_wait_ready(e, live_now) < 0)
-        return -1;
-    if (live_now(e) == 0)
-        return nothing_connected(e);
-    uint64_t start = clock_ns() + 1000000, measure = start + o->warmup_ms * 1000000ull;
-    if (o->start_at && ivlog_start_at(e, &start, &measure) < 0)
-        return -1;
-    uint64_t run_ns =
-        o->duration_set || !o->requests ? o->duration_ms * 1000000ull : ENG_NO_LIMIT;
-    uint64_t end = run_ns == ENG_NO_LIMIT ? ENG_NO_LIMIT : measure + run_ns;
-    atomic_store_explicit(&b->measure_ns, measure, memory_order_relaxed);
-    atomic_store_explicit(&b->end_ns, end, memory_order_relaxed);
-    atomic_store_explicit(&b->start_ns, start, memory_order_release);
-    engine_cpu_mark(e);
-    if (ivlog_begin(e, start, measure) < 0) {
-        atomic_store(&e->stop, 2);
-        engine_wake_all(e);
-        return -1;
-    }
-    engine_wake_all(e);
-    engine_wait_done(e, start + 1000000000ull, progress);
-    return 0;
+    return bench_phase_main(e, 1, nothing_connected, progress);
 }
 
 static const struct eng_driver bench_driver = {
@@ -495,8 +391,9 @@ static const struct eng_driver bench_driver = {
     .connected = connected, .connect_failed = connect_failed,
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_timeouts,
     /* the run and its report */
-    .main = run, .derive = derive, .print_text = bench_print_text, .print_json = bench_print_json,
-    .failed = failed, .csv_hist = LAT, .ivlog_what = "request latency",
+    .main = run, .derive = bench_phase_derive,
+    .print_text = bench_print_text, .print_json = bench_print_json,
+    .failed = bench_failed, .csv_hist = LAT, .ivlog_what = "request latency",
     .rate_lines = "Requests/sec: %12.2f\nTransfer/sec: %8.2f MiB in, %.2f MiB out\n",
     .cpu_line = "Client CPU:   %8.2f us/request (user %.2fs, sys %.2fs)\n",
 };

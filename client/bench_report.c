@@ -55,7 +55,7 @@ void bench_print_json(const struct engine *e, const struct eng_totals *r)
             e->interrupted ? "true" : "false");
     /* Where the measured time sits, for wharf merge's overlap check. */
     fprintf(f, "\"start_epoch\":%.3f,",
-            (double)ivlog_wall_of(atomic_load(&((struct bench *)e->d)->measure_ns)) / 1e9);
+            (double)ivlog_wall_of(atomic_load(&((struct bench *)e->d)->clk.measure_ns)) / 1e9);
     fprintf(f, "\"requests\":{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"warmup\":%" PRIu64
                ",\"backlog\":%" PRIu64 ",\"unanswered\":%" PRIu64 "},",
             r->c[SENT], r->c[OK], r->c[WARM], r->c[BACKLOG], r->c[UNANSWERED]);

@@ -98,8 +98,8 @@ uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n)
     struct bconn *c = &bt->conns[i];
     uint64_t batch = t->e->o->script_batch, got = 0, P = BB(t)->P;
     /* -R: slots due to the connection; a batch goes at its first one */
-    uint64_t due = t->e->o->rate ? rate_share(bt->due_k, i, t->n) - c->issued : ENG_NO_LIMIT;
-    uint64_t left = t->quota - bt->issued_total; /* -n; the window said n >= 1 of each */
+    uint64_t due = t->e->o->rate ? rate_share(bt->ph.due_k, i, t->n) - c->issued : ENG_NO_LIMIT;
+    uint64_t left = t->quota - bt->ph.issued_total; /* -n; the window said n >= 1 of each */
     /* delay(): n is 1, one batch per delay, whatever its size */
     uint64_t calls = t->e->o->script_delay ? n : ENG_NO_LIMIT;
     if (!c->unsent)
@@ -110,14 +110,14 @@ uint64_t bench_script_fill(struct eng_thread *t, uint32_t i, uint64_t n)
             break; /* the batch would not fit before -n: the thread ends here */
         uint64_t k = take_batch(t, i, got);
         if (!k) {
-            t->quota = bt->issued_total + got;
+            t->quota = bt->ph.issued_total + got;
             return got;
         }
         got += k;
     }
     int quota_short = t->quota != ENG_NO_LIMIT && left < got + batch;
     if (script_stopped(t->id) || quota_short)
-        t->quota = bt->issued_total + got;
+        t->quota = bt->ph.issued_total + got;
     return got;
 }
 
@@ -131,7 +131,7 @@ uint64_t bench_script_delay(struct eng_thread *t, uint32_t i, uint64_t now)
     if (!c->due) {
         uint64_t ns;
         if (script_delay(t->id, &ns) < 0) {
-            t->quota = bt->issued_total;
+            t->quota = bt->ph.issued_total;
             return 0;
         }
         c->due = now + ns;
@@ -155,7 +155,7 @@ void bench_script_response(struct eng_thread *t, struct bconn *c, const char *p,
     int head = BB(t)->pl.head_request || bench_script_head(t, (uint32_t)(c - BT(t)->conns));
     if (script_response(t->id, buf_head(&c->resp), buf_len(&c->resp), head) ||
         script_stopped(t->id))
-        t->quota = BT(t)->issued_total;
+        t->quota = BT(t)->ph.issued_total;
     buf_clear(&c->resp);
 }
 

@@ -10,6 +10,7 @@
 #include "../common/buf.h"
 #include "../common/rate.h"
 #include "bench_counters.h"
+#include "bench_phase.h"
 #include "engine.h"
 #include "payload.h"
 
@@ -27,17 +28,15 @@ struct rps_samples {
     uint64_t last_ns; /* when */
 };
 
-/* The run's settings and the start the main thread announces. */
+/* The start the main thread announces (first: bench_phase.h), and the run's settings. */
 struct bench {
+    struct bench_clock clk;
     struct payload pl;
     uint32_t P;
-    _Atomic uint64_t start_ns, measure_ns, end_ns;
-    uint64_t shown_done, shown_ns; /* the main thread's last progress line */
     struct rps_samples rps;
 };
 
-/* The driver's phases, connections and threads (bench.c; bench_script.c for -s). */
-enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
+/* The driver's connections and threads (bench.c; bench_script.c for -s). */
 
 /* A connection's requests, beside its engine slot. */
 struct bconn {
@@ -52,16 +51,11 @@ struct bconn {
 };
 
 struct bthread {
+    struct bench_phase ph;  /* first: bench_phase.h */
     struct bconn *conns;
     uint64_t *ring;         /* n * rcap send times: connection i's ring at i * rcap */
     uint32_t rcap;          /* the window (-P), more once a script's batch needed more */
     uint8_t *heads;         /* -s with request(): n * rcap, the request there is a HEAD */
-    int phase;
-    uint64_t issued_total;
-    uint64_t inflight_total;
-    uint64_t due_k;         /* --rate: thread slots handed to connections */
-    struct rate reqrate;
-    uint64_t start_ns, measure_ns, end_ns, drain_deadline;
     uint64_t next_due;      /* -s with delay(): the earliest connection's due time */
 };
 

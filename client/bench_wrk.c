@@ -29,7 +29,7 @@ void bench_rps_sample(struct engine *e, uint64_t now)
 {
     struct bench *b = e->d;
     struct rps_samples *s = &b->rps;
-    uint64_t measure = atomic_load(&b->measure_ns), end = atomic_load(&b->end_ns);
+    uint64_t measure = atomic_load(&b->clk.measure_ns), end = atomic_load(&b->clk.end_ns);
     if (!s->last)
         s->last = calloc((size_t)e->nthreads, sizeof *s->last);
     if (!s->last || !measure || now < measure)

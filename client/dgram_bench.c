@@ -11,9 +11,9 @@
  * requests that were never sent (no coordinated omission); slots due while the window
  * is full are sent late, and counted as behind schedule at the end.
  *
- * Phases as bench's: ramp (sockets open at once), one start time for all threads, run
- * until the end time, -n or Ctrl-C, then drain: no new requests, wait up to --timeout
- * for those in flight. */
+ * Phases as bench's (bench_phase.c): ramp (sockets open at once), one start time for
+ * all threads, run until the end time, -n or Ctrl-C, then drain: no new requests, wait
+ * up to --timeout for those in flight. */
 #include "dgram_bench.h"
 
 #include <errno.h>
@@ -22,19 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
 #include "../common/hist.h"
 #include "bench_counters.h"
+#include "bench_phase.h"
 #include "engine.h"
 #include "payload.h"
 
 #define SCAN_NS (10 * 1000000ull) /* how often losses are looked for */
 
-enum { PH_RAMP, PH_RUN, PH_DRAIN, PH_EXIT };
 /* Counters past bench_counters.h's. */
 enum { LOST = BENCH_COUNTERS, REORDERED, STRAY, SEND_FULL };
 
@@ -52,20 +51,16 @@ struct dconn {
 };
 
 struct dthread {
+    struct bench_phase ph; /* first: bench_phase.h */
     struct dconn *conns;
-    struct dslot *slots; /* n * P */
-    char *req;           /* the request, its number stamped per send */
-    int phase;
-    uint64_t issued_total, inflight_total, due_k;
-    struct rate reqrate;
-    uint64_t measure_ns, end_ns, drain_deadline;
+    struct dslot *slots;   /* n * P */
+    char *req;             /* the request, its number stamped per send */
 };
 
 struct dbench {
+    struct bench_clock clk; /* first: bench_phase.h */
     struct payload pl;
     uint32_t P;
-    _Atomic uint64_t start_ns, measure_ns, end_ns;
-    uint64_t shown_done, shown_ns;
 };
 
 static inline struct dthread *DT(const struct eng_thread *t) { return t->d; }
@@ -90,18 +85,6 @@ static int parse_seq(const char *p, size_t len, uint64_t *seq)
     }
     *seq = v;
     return 0;
-}
-
-/* How many datagrams socket i may send now: its window, its due rate slots, -n. */
-static uint64_t window(const struct eng_thread *t, uint32_t i)
-{
-    const struct dthread *dt = DT(t);
-    uint64_t n = DB(t)->P - dt->conns[i].inflight;
-    if (t->e->o->rate)
-        n = min_u64(n, rate_share(dt->due_k, i, t->n) - dt->conns[i].issued);
-    if (t->quota != ENG_NO_LIMIT)
-        n = min_u64(n, t->quota - dt->issued_total);
-    return n;
 }
 
 static struct dslot *free_slot(struct eng_thread *t, uint32_t i)
@@ -138,11 +121,11 @@ static int send_one(struct eng_thread *t, uint32_t i, uint64_t now)
     uint64_t m = c->issued;
     s->seq = m + 1;
     s->sent = now;
-    s->from = t->e->o->rate ? rate_time(&dt->reqrate, i + m * t->n) : now;
+    s->from = t->e->o->rate ? rate_time(&dt->ph.reqrate, i + m * t->n) : now;
     c->issued++;
     c->inflight++;
-    dt->issued_total++;
-    dt->inflight_total++;
+    dt->ph.issued_total++;
+    dt->ph.inflight_total++;
     ctr_add(&t->st->c[SENT], 1);
     ctr_add(&t->st->c[BYTES_OUT], len);
     return 0;
@@ -150,9 +133,10 @@ static int send_one(struct eng_thread *t, uint32_t i, uint64_t now)
 
 static void pump(struct eng_thread *t, uint32_t i, uint64_t now)
 {
-    if (DT(t)->phase != PH_RUN || t->conns[i].state != EC_OPEN)
+    const struct dconn *c = &DT(t)->conns[i];
+    if (DT(t)->ph.phase != PH_RUN || t->conns[i].state != EC_OPEN)
         return;
-    for (uint64_t n = window(t, i); n; n--)
+    for (uint64_t n = bench_window(t, i, DB(t)->P, c->inflight, c->issued); n; n--)
         if (send_one(t, i, now) < 0)
             return;
 }
@@ -196,7 +180,7 @@ static void take_reply(struct eng_thread *t, uint32_t i, const char *d, size_t l
     uint64_t m = s->seq - 1, from = s->from;
     s->seq = 0;
     c->inflight--;
-    dt->inflight_total--;
+    dt->ph.inflight_total--;
     t->st->last_ns = now;
     if (m + 1 < c->top)
         ctr_add(&t->st->c[REORDERED], 1);
@@ -205,7 +189,7 @@ static void take_reply(struct eng_thread *t, uint32_t i, const char *d, size_t l
     const char *p = d;
     if (reply_next(&DB(t)->pl, &t->rx[i], &p, &len) != RX_OK)
         ctr_add(&t->st->err[ERR_MISMATCH], 1);
-    else if (from < dt->measure_ns)
+    else if (from < dt->ph.measure_ns)
         ctr_add(&t->st->c[WARM], 1);
     else {
         ctr_add(&t->st->c[OK], 1);
@@ -266,100 +250,9 @@ static void scan_losses(struct eng_thread *t, uint64_t now)
             continue;
         ctr_add(&t->st->c[LOST], lost);
         dt->conns[i].inflight -= lost;
-        dt->inflight_total -= lost;
+        dt->ph.inflight_total -= lost;
         pump(t, i, now);
     }
-}
-
-/* --rate: hand the slots that came due to their sockets (slot k goes to socket k % n). */
-static void distribute(struct eng_thread *t, uint64_t now)
-{
-    struct dthread *dt = DT(t);
-    uint64_t k = min_u64(rate_due(&dt->reqrate, now), t->quota);
-    if (k <= dt->due_k)
-        return;
-    uint64_t from = dt->due_k;
-    dt->due_k = k;
-    if (k - from >= t->n) {
-        for (uint32_t i = 0; i < t->n; i++)
-            pump(t, i, now);
-    } else {
-        for (uint64_t s = from; s < k; s++)
-            pump(t, (uint32_t)(s % t->n), now);
-    }
-}
-
-static void begin(struct eng_thread *t, uint64_t s, uint64_t now)
-{
-    struct dthread *dt = DT(t);
-    struct dbench *b = DB(t);
-    dt->measure_ns = atomic_load_explicit(&b->measure_ns, memory_order_relaxed);
-    dt->end_ns = atomic_load_explicit(&b->end_ns, memory_order_relaxed);
-    dt->phase = PH_RUN;
-    if (t->e->o->rate) {
-        prctl(PR_SET_TIMERSLACK, 1000UL);
-        rate_init(&dt->reqrate, s, t->e->o->rate, (uint64_t)t->id, (uint64_t)t->e->nthreads);
-        distribute(t, now);
-    } else {
-        for (uint32_t i = 0; i < t->n; i++)
-            pump(t, i, now);
-    }
-}
-
-static void drain(struct eng_thread *t, int stop, uint64_t now)
-{
-    struct dthread *dt = DT(t);
-    const struct load_opts *o = t->e->o;
-    if (o->rate && !stop)
-        distribute(t, min_u64(now, dt->end_ns - 1));
-    dt->phase = PH_DRAIN;
-    t->connecting = 0;
-    dt->drain_deadline = now + o->timeout_ms * 1000000ull + 2 * SCAN_NS;
-    if (o->rate) {
-        uint64_t due = min_u64(rate_due(&dt->reqrate, min_u64(now, dt->end_ns - 1)), t->quota);
-        ctr_add(&t->st->c[BACKLOG], due > dt->issued_total ? due - dt->issued_total : 0);
-    }
-}
-
-static int turn(struct eng_thread *t, uint64_t now)
-{
-    struct dthread *dt = DT(t);
-    int stop = atomic_load_explicit(&t->e->stop, memory_order_relaxed);
-    if (dt->phase == PH_RAMP) {
-        uint64_t s = atomic_load_explicit(&DB(t)->start_ns, memory_order_acquire);
-        if (stop)
-            dt->phase = PH_EXIT;
-        else if (s && now >= s)
-            begin(t, s, now);
-    }
-    if (dt->phase == PH_RUN && (stop || now >= dt->end_ns || dt->issued_total >= t->quota))
-        drain(t, stop, now);
-    if (dt->phase == PH_DRAIN &&
-        (dt->inflight_total == 0 || stop >= 2 || now >= dt->drain_deadline))
-        dt->phase = PH_EXIT;
-    if (dt->phase == PH_RUN && t->e->o->rate)
-        distribute(t, now);
-    if (dt->phase != PH_EXIT)
-        return 0;
-    ctr_add(&t->st->c[UNANSWERED], dt->inflight_total);
-    return 1;
-}
-
-static uint64_t next_wakeup(const struct eng_thread *t, uint64_t now)
-{
-    const struct dthread *dt = DT(t);
-    (void)now;
-    if (dt->phase == PH_RAMP) {
-        uint64_t s = atomic_load_explicit(&DB(t)->start_ns, memory_order_acquire);
-        return s ? s : ENG_NO_LIMIT;
-    }
-    if (dt->phase == PH_RUN) {
-        uint64_t next = dt->end_ns;
-        if (t->e->o->rate && dt->due_k < t->quota)
-            next = min_u64(next, rate_time(&dt->reqrate, dt->due_k));
-        return next;
-    }
-    return dt->drain_deadline;
 }
 
 static int thread_init(struct eng_thread *t)
@@ -368,6 +261,7 @@ static int thread_init(struct eng_thread *t)
     t->d = dt;
     if (!dt)
         return -1;
+    dt->ph.pump = pump;
     dt->conns = calloc(t->n ? t->n : 1, sizeof *dt->conns);
     dt->slots = calloc((size_t)t->n * DB(t)->P + 1, sizeof *dt->slots);
     dt->req = malloc(DB(t)->pl.req_len + 1);
@@ -389,11 +283,6 @@ static void thread_free(struct eng_thread *t)
 }
 
 /* ---- the report ---- */
-
-static void derive(const struct engine *e, struct eng_totals *r)
-{
-    bench_derive(e, atomic_load(&((struct dbench *)e->d)->measure_ns), r);
-}
 
 static void print_text(const struct engine *e, const struct eng_totals *r)
 {
@@ -451,58 +340,27 @@ static void print_json(const struct engine *e, const struct eng_totals *r)
     engine_json_tail(f, e, r, hists, "errnos", "us_per_request", r->cpu_us);
 }
 
-/* Losses are UDP's and are reported, not failures; wrong replies and errors are. */
-static int failed(const struct engine *e, const struct eng_totals *r, int ran)
-{
-    if (ran < 0 && !e->interrupted)
-        return 1;
-    return r->errors && !e->o->allow_errors;
-}
-
 /* ---- the main thread ---- */
-
-static uint64_t live_now(const struct engine *e) { return engine_sum(e, LIVE); }
 
 static void progress(struct engine *e, uint64_t now)
 {
-    struct dbench *b = e->d;
-    uint64_t start = atomic_load(&b->start_ns);
-    if (!runctl_progress() || e->o->json || now >= atomic_load(&b->end_ns))
+    double per_sec;
+    if (!bench_progress_rate(e, now, &per_sec))
         return;
-    uint64_t done = engine_sum(e, OK) + engine_sum(e, WARM);
-    if (!b->shown_ns)
-        b->shown_ns = start;
-    double dt = (double)(now - b->shown_ns) / 1e9;
+    uint64_t start = atomic_load(&bench_clock_of(e)->start_ns);
     fprintf(stderr, "[%6.1fs] %10.0f datagrams/s  %" PRIu64 " lost  %" PRIu64 " errors\n",
-            (double)(now - start) / 1e9, dt > 0 ? (double)(done - b->shown_done) / dt : 0.0,
-            engine_sum(e, LOST), engine_errors(e));
-    b->shown_done = done;
-    b->shown_ns = now;
+            (double)(now - start) / 1e9, per_sec, engine_sum(e, LOST), engine_errors(e));
 }
 
+static void no_socket(const struct engine *e)
+{
+    fprintf(stderr, "wharf bench: no udp socket for %s could be opened\n", e->o->target_text);
+}
+
+/* Ramp, one start time for every thread, the end (no --hdr-log over datagrams). */
 static int run(struct engine *e)
 {
-    const struct load_opts *o = e->o;
-    struct dbench *b = e->d;
-    if (engine_wait_ready(e, live_now) < 0)
-        return -1;
-    if (live_now(e) == 0) {
-        fprintf(stderr, "wharf bench: no udp socket for %s could be opened\n", o->target_text);
-        atomic_store(&e->stop, 2);
-        engine_wake_all(e);
-        return -1;
-    }
-    uint64_t start = clock_ns() + 1000000, measure = start + o->warmup_ms * 1000000ull;
-    uint64_t run_ns =
-        o->duration_set || !o->requests ? o->duration_ms * 1000000ull : ENG_NO_LIMIT;
-    uint64_t end = run_ns == ENG_NO_LIMIT ? ENG_NO_LIMIT : measure + run_ns;
-    atomic_store_explicit(&b->measure_ns, measure, memory_order_relaxed);
-    atomic_store_explicit(&b->end_ns, end, memory_order_relaxed);
-    atomic_store_explicit(&b->start_ns, start, memory_order_release);
-    engine_cpu_mark(e);
-    engine_wake_all(e);
-    engine_wait_done(e, start + 1000000000ull, progress);
-    return 0;
+    return bench_phase_main(e, 0, no_socket, progress);
 }
 
 static const struct eng_driver dgram_driver = {
@@ -510,11 +368,12 @@ static const struct eng_driver dgram_driver = {
     .limit_hint = " (raise 'ulimit -n', or run several wharf processes)",
     .max_pending = 0, .scan_ns = SCAN_NS,
     .thread_init = thread_init, .thread_free = thread_free,
-    .turn = turn, .next_wakeup = next_wakeup,
+    .turn = bench_phase_turn, .next_wakeup = bench_phase_wakeup,
     .connected = connected, .connect_failed = connect_failed,
     .on_events = on_events, .on_bytes = on_bytes, .on_closed = on_closed, .scan = scan_losses,
-    .main = run, .derive = derive, .print_text = print_text, .print_json = print_json,
-    .failed = failed, .csv_hist = LAT,
+    .main = run, .derive = bench_phase_derive,
+    .print_text = print_text, .print_json = print_json,
+    .failed = bench_failed, .csv_hist = LAT,
     .rate_lines = "Datagrams/sec: %11.2f\nTransfer/sec: %8.2f MiB in, %.2f MiB out\n",
     .cpu_line = "Client CPU:   %8.2f us/datagram (user %.2fs, sys %.2fs)\n",
 };

@@ -15,6 +15,7 @@
 #include "../common/fdtable.h"
 #include "hgrm.h"
 #include "ivlog.h"
+#include "sysio.h"
 
 #define MAX_EVENTS 512
 #define WAKE_DATA UINT64_MAX /* the epoll data of the wake descriptor */
@@ -30,6 +31,10 @@ void eng_queue(struct eng_thread *t, uint32_t i)
 
 void eng_queue_at(struct eng_thread *t, uint32_t i, uint64_t when)
 {
+    if (!t->dq && !(t->dq = calloc(t->n, sizeof *t->dq))) {
+        eng_queue(t, i); /* no memory for the wait: connect as the pace allows */
+        return;
+    }
     t->conns[i].t_connect = when;
     t->dq[(t->dqhead + t->dqlen++) % t->n] = i;
     t->conns[i].state = EC_QUEUED;
@@ -119,6 +124,8 @@ static uint32_t pending_limit(const struct eng_thread *t)
 static void run_connects(struct eng_thread *t, uint64_t now)
 {
     const struct load_opts *o = t->e->o;
+    if (!t->qlen && !t->dqlen)
+        return; /* the usual turn once the ramp is over */
     while (t->dqlen && t->conns[t->dq[t->dqhead]].t_connect <= now) {
         uint32_t i = t->dq[t->dqhead];
         t->dqhead = (t->dqhead + 1) % t->n;
@@ -168,7 +175,7 @@ int eng_read(struct eng_thread *t, uint32_t i, uint32_t events, uint64_t *now)
     /* With the peer's FIN or an error pending, read on to see it: no new edge comes. */
     int to_the_end = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     for (;;) {
-        ssize_t n = read(t->conns[i].fd, t->rbuf, ENG_RBUF_SIZE);
+        ssize_t n = sys_read(t->conns[i].fd, t->rbuf, ENG_RBUF_SIZE);
         if (n > 0) {
             *now = clock_ns();
             int rc = drv->on_bytes(t, i, t->rbuf, (size_t)n, *now);
@@ -191,7 +198,7 @@ static void on_event(struct eng_thread *t, uint64_t data, uint32_t events)
 {
     uint32_t i = (uint32_t)data;
     struct eng_conn *c = &t->conns[i];
-    if (c->gen != (uint32_t)(data >> 32) || c->fd < 0)
+    if (c->gen != (uint16_t)(data >> 32) || c->fd < 0)
         return;
     if (c->state == EC_CONNECTING) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -220,10 +227,11 @@ static void take_wake(struct eng_thread *t)
     }
 }
 
-static void wait_and_dispatch(struct eng_thread *t, uint64_t next)
+/* Sleep until next at the latest (now: the clock read just before), then handle what
+ * came. */
+static void wait_and_dispatch(struct eng_thread *t, uint64_t next, uint64_t now)
 {
     struct epoll_event ev[MAX_EVENTS];
-    uint64_t now = clock_ns();
     int n = load_epoll_wait(t->epfd, ev, MAX_EVENTS, next > now ? next - now : 0);
     for (int k = 0; k < n; k++) {
         if (ev[k].data.u64 == WAKE_DATA)
@@ -258,7 +266,7 @@ void engine_loop(struct eng_thread *t, int queue_all)
         }
         now = clock_ns();
         uint64_t next = min_u64(t->next_scan, drv->next_wakeup(t, now));
-        wait_and_dispatch(t, min_u64(next, connect_wakeup(t, now)));
+        wait_and_dispatch(t, min_u64(next, connect_wakeup(t, now)), now);
     }
     for (uint32_t i = 0; i < t->n; i++)
         eng_close(t, i, 0);
@@ -280,10 +288,9 @@ int eng_thread_init(struct engine *e, struct eng_thread *t, int id, uint32_t n, 
     t->conns = calloc(n ? n : 1, sizeof *t->conns);
     t->rx = calloc(n ? n : 1, sizeof *t->rx);
     t->q = calloc(n ? n : 1, sizeof *t->q);
-    t->dq = calloc(n ? n : 1, sizeof *t->dq);
     t->rbuf = malloc(ENG_RBUF_SIZE);
     t->st = calloc(1, sizeof *t->st);
-    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->dq || !t->rbuf ||
+    if (t->epfd < 0 || t->wakefd < 0 || !t->conns || !t->rx || !t->q || !t->rbuf ||
         !t->st || ivlog_slot_init(t) < 0)
         return -1;
     for (int h = 0; h < ENG_HISTS; h++)
@@ -316,99 +323,6 @@ void eng_thread_free(struct eng_thread *t)
 }
 
 /* ---- threads and the main thread ---- */
-
-struct eng_totals *engine_collect(const struct engine *e)
-{
-    struct eng_totals *sum = calloc(1, sizeof *sum);
-    if (!sum) {
-        fprintf(stderr, "wharf %s: out of memory\n", e->drv->name);
-        return NULL;
-    }
-    for (int h = 0; h < ENG_HISTS; h++)
-        hist_init(&sum->h[h]);
-    for (int i = 0; i < e->nthreads; i++) {
-        const struct eng_stats *st = e->t[i].st;
-        for (int k = 0; k < ENG_COUNTERS; k++)
-            sum->c[k] += ctr_get(&st->c[k]);
-        for (int k = 0; k < ERR_KINDS; k++)
-            sum->err[k] += ctr_get(&st->err[k]);
-        for (int h = 0; h < ENG_HISTS; h++)
-            hist_merge(&sum->h[h], &st->h[h]);
-        errno_merge(&sum->errnos, &st->errnos);
-        sum->attempts += e->t[i].attempts;
-        if (st->last_ns > sum->last_ns)
-            sum->last_ns = st->last_ns;
-    }
-    for (int k = 0; k < ERR_KINDS; k++)
-        sum->errors += sum->err[k];
-    return sum;
-}
-
-void engine_json_tail(FILE *f, const struct engine *e, const struct eng_totals *r,
-                      const char *const *hist_names, const char *errno_key,
-                      const char *per_key, double per)
-{
-    for (int h = 0; h < ENG_HISTS && hist_names[h]; h++) {
-        fprintf(f, "%s\"%s\":", h ? "," : "", hist_names[h]);
-        report_latency_json(f, &r->h[h]);
-    }
-    fputc(',', f);
-    report_errors_json(f, r->err, r->errors);
-    fprintf(f, ",\"%s\":", errno_key);
-    errno_print_json(f, &r->errnos);
-    fprintf(f, ",\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"%s\":%.3f}}\n", e->cpu.user_s,
-            e->cpu.sys_s, per_key, per);
-}
-
-void engine_text_tail(FILE *f, const struct engine *e, const struct eng_totals *r)
-{
-    if (e->interrupted)
-        fprintf(f, "  Interrupted: the run was cut short by a signal\n");
-    fprintf(f, e->drv->rate_lines, r->per_sec, r->mib_in_s, r->mib_out_s);
-    fprintf(f, e->drv->cpu_line, r->cpu_us, e->cpu.user_s, e->cpu.sys_s);
-}
-
-/* Print the report, write the latency CSV; the exit status. */
-static int report(struct engine *e, int ran)
-{
-    const struct load_opts *o = e->o;
-    struct eng_totals *r = engine_collect(e);
-    if (!r)
-        return 1;
-    e->drv->derive(e, r);
-    if (o->json)
-        e->drv->print_json(e, r);
-    else
-        e->drv->print_text(e, r);
-    int status = e->drv->failed(e, r, ran);
-    if (o->latency_csv && report_latency_csv(o->latency_csv, &r->h[e->drv->csv_hist]) < 0) {
-        fprintf(stderr, "wharf %s: %s: %s\n", e->drv->name, o->latency_csv, strerror(errno));
-        status = 1;
-    }
-    if (o->hgrm && report_hgrm(o->hgrm, &r->h[e->drv->csv_hist]) < 0) {
-        fprintf(stderr, "wharf %s: %s: %s\n", e->drv->name, o->hgrm, strerror(errno));
-        status = 1;
-    }
-    free(r);
-    return status;
-}
-
-uint64_t engine_sum(const struct engine *e, int counter)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < e->nthreads; i++)
-        n += ctr_get(&e->t[i].st->c[counter]);
-    return n;
-}
-
-uint64_t engine_errors(const struct engine *e)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < e->nthreads; i++)
-        for (int k = 0; k < ERR_KINDS; k++)
-            n += ctr_get(&e->t[i].st->err[k]);
-    return n;
-}
 
 void engine_wake_all(struct engine *e)
 {
@@ -584,7 +498,7 @@ int engine_run(const struct load_opts *o, const struct eng_driver *drv, void *d)
         cpu_now(&e->cpu);
         e->cpu.user_s -= e->cpu0.user_s;
         e->cpu.sys_s -= e->cpu0.sys_s;
-        status = report(e, ran);
+        status = engine_report(e, ran);
         status = logged < 0 ? 1 : status;
     } else {
         status = 1;

@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../common/rate.h"
@@ -36,7 +37,8 @@ enum eng_state { EC_IDLE, EC_QUEUED, EC_CONNECTING, EC_OPEN };
 
 struct eng_conn {
     int fd;
-    uint32_t gen;       /* bumped per socket: events of an older socket are ignored */
+    uint16_t gen;       /* bumped per socket: events of an older socket are ignored
+                         * (stale ones come within one epoll_wait batch: 16 bits do) */
     uint8_t state;      /* enum eng_state */
     uint8_t resolved;   /* connected or failed at least once (the ramp is over for it) */
     uint64_t t_connect; /* connect() began; while queued for later: when to connect */
@@ -44,18 +46,24 @@ struct eng_conn {
 
 #define ENG_COUNTERS 20
 #define ENG_HISTS 3
+#define ENG_MARKS 2
 
 /* A thread's (or process's) counts: the driver's counters and histograms, indexed by
  * the driver's own enums, and the errors by kind and errno. Written by its thread
  * only; the main thread reads the ctr_t ones while it runs (progress lines) and the
- * rest once it ended (engine_collect). */
+ * rest once it ended (engine_collect). A process sends all but the histograms
+ * (ENG_STATS_SENT bytes, procs.h), so they come last. */
 struct eng_stats {
     ctr_t c[ENG_COUNTERS];
     ctr_t err[ERR_KINDS];
     uint64_t last_ns;  /* the driver's latest completion: the end of the measured time */
+    uint64_t mark[ENG_MARKS]; /* the driver's moments (hold: when its last connection
+                               * connected, went live): the latest one counts */
     struct errno_counts errnos;
     struct hist h[ENG_HISTS];
 };
+
+#define ENG_STATS_SENT offsetof(struct eng_stats, h)
 
 /* Every thread's stats added up (histograms merged, last_ns the latest). */
 struct eng_totals {
@@ -64,6 +72,7 @@ struct eng_totals {
     uint64_t errors;   /* all kinds */
     uint64_t attempts; /* connects started */
     uint64_t last_ns;
+    uint64_t mark[ENG_MARKS];
     struct errno_counts errnos;
     struct hist h[ENG_HISTS];
     /* The rates, from the driver's derive hook. */
@@ -98,7 +107,8 @@ struct eng_thread {
     int connecting;       /* 0: queued connections wait (the driver stopped starting) */
     uint64_t attempts, attempt_limit;
     uint32_t *q, qhead, qlen;    /* to connect now, as the pace allows */
-    uint32_t *dq, dqhead, dqlen; /* to connect at conns[i].t_connect */
+    uint32_t *dq, dqhead, dqlen; /* to connect at conns[i].t_connect (allocated when
+                                  * first used: hold never retries) */
     uint32_t pending;            /* handshakes in flight */
     uint32_t resolved;           /* connections that connected or failed once */
     struct rate crate;
@@ -209,6 +219,11 @@ void engine_wait_done(struct engine *e, uint64_t first_tick,
 /* Add up every thread's stats (after they ended); NULL when out of memory (reported).
  * The caller frees it. */
 struct eng_totals *engine_collect(const struct engine *e);
+/* The one way counts are added up, for threads (engine_collect) and processes
+ * (procs_collect): empty totals, then each one's stats but its histograms (counters,
+ * errors, errnos, the latest last_ns and marks) and its connects started. */
+void eng_totals_init(struct eng_totals *sum);
+void eng_totals_add(struct eng_totals *sum, const struct eng_stats *st, uint64_t attempts);
 /* The end of a JSON report: "HIST_NAMES[0]":{latency},... for the histograms named
  * (NULL-terminated, in the driver's order), then ,"errors":{...},"ERRNO_KEY":{by
  * errno},"cpu":{"user_s":..,"sys_s":..,"PER_KEY":per}} and a newline. */
@@ -218,6 +233,9 @@ void engine_json_tail(FILE *f, const struct engine *e, const struct eng_totals *
 /* The end of a text report: the note that a signal cut the run, the rate lines and the
  * CPU line (eng_driver's formats). */
 void engine_text_tail(FILE *f, const struct engine *e, const struct eng_totals *r);
+/* After the threads ended: collect, derive, print the report (text or --json), write
+ * the latency CSV and .hgrm; the exit status (ran: what the driver's main returned). */
+int engine_report(struct engine *e, int ran);
 /* One driver counter, or the errors of every kind, over all threads, while they run. */
 uint64_t engine_sum(const struct engine *e, int counter);
 uint64_t engine_errors(const struct engine *e);

@@ -34,26 +34,27 @@
 enum { H_CONNECTING, H_PROBE, H_LIVE, H_VERIFY, H_OK, H_FAILED, H_LOST };
 enum { PH_RAMP, PH_HOLD, PH_VERIFY };
 
-/* A connection's round trip, beside its engine slot. */
+/* hold's counters in the engine's eng_stats (a failed connect is err[ERR_CONNECT] with
+ * its errno, the connects started are the engine's attempts): a process's are gathered
+ * by procs.c as threads' are. WHY_* after a *_WHY: why a connection failed its first
+ * round trip, or was lost after it. */
+enum { WHY_CLOSED, WHY_RESET, WHY_TIMEOUT, WHY_MISMATCH, WHY_KINDS };
+enum {
+    TARGET, CONNECTED, LIVE, PROBE_FAILED, DROPPED, VERIFIED, SURVIVED, LOST, INTERRUPTED,
+    PROBE_WHY, LOST_WHY = PROBE_WHY + WHY_KINDS, HOLD_COUNTERS = LOST_WHY + WHY_KINDS
+};
+_Static_assert(HOLD_COUNTERS <= ENG_COUNTERS, "hold's counters fit eng_stats");
+/* eng_stats.mark: when the last connection connected (or failed), and went live (or
+ * failed); CLOCK_MONOTONIC. */
+enum { AT_CONNECTED, AT_LIVE };
+
+/* A connection's round trip, beside its engine slot: 4 bytes, as hold keeps tens of
+ * thousands. t_ms wraps after 2^29 ms (6 days): timeouts are measured modulo that. */
+#define T_MS_MASK ((1u << 29) - 1)
 struct hconn {
-    uint8_t step;
-    uint32_t t_ms;   /* when the current wait began, ms since the child started */
+    uint32_t step : 3;
+    uint32_t t_ms : 29; /* when the current wait began, ms since the child started */
 };
-
-/* Why a connection failed its first round trip, or was lost after it. */
-struct hold_why {
-    uint64_t closed, resets, timeouts, mismatches;
-};
-
-struct hold_counts {
-    uint64_t target, attempted, connected, failed, live, probe_failed, dropped, verified,
-        survived, lost, interrupted;
-    struct hold_why probe_why, lost_why;
-    uint64_t t_connected_ns, t_live_ns; /* CLOCK_MONOTONIC when the last one got there */
-    struct errno_counts errnos;        /* connect failures */
-};
-
-_Static_assert(sizeof(struct hold_counts) <= PROCS_COUNTS_MAX, "a child's counts fit a message");
 
 /* A child's state: the engine thread's t->d. */
 struct child {
@@ -64,25 +65,22 @@ struct child {
     uint32_t probing, verifying;
     int verify_asked;
     uint64_t next_progress;
-    struct hold_counts c;
 };
 
 static inline struct child *CH(const struct eng_thread *t) { return t->d; }
 
 static inline uint32_t ms_since(const struct child *h, uint64_t now)
 {
-    return (uint32_t)((now - h->t0) / 1000000u);
+    return (uint32_t)((now - h->t0) / 1000000u) & T_MS_MASK;
 }
 
-static void send_msg(struct eng_thread *t, int type)
-{
-    CH(t)->c.attempted = t->attempts;
-    procs_send(t->wakefd, type, &CH(t)->c, sizeof CH(t)->c);
-}
+static void count(struct eng_thread *t, int k) { ctr_add(&t->st->c[k], 1); }
+static uint64_t counted(const struct eng_thread *t, int k) { return ctr_get(&t->st->c[k]); }
 
-static struct hold_why *why(struct child *h, uint32_t i)
+/* The first of the WHY_* counters for connection i: its probe's or its later loss's. */
+static int why(const struct child *h, uint32_t i)
 {
-    return h->conns[i].step == H_PROBE ? &h->c.probe_why : &h->c.lost_why;
+    return h->conns[i].step == H_PROBE ? PROBE_WHY : LOST_WHY;
 }
 
 /* Connection i failed its round trip (or was dropped while held): count it once. */
@@ -92,13 +90,13 @@ static void lose(struct eng_thread *t, uint32_t i)
     uint8_t step = h->conns[i].step;
     if (step == H_PROBE) {
         h->probing--;
-        h->c.probe_failed++;
+        count(t, PROBE_FAILED);
     } else if (step == H_VERIFY) {
         h->verifying--;
-        h->c.lost++;
+        count(t, LOST);
     } else if (step == H_LIVE) {
-        h->c.dropped++; /* closed while held idle */
-        h->c.lost++;
+        count(t, DROPPED); /* closed while held idle */
+        count(t, LOST);
     }
     h->conns[i].step = step == H_PROBE ? H_FAILED : H_LOST;
     eng_close(t, i, 0);
@@ -108,28 +106,27 @@ static void write_probe(struct eng_thread *t, uint32_t i, int step, uint64_t now
 {
     struct child *h = CH(t);
     h->conns[i].t_ms = ms_since(h, now);
-    h->conns[i].step = (uint8_t)step;
+    h->conns[i].step = (uint32_t)step;
     /* A fresh or idle socket has room for one small request: a short write means the
      * connection is broken. */
     ssize_t w = write(t->conns[i].fd, h->pl.req, h->pl.req_len);
     if (w == (ssize_t)h->pl.req_len)
         return;
     if (w < 0 && (errno == ECONNRESET || errno == EPIPE))
-        why(h, i)->resets++;
+        count(t, why(h, i) + WHY_RESET);
     lose(t, i);
 }
 
 static void resolved(struct eng_thread *t, uint64_t now)
 {
-    struct child *h = CH(t);
-    if (h->c.connected + h->c.failed == t->n)
-        h->c.t_connected_ns = now;
+    if (counted(t, CONNECTED) + ctr_get(&t->st->err[ERR_CONNECT]) == t->n)
+        t->st->mark[AT_CONNECTED] = now;
 }
 
 static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
 {
     struct child *h = CH(t);
-    h->c.connected++;
+    count(t, CONNECTED);
     h->probing++;
     resolved(t, now);
     write_probe(t, i, H_PROBE, now);
@@ -138,8 +135,8 @@ static void connected(struct eng_thread *t, uint32_t i, uint64_t now)
 static void connect_failed(struct eng_thread *t, uint32_t i, int err, uint64_t now)
 {
     struct child *h = CH(t);
-    h->c.failed++;
-    errno_count(&h->c.errnos, err);
+    ctr_add(&t->st->err[ERR_CONNECT], 1);
+    errno_count(&t->st->errnos, err);
     h->conns[i].step = H_FAILED;
     resolved(t, now);
 }
@@ -151,19 +148,20 @@ static void replied(struct eng_thread *t, uint32_t i, int rc, uint64_t now)
     struct child *h = CH(t);
     int probe = h->conns[i].step == H_PROBE;
     if (rc != RX_OK) {
-        why(h, i)->mismatches++;
+        count(t, why(h, i) + WHY_MISMATCH);
         lose(t, i);
         return;
     }
     if (probe) {
         h->probing--;
-        h->c.live++;
+        count(t, LIVE);
         h->conns[i].step = H_LIVE;
-        if (h->c.live + h->c.probe_failed + h->c.failed == t->n)
-            h->c.t_live_ns = now;
+        if (counted(t, LIVE) + counted(t, PROBE_FAILED) + ctr_get(&t->st->err[ERR_CONNECT]) ==
+            t->n)
+            t->st->mark[AT_LIVE] = now;
     } else {
         h->verifying--;
-        h->c.survived++;
+        count(t, SURVIVED);
         h->conns[i].step = H_OK;
     }
 }
@@ -173,7 +171,7 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *d, size_t len,
     struct child *h = CH(t);
     uint8_t step = h->conns[i].step;
     if (step != H_PROBE && step != H_VERIFY) {
-        why(h, i)->mismatches++; /* bytes on an idle connection: it is gone */
+        count(t, why(h, i) + WHY_MISMATCH); /* bytes on an idle connection: it is gone */
         lose(t, i);
         return ENG_GONE;
     }
@@ -187,10 +185,7 @@ static int on_bytes(struct eng_thread *t, uint32_t i, const char *d, size_t len,
 static void on_closed(struct eng_thread *t, uint32_t i, int kind, int err, uint64_t now)
 {
     (void)err, (void)now;
-    if (kind == ERR_CLOSED)
-        why(CH(t), i)->closed++;
-    else
-        why(CH(t), i)->resets++;
+    count(t, why(CH(t), i) + (kind == ERR_CLOSED ? WHY_CLOSED : WHY_RESET));
     lose(t, i);
 }
 
@@ -208,8 +203,8 @@ static void scan_timeouts(struct eng_thread *t, uint64_t now)
     for (uint32_t i = 0; i < t->n; i++) {
         uint8_t step = h->conns[i].step;
         if (t->conns[i].state == EC_OPEN && (step == H_PROBE || step == H_VERIFY) &&
-            ms - h->conns[i].t_ms > limit) {
-            why(h, i)->timeouts++;
+            ((ms - h->conns[i].t_ms) & T_MS_MASK) > limit) {
+            count(t, why(h, i) + WHY_TIMEOUT);
             lose(t, i);
         }
     }
@@ -222,7 +217,7 @@ static void cut_setup(struct eng_thread *t)
     for (uint32_t i = 0; i < t->n; i++) {
         uint8_t state = t->conns[i].state;
         if (state == EC_CONNECTING || (state == EC_OPEN && h->conns[i].step == H_PROBE)) {
-            h->c.interrupted++;
+            count(t, INTERRUPTED);
             h->conns[i].step = H_FAILED;
             eng_close(t, i, 0);
         }
@@ -237,7 +232,7 @@ static void start_verify(struct eng_thread *t, uint64_t now)
     for (uint32_t i = 0; i < t->n; i++) {
         if (t->conns[i].state == EC_OPEN && h->conns[i].step == H_LIVE) {
             h->verifying++;
-            h->c.verified++;
+            count(t, VERIFIED);
             write_probe(t, i, H_VERIFY, now);
         }
     }
@@ -251,7 +246,7 @@ static int turn(struct eng_thread *t, uint64_t now)
     struct child *h = CH(t);
     if (h->phase == PH_RAMP) {
         if (now >= h->next_progress) {
-            send_msg(t, PROCS_PROGRESS);
+            procs_send(t, PROCS_PROGRESS);
             h->next_progress = now + REPORT_NS;
         }
         if (!h->verify_asked && (t->attempts < t->n || t->pending || h->probing))
@@ -260,7 +255,7 @@ static int turn(struct eng_thread *t, uint64_t now)
             cut_setup(t);
         t->connecting = 0;
         t->next_scan = ENG_NO_LIMIT; /* nothing to time out while held */
-        send_msg(t, PROCS_READY);
+        procs_send(t, PROCS_READY);
         h->phase = PH_HOLD;
     }
     if (h->phase == PH_HOLD && h->verify_asked) {
@@ -269,7 +264,7 @@ static int turn(struct eng_thread *t, uint64_t now)
     }
     if (h->phase != PH_VERIFY || h->verifying)
         return 0;
-    send_msg(t, PROCS_FINAL);
+    procs_send(t, PROCS_FINAL);
     return 1;
 }
 
@@ -301,6 +296,7 @@ static const struct eng_driver hold_driver = {
 struct hold_run {
     const struct load_opts *o;
     uint64_t start_ns;
+    struct eng_totals *sum; /* the parent's: the children's counts added up */
 };
 
 /* Child k: one engine loop over its share of the connections (numbered from the shares
@@ -317,7 +313,7 @@ static void child_main(int ctl, int index, void *arg)
     close(runctl_fd());
     struct engine e = {.o = o, .drv = &hold_driver, .nthreads = 1};
     struct eng_thread t = {.first_index = first_index, .epfd = -1, .wakefd = -1};
-    struct child h = {.t0 = clock_ns(), .c.target = n};
+    struct child h = {.t0 = clock_ns()};
     h.next_progress = h.t0 + REPORT_NS;
     h.conns = calloc(n ? n : 1, sizeof *h.conns);
     e.t = &t;
@@ -325,6 +321,7 @@ static void child_main(int ctl, int index, void *arg)
     if (!h.conns || payload_init(&h.pl, o->proto, o->expect, o->size, 1, &o->http, 0) < 0 ||
         eng_thread_init(&e, &t, 0, n, ctl, start_ns, k, o->procs) < 0)
         _exit(4);
+    ctr_add(&t.st->c[TARGET], n);
     engine_loop(&t, 1);
     /* exit() frees everything else; nothing to tidy in a process that ends. */
     _exit(0);
@@ -332,64 +329,54 @@ static void child_main(int ctl, int index, void *arg)
 
 /* ---- the parent ---- */
 
-static void sum_counts(const struct procs *ps, struct hold_counts *s)
+/* The children's counts added up (procs.c, as the engine adds up threads'). */
+static void sum_counts(const struct procs *ps, struct eng_totals *s)
 {
-    memset(s, 0, sizeof *s);
-    for (int i = 0; i < ps->k; i++) {
-        const struct hold_counts *c = (const struct hold_counts *)ps->p[i].counts;
-#define ADD(f) s->f += c->f
-        ADD(target); ADD(attempted); ADD(connected); ADD(failed); ADD(live);
-        ADD(probe_failed); ADD(dropped); ADD(verified); ADD(survived); ADD(lost);
-        ADD(interrupted);
-        ADD(probe_why.closed); ADD(probe_why.resets); ADD(probe_why.timeouts);
-        ADD(probe_why.mismatches);
-        ADD(lost_why.closed); ADD(lost_why.resets); ADD(lost_why.timeouts);
-        ADD(lost_why.mismatches);
-#undef ADD
-        if (c->t_connected_ns > s->t_connected_ns)
-            s->t_connected_ns = c->t_connected_ns;
-        if (c->t_live_ns > s->t_live_ns)
-            s->t_live_ns = c->t_live_ns;
-        errno_merge(&s->errnos, &c->errnos);
-    }
+    eng_totals_init(s);
+    procs_collect(ps, s);
 }
 
 /* The set-up's progress line, on a terminal. */
 static void progress(const struct procs *ps, uint64_t now, void *arg)
 {
-    const struct hold_run *run = arg;
-    struct hold_counts s;
+    struct hold_run *run = arg;
+    struct eng_totals *s = run->sum;
     if (!runctl_progress() || run->o->json)
         return;
-    sum_counts(ps, &s);
+    sum_counts(ps, s);
     fprintf(stderr, "[%6.1fs] %" PRIu64 " of %" PRIu64 " connected, %" PRIu64 " live, %" PRIu64
                     " failed\n",
-            (double)(now - run->start_ns) / 1e9, s.connected, run->o->connections, s.live,
-            s.failed + s.probe_failed);
+            (double)(now - run->start_ns) / 1e9, s->c[CONNECTED], run->o->connections,
+            s->c[LIVE], s->err[ERR_CONNECT] + s->c[PROBE_FAILED]);
 }
 
 struct hold_result {
-    struct hold_counts s;
+    const struct eng_totals *s;
     double connect_s, live_s, held_s;
     int interrupted, lost_procs;
 };
 
-static void print_why(const struct hold_why *w)
+/* " (N closed, N reset, N timeout, N mismatch)": the WHY_* counters from `from`. */
+static void print_why(const struct eng_totals *s, int from)
 {
+    const uint64_t *w = &s->c[from];
     printf(" (%" PRIu64 " closed, %" PRIu64 " reset, %" PRIu64 " timeout, %" PRIu64
-           " mismatch)", w->closed, w->resets, w->timeouts, w->mismatches);
+           " mismatch)", w[WHY_CLOSED], w[WHY_RESET], w[WHY_TIMEOUT], w[WHY_MISMATCH]);
 }
 
-static void print_why_json(const char *name, const struct hold_why *w, uint64_t total)
+static void print_why_json(const char *name, const struct eng_totals *s, int from,
+                           uint64_t total)
 {
+    const uint64_t *w = &s->c[from];
     printf("\"%s\":{\"total\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"reset\":%" PRIu64
            ",\"timeout\":%" PRIu64 ",\"mismatch\":%" PRIu64 "}",
-           name, total, w->closed, w->resets, w->timeouts, w->mismatches);
+           name, total, w[WHY_CLOSED], w[WHY_RESET], w[WHY_TIMEOUT], w[WHY_MISMATCH]);
 }
 
 static void print_text(const struct load_opts *o, const struct hold_result *r)
 {
-    const struct hold_counts *s = &r->s;
+    const struct eng_totals *s = r->s;
+    const uint64_t *c = s->c;
     char target[ADDR_TEXT_MAX + 16];
     endpoint_format(&o->ep, target, sizeof target);
     printf("wharf hold %s: %" PRIu64 " connections, %" PRIu64 " process%s, %d source "
@@ -397,26 +384,26 @@ static void print_text(const struct load_opts *o, const struct hold_result *r)
            target, o->connections, o->procs, o->procs == 1 ? "" : "es",
            o->n_sources ? o->n_sources : 1, o->n_sources > 1 ? "es" : "", o->size,
            mode_name(o->expect));
-    printf("  connected   %" PRIu64 " of %" PRIu64, s->connected, o->connections);
-    if (s->t_connected_ns)
-        printf(" in %.2fs (%.0f/s)", r->connect_s, (double)s->connected / r->connect_s);
-    printf("\n  live        %" PRIu64 " (first round trip ok)", s->live);
-    if (s->t_live_ns)
+    printf("  connected   %" PRIu64 " of %" PRIu64, c[CONNECTED], o->connections);
+    if (s->mark[AT_CONNECTED])
+        printf(" in %.2fs (%.0f/s)", r->connect_s, (double)c[CONNECTED] / r->connect_s);
+    printf("\n  live        %" PRIu64 " (first round trip ok)", c[LIVE]);
+    if (s->mark[AT_LIVE])
         printf(", all in %.2fs", r->live_s);
-    printf("\n  failed      %" PRIu64 " connect (", s->failed);
+    printf("\n  failed      %" PRIu64 " connect (", s->err[ERR_CONNECT]);
     errno_print_text(stdout, &s->errnos);
-    printf("), %" PRIu64 " first round trip", s->probe_failed);
-    print_why(&s->probe_why);
+    printf("), %" PRIu64 " first round trip", c[PROBE_FAILED]);
+    print_why(s, PROBE_WHY);
     printf("\n  held        %.2fs idle; %" PRIu64 " closed by the server meanwhile\n", r->held_s,
-           s->dropped);
-    printf("  survived    %" PRIu64 " of %" PRIu64 "; lost %" PRIu64, s->survived, s->live,
-           s->lost);
-    print_why(&s->lost_why);
+           c[DROPPED]);
+    printf("  survived    %" PRIu64 " of %" PRIu64 "; lost %" PRIu64, c[SURVIVED], c[LIVE],
+           c[LOST]);
+    print_why(s, LOST_WHY);
     printf("\n");
     if (r->interrupted)
         printf("  Interrupted by a signal: %" PRIu64 " connections never attempted, %" PRIu64
                " cut while being set up\n",
-               o->connections - s->attempted, s->interrupted);
+               o->connections - s->attempts, c[INTERRUPTED]);
     if (r->lost_procs)
         printf("  %d process%s died before reporting\n", r->lost_procs,
                r->lost_procs == 1 ? "" : "es");
@@ -424,7 +411,8 @@ static void print_text(const struct load_opts *o, const struct hold_result *r)
 
 static void print_json(const struct load_opts *o, const struct hold_result *r)
 {
-    const struct hold_counts *s = &r->s;
+    const struct eng_totals *s = r->s;
+    const uint64_t *c = s->c;
     char target[ADDR_TEXT_MAX + 16];
     endpoint_format(&o->ep, target, sizeof target);
     printf("{\"command\":\"hold\",\"target\":\"%s\",\"proto\":\"%s\",\"connections\":%" PRIu64
@@ -433,20 +421,20 @@ static void print_json(const struct load_opts *o, const struct hold_result *r)
            o->n_sources ? o->n_sources : 1, r->interrupted ? "true" : "false");
     printf("\"attempted\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"failed\":%" PRIu64
            ",\"failed_by_errno\":",
-           s->attempted, s->connected, s->failed);
+           s->attempts, c[CONNECTED], s->err[ERR_CONNECT]);
     errno_print_json(stdout, &s->errnos);
     printf(",\"live\":%" PRIu64 ",\"probe_failed\":%" PRIu64 ",\"time_to_connect_s\":%.3f,"
            "\"time_to_live_s\":%.3f,\"held_s\":%.3f,\"dropped_while_held\":%" PRIu64
            ",\"verified\":%" PRIu64 ",\"survived\":%" PRIu64 ",",
-           s->live, s->probe_failed, s->t_connected_ns ? r->connect_s : -1.0,
-           s->t_live_ns ? r->live_s : -1.0, r->held_s, s->dropped, s->verified, s->survived);
-    print_why_json("probe_failures", &s->probe_why, s->probe_failed);
+           c[LIVE], c[PROBE_FAILED], s->mark[AT_CONNECTED] ? r->connect_s : -1.0,
+           s->mark[AT_LIVE] ? r->live_s : -1.0, r->held_s, c[DROPPED], c[VERIFIED],
+           c[SURVIVED]);
+    print_why_json("probe_failures", s, PROBE_WHY, c[PROBE_FAILED]);
     printf(",");
-    print_why_json("lost", &s->lost_why, s->lost);
-    printf(",\"interrupted_setups\":%" PRIu64 ",\"lost_procs\":%d}\n", s->interrupted,
+    print_why_json("lost", s, LOST_WHY, c[LOST]);
+    printf(",\"interrupted_setups\":%" PRIu64 ",\"lost_procs\":%d}\n", c[INTERRUPTED],
            r->lost_procs);
 }
-
 
 /* Wait for every child to be set up, hold for -d, have them verify, wait for their
  * final counts; then reap them. */
@@ -504,23 +492,31 @@ static int hold_run(const struct load_opts *o)
         return 1;
     }
     struct procs *ps = calloc(1, sizeof *ps);
-    struct hold_run run = {.o = o, .start_ns = clock_ns()};
+    struct hold_run run = {.o = o, .start_ns = clock_ns(), .sum = malloc(sizeof *run.sum)};
     uint64_t start = run.start_ns;
-    if (!ps || procs_spawn(ps, (int)o->procs, sizeof(struct hold_counts), child_main, &run) < 0) {
+    if (!ps || !run.sum || procs_spawn(ps, (int)o->procs, child_main, &run) < 0) {
+        if (!ps || !run.sum)
+            fprintf(stderr, "wharf hold: out of memory\n");
+        if (ps)
+            procs_free(ps);
         free(ps);
+        free(run.sum);
         return 1;
     }
-    struct hold_result r = {0};
+    struct hold_result r = {.s = run.sum};
     supervise(ps, &run, &r);
-    sum_counts(ps, &r.s);
-    r.connect_s = r.s.t_connected_ns > start ? (double)(r.s.t_connected_ns - start) / 1e9 : 0;
-    r.live_s = r.s.t_live_ns > start ? (double)(r.s.t_live_ns - start) / 1e9 : 0;
+    sum_counts(ps, run.sum);
+    const uint64_t *at = run.sum->mark;
+    r.connect_s = at[AT_CONNECTED] > start ? (double)(at[AT_CONNECTED] - start) / 1e9 : 0;
+    r.live_s = at[AT_LIVE] > start ? (double)(at[AT_LIVE] - start) / 1e9 : 0;
     if (o->json)
         print_json(o, &r);
     else
         print_text(o, &r);
+    int ok = run.sum->c[SURVIVED] == o->connections && !r.lost_procs;
+    procs_free(ps);
     free(ps);
-    int ok = r.s.survived == o->connections && !r.lost_procs;
+    free(run.sum);
     return ok || o->allow_errors ? 0 : 1;
 }
 

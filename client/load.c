@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "sysio.h"
 
 int load_main(int cmd, int argc, char **argv, int (*run)(const struct load_opts *o))
 {
@@ -113,7 +114,11 @@ int load_epoll_wait(int epfd, struct epoll_event *ev, int max, uint64_t wait_ns)
     if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
         struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000u),
                               .tv_nsec = (long)(wait_ns % 1000000000u)};
+#ifdef SYS_epoll_pwait2
+        int n = sys_epoll_pwait2(epfd, ev, max, &ts);
+#else
         int n = epoll_pwait2(epfd, ev, max, &ts, NULL);
+#endif
         if (n >= 0 || errno != ENOSYS)
             return n;
         atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);

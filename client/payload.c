@@ -75,6 +75,13 @@ int payload_init(struct payload *p, enum proto proto, enum mode expect, size_t s
         return -1;
     for (size_t i = 0; i < p->copies; i++)
         memcpy(p->reqs + i * p->req_len, p->req, p->req_len);
+    if (!p->exp)
+        return 0;
+    p->exps = malloc(p->reply_len * p->copies + 1);
+    if (!p->exps)
+        return -1;
+    for (size_t i = 0; i < p->copies; i++)
+        memcpy(p->exps + i * p->reply_len, p->exp, p->reply_len);
     return 0;
 }
 
@@ -83,6 +90,7 @@ void payload_free(struct payload *p)
     free(p->req);
     free(p->reqs);
     free(p->exp);
+    free(p->exps);
     memset(p, 0, sizeof *p);
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,18 +17,23 @@
 
 struct procs_msg {
     uint32_t type;
-    uint32_t len;
-    uint64_t counts[PROCS_COUNTS_MAX / 8];
+    uint32_t len;      /* of stats: ENG_STATS_SENT, or 0 (GO) */
+    uint64_t attempts;
+    unsigned char stats[ENG_STATS_SENT];
 };
 
-int procs_spawn(struct procs *ps, int k, size_t counts_size,
-                void (*child)(int ctl, int index, void *arg), void *arg)
+int procs_spawn(struct procs *ps, int k, void (*child)(int ctl, int index, void *arg),
+                void *arg)
 {
     ps->k = k;
-    ps->counts_size = counts_size;
     fflush(NULL);
     for (int i = 0; i < k; i++) {
         int sv[2];
+        /* Room for a child's counts (its stats but the histograms) from the start. */
+        if (!(ps->p[i].st = calloc(1, sizeof *ps->p[i].st))) {
+            fprintf(stderr, "wharf: out of memory\n");
+            return -1;
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
             perror("wharf: socketpair");
             return -1;
@@ -66,8 +72,9 @@ static void take(struct procs *ps, int i)
     struct procs_msg m;
     struct proc *p = &ps->p[i];
     ssize_t got = recv(p->ctl, &m, sizeof m, MSG_DONTWAIT);
-    if (got > 0 && m.len == ps->counts_size) {
-        memcpy(p->counts, m.counts, ps->counts_size);
+    if (got == (ssize_t)sizeof m && m.len == ENG_STATS_SENT) {
+        memcpy(p->st, m.stats, ENG_STATS_SENT);
+        p->attempts = m.attempts;
         if (m.type == PROCS_READY)
             p->ready = 1;
         else if (m.type == PROCS_FINAL)
@@ -127,11 +134,26 @@ void procs_reap(struct procs *ps)
     }
 }
 
-void procs_send(int ctl, int type, const void *counts, size_t size)
+void procs_collect(const struct procs *ps, struct eng_totals *sum)
 {
-    struct procs_msg m = {.type = (uint32_t)type, .len = (uint32_t)size};
-    memcpy(m.counts, counts, size);
-    if (send(ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
+    for (int i = 0; i < ps->k; i++)
+        if (ps->p[i].st)
+            eng_totals_add(sum, ps->p[i].st, ps->p[i].attempts);
+}
+
+void procs_free(struct procs *ps)
+{
+    for (int i = 0; i < ps->k; i++) {
+        free(ps->p[i].st);
+        ps->p[i].st = NULL;
+    }
+}
+
+void procs_send(const struct eng_thread *t, int type)
+{
+    struct procs_msg m = {.type = (uint32_t)type, .len = ENG_STATS_SENT, .attempts = t->attempts};
+    memcpy(m.stats, t->st, ENG_STATS_SENT);
+    if (send(t->wakefd, &m, sizeof m, MSG_NOSIGNAL) < 0)
         _exit(3); /* the parent is gone */
 }
 

@@ -6,8 +6,11 @@
  * can send a pipeline of them in one write -- and the reply it expects, and then
  * consumes received bytes: each call reports one completed reply (matched or not), or
  * that it needs more bytes, or a protocol error after which the stream cannot be
- * trusted. Adding a protocol: a new proto_NAME.c with one `const struct proto_ops`,
- * its entry in proto_ops_of() (payload.c), and its name in common/codec's proto list. */
+ * trusted. A module whose replies are compared byte for byte also takes a whole read's
+ * worth of matching replies in one call (take_matched), so that a pipeline's replies
+ * cost one call, not one each. Adding a protocol: a new proto_NAME.c with one
+ * `const struct proto_ops`, its entry in proto_ops_of() (payload.c), and its name in
+ * common/codec's proto list. */
 #ifndef WHARF_PROTO_H
 #define WHARF_PROTO_H
 
@@ -27,6 +30,13 @@ struct proto_ops {
      * (all used, no reply complete) or RX_GARBLED (protocol error). */
     int (*next_reply)(const struct payload *p, struct reply_rx *rx, const char **data,
                       size_t *len);
+    /* The fast path, optional: take from (*data, *len) the replies that are exactly
+     * the expected one, back to back, at most max, in one call, and return how many;
+     * stop at anything else (a partial reply in rx, a short or different reply),
+     * which next_reply then takes. Such a reply is RX_OK with no flags: the caller
+     * only counts it. */
+    uint32_t (*take_matched)(const struct payload *p, struct reply_rx *rx, const char **data,
+                             size_t *len, uint32_t max);
     /* The peer closed: a reply that ends with the close (HTTP's body up to the close)
      * is complete now (RX_OK or RX_MISMATCH); otherwise RX_NEED_MORE. Optional. */
     int (*at_eof)(const struct payload *p, struct reply_rx *rx);

@@ -94,5 +94,16 @@ static int framed_next(const struct payload *p, struct reply_rx *rx, const char 
     return rc;
 }
 
-const struct proto_ops proto_line_ops = {.build = framed_build, .next_reply = framed_next};
-const struct proto_ops proto_frame_ops = {.build = framed_build, .next_reply = framed_next};
+/* Expected replies straight from the read, while no partial one waits in rx->in: a
+ * line or frame byte for byte equal to the expected one is that reply (the expected
+ * payload holds no '\n', and a frame's header is its length). */
+static uint32_t framed_take(const struct payload *p, struct reply_rx *rx, const char **data,
+                            size_t *len, uint32_t max)
+{
+    return buf_len(&rx->in) ? 0 : payload_take_echoed(p, data, len, max);
+}
+
+const struct proto_ops proto_line_ops = {
+    .build = framed_build, .next_reply = framed_next, .take_matched = framed_take};
+const struct proto_ops proto_frame_ops = {
+    .build = framed_build, .next_reply = framed_next, .take_matched = framed_take};

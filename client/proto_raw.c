@@ -32,4 +32,12 @@ static int raw_next(const struct payload *p, struct reply_rx *rx, const char **d
     return RX_NEED_MORE;
 }
 
-const struct proto_ops proto_raw_ops = {.build = raw_build, .next_reply = raw_next};
+/* Whole expected replies from the read, while none is under way (raw_got). */
+static uint32_t raw_take(const struct payload *p, struct reply_rx *rx, const char **data,
+                         size_t *len, uint32_t max)
+{
+    return rx->raw_got ? 0 : payload_take_echoed(p, data, len, max);
+}
+
+const struct proto_ops proto_raw_ops = {
+    .build = raw_build, .next_reply = raw_next, .take_matched = raw_take};

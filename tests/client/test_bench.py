@@ -217,6 +217,90 @@ def wrong_or_garbled_replies_are_never_successes():
         t.check(r["errors"]["mismatch"] == 20, f"{what}: 20 mismatches", r["errors"])
 
 
+class BatchServer:
+    """Answers every frame that came in one read with one send: a pipeline's replies reach
+    the client together. Reply number k (from 0) is changed when bad(k); with split, each
+    send goes out in two halves 20 ms apart, so a reply is cut between two reads."""
+
+    def __init__(self, bad=lambda k: False, split=False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.bad, self.split, self.k = bad, split, 0
+        self.conns = []
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.conns.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        data = b""
+        try:
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                out = b""
+                while len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[:4], "big"):
+                    n = int.from_bytes(data[:4], "big")
+                    reply = data[4:4 + n].upper()
+                    if self.bad(self.k):
+                        reply = b"X" + reply[1:]
+                    self.k += 1
+                    out += data[:4] + reply
+                    data = data[4 + n:]
+                if self.split and len(out) > 1:
+                    half = len(out) // 2 + 3  # not on a reply boundary
+                    c.sendall(out[:half])
+                    time.sleep(0.02)
+                    c.sendall(out[half:])
+                elif out:
+                    c.sendall(out)
+        except OSError:
+            return
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@t.test
+def pipelined_replies_taken_together_are_each_judged():
+    # A pipeline's replies come in one read and the expected ones are taken in one
+    # call: a wrong one among them is still its own mismatch, the others successes, and
+    # replies cut between reads are put together.
+    for bad, split, want_bad, what in ((lambda k: k % 5 == 2, False, 80, "every 5th wrong"),
+                                       (lambda k: False, True, 0, "cut between reads"),
+                                       (lambda k: k % 7 == 0, True, 58, "both")):
+        srv = BatchServer(bad=bad, split=split)
+        try:
+            rc, r, err = wharf_json(["bench", "-c", "1", "-t", "1", "-P", "8", "-n", "400",
+                                     "--timeout", "2s", "--size", "32",
+                                     f"frame://127.0.0.1:{srv.port}"], timeout=30)
+        finally:
+            srv.close()
+        t.check(r is not None and r["requests"]["sent"] == 400, f"{what}: 400 sent",
+                (rc, err))
+        t.check(r["errors"]["mismatch"] == want_bad, f"{what}: {want_bad} mismatches",
+                r["errors"])
+        t.check(r["requests"]["ok"] == 400 - want_bad, f"{what}: the others ok",
+                r["requests"])
+        t.check(r["errors"]["total"] == want_bad, f"{what}: no other error", r["errors"])
+        t.check(r["latency"]["count"] == 400 - want_bad, f"{what}: each success timed",
+                r["latency"])
+        t.check(r["bytes"]["in"] == 400 * 36, f"{what}: every reply read", r["bytes"])
+
+
 @t.test
 def rate_mode_counts_a_stall_from_intended_times():
     # The server answers 100 requests, then stalls. At 200/s for 1 s, wharf keeps
