@@ -43,7 +43,7 @@ def cmd_out(args):
         return ""
 
 
-def write_results(out, rows, argv, size, failed):
+def write_results(out, rows, argv, size, failed, backend):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "cluster.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -64,7 +64,8 @@ def write_results(out, rows, argv, size, failed):
     with open(os.path.join(out, "meta.txt"), "w") as f:
         f.write("\n".join([
             f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-            f"command: {' '.join(argv)}", f"cpus: {os.cpu_count()}",
+            f"command: {' '.join(argv)}", f"wharfd --backend: {backend}",
+            f"cpus: {os.cpu_count()}",
             f"kernel: {platform.release()}",
             f"git commit: {cmd_out(['git', 'rev-parse', 'HEAD'])}",
             f"haproxy: {cmd_out([HAPROXY, '-v'])}", f"wrk: {cmd_out(['wrk', '-v'])}",
@@ -77,6 +78,8 @@ def main():
                     help=f"some of {', '.join(SCENARIOS)} (default: all, in that order)")
     ap.add_argument("--short", action="store_true", help="make test's size")
     ap.add_argument("--build", default=os.environ.get("WHARF_BUILD", "build"))
+    ap.add_argument("--backend", default=os.environ.get("WHARF_BACKEND", "epoll"),
+                    help="wharfd's event loop: epoll, io_uring or auto [$WHARF_BACKEND or epoll]")
     ap.add_argument("--out", help="results directory [bench/results/<stamp>-cluster]")
     ap.add_argument("--print-config", action="store_true",
                     help="print the example haproxy.cfg and exit")
@@ -96,11 +99,11 @@ def main():
     check, rows = Checks(), []
     for name in a.scenarios or list(SCENARIOS):
         print(f"=== {name}", flush=True)
-        with Cluster(build=a.build) as c:
+        with Cluster(build=a.build, backend=a.backend) as c:
             figures = SCENARIOS[name](c, check, size)
         print("# " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
         rows.append((name, figures))
-    write_results(out, rows, sys.argv, size, check.failed)
+    write_results(out, rows, sys.argv, size, check.failed, a.backend)
     print(f"results: {os.path.relpath(out, ROOT)}; {len(check.failed)} check(s) failed")
     return 1 if check.failed else 0
 

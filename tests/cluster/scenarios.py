@@ -82,7 +82,12 @@ def spread(c, check, size):
     total = sum(n.values())
     shares = {b: n[b] / total if total else 0 for b in BACKENDS}
     clients = {c.addr(h) for h in CLIENTS}
-    out = {"requests": _sum(res, "requests"), "failed": _sum(res, "failed")}
+    loops = {b: c.stats(b).get("backend") for b in BACKENDS}
+    out = {"requests": _sum(res, "requests"), "failed": _sum(res, "failed"),
+           "event_loop": " ".join(sorted(set(map(str, loops.values()))))}
+    if c.backend != "auto":
+        check(set(loops.values()) == {c.backend},
+              f"every wharfd runs the event loop asked for ({c.backend})", loops)
     for b in BACKENDS:
         out[f"share_{b}"] = round(shares[b], 4)
         out[f"peers_{b}"] = " ".join(f"{p['addr']}:{p['conns']}" for p in top[b])
