@@ -53,9 +53,15 @@ def write_results(out, rows, argv, size, failed, backend):
                 w.writerow([name, k, v])
     with open(os.path.join(out, "cluster.md"), "w") as f:
         f.write(f"Three wharfd behind one HAProxy (tests/cluster/run), per client host: "
-                f"{size.rate} HTTP requests/s over {size.conns} connections (wrk, a delay "
-                f"after each answer), {size.frate} frames/s over {size.fconns} connections "
-                f"with -P {size.pipeline} (wharf bench -R); phases of {size.seconds} s.\n\n")
+                f"{size.rate} HTTP requests/s over {size.conns} connections, "
+                f"{size.frate} frames/s over {size.fconns} connections with -P "
+                f"{size.pipeline} (wharf bench -R); phases of {size.seconds} s. Crash: one "
+                f"HTTP run per host at {size.crash_rate}/s across the kill, latency logged "
+                f"every 100 ms, both hosts merged per window of {size.window} s: control "
+                f"(the window before 'before'), before (up to the kill), event (the kill to "
+                f"1 s after HAProxy had it DOWN), after (from there); *_window_s: the "
+                f"window's span in seconds from the kill, *_count: requests p99 rests on "
+                f"(1 % of them beyond it).\n\n")
         for name, figures in rows:
             f.write(f"## {name}\n\n| figure | value |\n|---|---|\n")
             f.writelines(f"| {k} | {v} |\n" for k, v in figures.items())
@@ -70,6 +76,21 @@ def write_results(out, rows, argv, size, failed, backend):
             f"git commit: {cmd_out(['git', 'rev-parse', 'HEAD'])}",
             f"haproxy: {cmd_out([HAPROXY, '-v'])}", f"wrk: {cmd_out(['wrk', '-v'])}",
             f"loadavg at start: {open('/proc/loadavg').read().strip()}"]) + "\n")
+
+
+def crash_line(f):
+    """The crash's latency comparison in words: the windows (seconds from the kill), the
+    requests each p99 rests on, the ratio and the no-event ratio it reads against."""
+    def w(name):
+        return (f"{name} {f[name + '_window_s']} s: p99 {f[name + '_p99_ms']} ms over "
+                f"{f[name + '_count']} requests")
+    return (f"# crash latency, both hosts merged: {w('control')}; {w('before')}; "
+            f"{w('event')} (max {f['event_max_ms']} ms); {w('after')}. after/before "
+            f"{f['p99_ratio_after_before']}, before/control (no event) "
+            f"{f['p99_ratio_before_control']}; busy before/after: HAProxy "
+            f"{f['before_haproxy_busy']}/{f['after_haproxy_busy']}, survivors "
+            f"{f['before_survivors_busy']}/{f['after_survivors_busy']}, machine "
+            f"{f['before_machine_busy']}/{f['after_machine_busy']}")
 
 
 def main():
@@ -102,6 +123,8 @@ def main():
         with Cluster(build=a.build, backend=a.backend) as c:
             figures = SCENARIOS[name](c, check, size)
         print("# " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
+        if name == "crash":
+            print(crash_line(figures), flush=True)
         rows.append((name, figures))
     write_results(out, rows, sys.argv, size, check.failed, a.backend)
     print(f"results: {os.path.relpath(out, ROOT)}; {len(check.failed)} check(s) failed")

@@ -2,7 +2,11 @@
 scenario in short: spread, crash, rolling restart, scale. The full runs, with their
 figures in bench/results/, are tests/cluster/run. Needs root (ip netns), HAProxy and wrk;
 skipped otherwise. About a minute: each test builds the topology afresh; one checks that
-an exception in the with-block leaves no namespace and no process behind."""
+an exception in the with-block leaves no namespace and no process behind. wharfd runs on
+WHARF_BACKEND's event loop (the spread test checks each one's /stats says so). The
+crash's p99 before and after are reported with the windows they cover and the requests
+they rest on, never checked: on this shared machine p99 moves with the neighbours' load
+more than with the crash."""
 
 import os
 import shutil
