@@ -19,11 +19,12 @@ the with-block ends, at exit and on Ctrl-C (wharfkit.netns).
 wharfd runs on the event loop WHARF_BACKEND names (epoll, the default; io_uring; auto:
 no --backend, wharfd's own choice), like every suite's Server (wharfkit.harness). The
 hub's bridge does not hand bridged frames to iptables (bridge-nf-call-* 0 where
-br_netfilter is loaded): nothing here filters, and that detour costs every packet
-(bridge_nf(True) puts it back).
+br_netfilter is loaded): nothing here filters, and that detour cost every packet
+(costs.py measures it; bridge_nf(True) puts it back).
 
-The scenarios (spread, crash, rolling, scale) are in scenarios.py; tests/cluster/run
-runs them in full, tests/cluster/test_cluster.py in short."""
+The scenarios (spread, crash, rolling, scale) are in scenarios.py, the cost and noise
+measurements in costs.py; tests/cluster/run runs them in full,
+tests/cluster/test_cluster.py in short."""
 
 import csv
 import io
@@ -248,6 +249,12 @@ class Cluster:
             raise RuntimeError(f"HAProxy never saw every backend UP: {self.states()}; "
                                f"{self.haproxy_text()[-1500:]}")
 
+    def restart_haproxy(self, nbthread):
+        """HAProxy stopped (by PID) and started again with nbthread threads."""
+        proc.stop(self.haproxy, 5)
+        self.haproxy_log.close()
+        self.start_haproxy(nbthread)
+
     def haproxy_text(self):
         self.haproxy_log.flush()
         self.haproxy_log.seek(0)
@@ -295,6 +302,11 @@ class Cluster:
         r = self.ns(name).run(["ss", "-Htn", "state", "established", f"sport = :{FRAME_PORT}"],
                               check=False)
         return len([ln for ln in r.stdout.splitlines() if ln.strip()])
+
+    def tcp_states(self, host, server_ports):
+        """TCP sockets on host by state, split by side (wharfkit.netns: 'srv:TIME-WAIT'
+        for a local port in server_ports, 'cli:...' for the rest)."""
+        return self.ns(host).tcp_states(server_ports)
 
     def cpu(self):
         """CPU seconds so far: HAProxy's, and every running wharfd's together."""

@@ -4,6 +4,7 @@ meta.txt).
 
     tests/cluster/run                        # every scenario, full size
     tests/cluster/run crash rolling          # some of them
+    tests/cluster/run noise cost profile     # what the figures rest on (costs.py)
     tests/cluster/run --short spread         # the size make test runs
     tests/cluster/run --print-config         # the example haproxy.cfg, on stdout
 
@@ -19,7 +20,10 @@ import subprocess
 import sys
 
 from cluster import HAPROXY, ROOT, Cluster, example_cfg
+from costs import cost, noise, profile
 from scenarios import FULL, SCENARIOS, SHORT
+
+SCENARIOS = dict(SCENARIOS, noise=noise, cost=cost, profile=profile)
 
 
 class Checks:
@@ -61,7 +65,8 @@ def write_results(out, rows, argv, size, failed, backend):
                 f"(the window before 'before'), before (up to the kill), event (the kill to "
                 f"1 s after HAProxy had it DOWN), after (from there); *_window_s: the "
                 f"window's span in seconds from the kill, *_count: requests p99 rests on "
-                f"(1 % of them beyond it).\n\n")
+                f"(1 % of them beyond it). noise: consecutive windows of one steady run, no "
+                f"event. cost: see tests/cluster/costs.py.\n\n")
         for name, figures in rows:
             f.write(f"## {name}\n\n| figure | value |\n|---|---|\n")
             f.writelines(f"| {k} | {v} |\n" for k, v in figures.items())

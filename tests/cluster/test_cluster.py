@@ -5,8 +5,8 @@ skipped otherwise. About a minute: each test builds the topology afresh; one che
 an exception in the with-block leaves no namespace and no process behind. wharfd runs on
 WHARF_BACKEND's event loop (the spread test checks each one's /stats says so). The
 crash's p99 before and after are reported with the windows they cover and the requests
-they rest on, never checked: on this shared machine p99 moves with the neighbours' load
-more than with the crash."""
+they rest on, never checked: see tests/cluster/costs.py (noise) for how far p99 moves
+here with no event at all."""
 
 import os
 import shutil
