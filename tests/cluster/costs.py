@@ -122,11 +122,11 @@ def time_wait(c, check, size):
     res = [r.result() for r in runs]
     _ran(check, res, "time_wait")
     t1, k1 = bal.nstat(), [c.ns(b).nstat() for b in BACKENDS]
-    b = c.tcp_states("balancer", front)
+    bal_tw = c.tcp_states("balancer", front)
     out = {"conns": _sum(res, "requests"), "conns_per_s": round(_sum(res, "rate")),
            "seconds": size.seconds, "failed": _sum(res, "failed"),
-           "tw_haproxy_front": b.get("srv:TIME-WAIT", 0),
-           "tw_haproxy_to_backends": b.get("cli:TIME-WAIT", 0),
+           "tw_haproxy_front": bal_tw.get("srv:TIME-WAIT", 0),
+           "tw_haproxy_to_backends": bal_tw.get("cli:TIME-WAIT", 0),
            "tw_backends": sum(c.tcp_states(x, own).get("srv:TIME-WAIT", 0) for x in BACKENDS),
            "tw_clients": sum(c.tcp_states(h, ()).get("TIME-WAIT", 0) for h in CLIENTS)}
     # TcpOutRsts: connections HAProxy ended with a reset (no TIME_WAIT on either side)
@@ -134,7 +134,7 @@ def time_wait(c, check, size):
               "TcpOutRsts"):
         out[f"haproxy_{k}"] = t1.get(k, 0) - t0.get(k, 0)
     for k in ("TcpEstabResets", "TcpPassiveOpens"):
-        out[f"backends_{k}"] = sum(b.get(k, 0) - a.get(k, 0) for a, b in zip(k0, k1))
+        out[f"backends_{k}"] = sum(y.get(k, 0) - x.get(k, 0) for x, y in zip(k0, k1))
     for k in ("net.ipv4.tcp_tw_reuse", "net.ipv4.ip_local_port_range",
               "net.ipv4.tcp_max_tw_buckets"):
         out[f"balancer_{k.split('.')[-1]}"] = " ".join(bal.get(k).split())
@@ -169,8 +169,8 @@ def direct(c, check, size, rate=4000):
 
 def through_haproxy(c, check, size):
     """Keep-alive and close, as fast as the clients go, through HAProxy: bridge-nf on and
-    off (nbthread 1), then nbthread 2. µs per request of HAProxy and of the three wharfd,
-    and HAProxy's busy fraction (cores)."""
+    off (nbthread 1), then nbthread 1 and 2 alternating. µs per request of HAProxy and of
+    the three wharfd, and their busy fractions (cores)."""
     out = {}
     # nbthread 1 and 2 alternate, twice: neighbours' load moves between runs
     for label, nf, threads, close in (("nf_on_keepalive", True, 1, False),
