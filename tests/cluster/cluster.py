@@ -16,8 +16,15 @@ client1 and client2 run the load (load.py). Every process is started through
 the kit with its PID recorded and stopped by that PID; every namespace is deleted when
 the with-block ends, at exit and on Ctrl-C (wharfkit.netns).
 
-The scenarios (spread, crash, rolling, scale) are in scenarios.py; tests/cluster/run
-runs them in full, tests/cluster/test_cluster.py in short."""
+wharfd runs on the event loop WHARF_BACKEND names (epoll, the default; io_uring; auto:
+no --backend, wharfd's own choice), like every suite's Server (wharfkit.harness). The
+hub's bridge does not hand bridged frames to iptables (bridge-nf-call-* 0 where
+br_netfilter is loaded): nothing here filters, and that detour cost every packet
+(costs.py measures it; bridge_nf(True) puts it back).
+
+The scenarios (spread, crash, rolling, scale) are in scenarios.py, the cost and noise
+measurements in costs.py; tests/cluster/run runs them in full,
+tests/cluster/test_cluster.py in short."""
 
 import csv
 import io
@@ -30,6 +37,7 @@ import tempfile
 import time
 
 from wharfkit import proc
+from wharfkit.harness import BACKEND
 from wharfkit.net import http_get, wait_until
 from wharfkit.sampler import cpu_seconds, status_kib
 from wharfkit.server import Wharfd
@@ -40,6 +48,9 @@ CLIENTS = ("client1", "client2")
 HTTP_PORT, FRAME_PORT, ADMIN_PORT = 8080, 9000, 8000  # on every backend
 FRONT_HTTP, FRONT_FRAME, HAPROXY_STATS = 80, 9000, 8404  # on the balancer
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+# br_netfilter's switches, per namespace (the hub's is the one the bridge consults)
+BRIDGE_NF = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
+             "net.bridge.bridge-nf-call-arptables")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -147,13 +158,14 @@ def example_cfg():
 
 class Cluster:
     def __init__(self, build="build", drain_delay_ms=1500, inter_ms=300, fall=2, rise=2,
-                 workers=1):
-        """build: under the tree, or an absolute path."""
+                 workers=1, backend=BACKEND, nbthread=1):
+        """build: under the tree, or an absolute path; backend: wharfd's --backend
+        (auto: none given)."""
         self.wharfd = os.path.join(ROOT, build, "wharfd")
         self.wharf = os.path.join(ROOT, build, "wharf")
         self.drain_delay_ms, self.inter_ms = drain_delay_ms, inter_ms
         self.fall, self.rise = fall, rise
-        self.workers = workers
+        self.workers, self.backend, self.nbthread = workers, backend, nbthread
         self.dir = tempfile.mkdtemp(prefix="wharf-cluster-")
         hosts = {h: {} for h in BACKENDS + ("balancer",) + CLIENTS}
         self.topo = Topology(hosts, prefix=f"wc{os.getpid()}")
@@ -166,9 +178,10 @@ class Cluster:
     def __enter__(self):
         try:
             self.topo.create()
+            self.bridge_nf(False)
             for b in BACKENDS:
                 self.start_backend(b)
-            self.start_haproxy()
+            self.start_haproxy(self.nbthread)
         except BaseException:
             self.close()
             raise
@@ -195,6 +208,14 @@ class Cluster:
     def ns(self, host):
         return self.topo[host].ns
 
+    def bridge_nf(self, on):
+        """Bridged IPv4/IPv6/ARP frames handed to the hub's iptables (on) or not; the
+        switches found (none: br_netfilter is not loaded, frames never go there)."""
+        found = [k for k in BRIDGE_NF if self.topo.hub.has(k)]
+        for k in found:
+            self.topo.hub.set(k, int(on))
+        return found
+
     def start_backend(self, name):
         """wharfd on backend name (again, after a stop: the same addresses and ports)."""
         a = self.addr(name)
@@ -202,12 +223,15 @@ class Cluster:
                   f"http://127.0.0.1:{ADMIN_PORT}"]  # for /stats, from the host itself
         extra = ["--proxy-from", f"{self.addr('balancer')}/32", "--max-conns-per-ip", "10000",
                  "--drain-delay", f"{self.drain_delay_ms}ms", "--shutdown-timeout", "5s"]
+        if self.backend != "auto":
+            extra += ["--backend", self.backend]
         s = Wharfd(binary_path=self.wharfd, listen=listen, workers=self.workers, extra=extra,
                    prefix=self.ns(name).ex(), log_path=os.path.join(self.dir, f"{name}.log"))
         self.servers[name] = s.start()
         return s
 
     def start_haproxy(self, nbthread=1):
+        self.nbthread = nbthread
         backends = {b: self.addr(b) for b in BACKENDS}
         self.cfg_text = haproxy_cfg(backends, self.addr("balancer"), self.inter_ms, self.fall,
                                     self.rise, nbthread)
@@ -224,6 +248,12 @@ class Cluster:
         if not up or self.haproxy.poll() is not None:
             raise RuntimeError(f"HAProxy never saw every backend UP: {self.states()}; "
                                f"{self.haproxy_text()[-1500:]}")
+
+    def restart_haproxy(self, nbthread):
+        """HAProxy stopped (by PID) and started again with nbthread threads."""
+        proc.stop(self.haproxy, 5)
+        self.haproxy_log.close()
+        self.start_haproxy(nbthread)
 
     def haproxy_text(self):
         self.haproxy_log.flush()
@@ -272,6 +302,11 @@ class Cluster:
         r = self.ns(name).run(["ss", "-Htn", "state", "established", f"sport = :{FRAME_PORT}"],
                               check=False)
         return len([ln for ln in r.stdout.splitlines() if ln.strip()])
+
+    def tcp_states(self, host, server_ports):
+        """TCP sockets on host by state, split by side (wharfkit.netns: 'srv:TIME-WAIT'
+        for a local port in server_ports, 'cli:...' for the rest)."""
+        return self.ns(host).tcp_states(server_ports)
 
     def cpu(self):
         """CPU seconds so far: HAProxy's, and every running wharfd's together."""

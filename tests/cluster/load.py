@@ -14,7 +14,13 @@ gap (`wrk -R` does not exist). WHARF_CLUSTER_HTTP=wrk picks wrk always. frame_lo
 connection the server closed and counts the frames that were in flight on it ("closed"
 errors).
 
-stop() ends a run early with SIGINT, after which both tools still report."""
+stop() ends a run early with SIGINT, after which both tools still report.
+
+window() is latency over a stretch of wall-clock time: the 100 ms intervals of the
+client hosts' interval logs (`wharf bench --hdr-log`, started together with
+--start-at) that lie inside it, their histograms added up, so that a p99 compares one
+stretch of a single run with another (the crash's before and after) and says how many
+requests it rests on."""
 
 import json
 import os
@@ -22,7 +28,7 @@ import re
 import signal
 import subprocess
 
-from wharfkit import proc
+from wharfkit import hdrlog, proc
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -86,15 +92,20 @@ def speaks_http(wharf):
     return "http://" in out
 
 
-def http_load(popen, url, workdir, rate, conns, seconds, close=False, wrk="wrk", wharf=None):
+def http_load(popen, url, workdir, rate, conns, seconds, close=False, wrk="wrk", wharf=None,
+              hdr_log=None, start_at=None):
     """HTTP GETs to url with popen (a client host's, which records the PID) at rate
     requests/s (0: as fast as answers come) over conns connections (close: a new
     connection per request) for seconds; a Run. With a wharf whose bench speaks HTTP:
-    `wharf bench -R`, a constant rate; else wrk, about that rate."""
+    `wharf bench -R`, a constant rate; else wrk, about that rate. hdr_log: wharf bench
+    writes its latency every 100 ms there (for window()), measured from start_at (wall
+    clock seconds; connections are made before); wrk writes none."""
     if speaks_http(wharf):
         cmd = [wharf, "bench", "-t1", "-c", str(conns), "-d", f"{seconds}s", "--json",
                "--allow-errors", "--timeout", "10s"]
         cmd += ["-R", str(rate)] if rate else []
+        cmd += ["--hdr-log", hdr_log, "--interval", "100ms"] if hdr_log else []
+        cmd += ["--start-at", f"{start_at:.3f}"] if start_at else []
         cmd += ["-H", "Connection: close"] if close else []
         p = popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                   stdin=subprocess.DEVNULL, text=True)
@@ -149,24 +160,25 @@ def frame_load(popen, addr, port, wharf, rate, conns, seconds, pipeline=1):
     return Run("frame", p, parse_bench)
 
 
-def merged_p99_ms(results, wharf, workdir):
-    """p99 of several client hosts' runs as one: their histograms added up by
-    `wharf merge` (percentiles cannot be averaged, nor their maximum taken). None when a
-    run has no histogram (wrk's) or the merge fails: the caller reports per host."""
-    if not wharf or not results or not all(r.get("json") for r in results):
-        return None
-    files = []
-    for i, r in enumerate(results):
-        path = os.path.join(workdir, f"merge-{os.getpid()}-{i}.json")
-        with open(path, "w") as f:
-            f.write(r["json"])
-        files.append(path)
+def window(logs, t0, t1):
+    """Latency of the requests answered from t0 to t1 (wall clock seconds) on every log
+    in logs, as one histogram: the intervals wholly inside [t0, t1). {'count', 'p50_ms',
+    'p99_ms', 'max_ms', 'from', 'to'} (from/to: the intervals' span), or None when
+    no interval lies inside (or a log cannot be read)."""
+    counts, span = {}, []
     try:
-        out = subprocess.run([wharf, "merge"] + files, capture_output=True, text=True,
-                             timeout=30)
-    finally:
-        for path in files:
-            os.unlink(path)
-    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out.stdout, re.M)
-    return _ms(*m.groups()) if out.returncode == 0 and m else None
-
+        ivs = [iv for path in logs for iv in hdrlog.read_log(path)]
+    except (OSError, ValueError):
+        return None
+    for iv in ivs:
+        if iv.start >= t0 - 1e-3 and iv.start + iv.length <= t1 + 1e-3:
+            span += [iv.start, iv.start + iv.length]
+            for low, width, n in iv.counts:
+                counts[(low, width)] = counts.get((low, width), 0) + n
+    if not span:
+        return None
+    h = hdrlog.Interval(min(span), max(span) - min(span), None,
+                        [(lo, w, n) for (lo, w), n in sorted(counts.items())])
+    return {"count": h.count, "p50_ms": round(h.percentile(50) / 1e6, 3),
+            "p99_ms": round(h.percentile(99) / 1e6, 3), "max_ms": round(h.max() / 1e6, 3),
+            "from": min(span), "to": max(span)}

@@ -14,13 +14,15 @@ import time
 
 from wharfkit import proc
 from wharfkit.net import wait_until
+from wharfkit.sampler import cpu_seconds
 
 from cluster import BACKENDS, CLIENTS, FRONT_FRAME
-from load import frame_load, http_load, merged_p99_ms
+from load import frame_load, http_load, window
 
 
 class Size:
-    def __init__(self, seconds, rate, conns, fconns, frate, pipeline=4, idle=500):
+    def __init__(self, seconds, rate, conns, fconns, frate, pipeline=4, idle=500,
+                 window=2, crash_rate=1000):
         self.seconds = seconds      # one load phase
         self.rate = rate            # HTTP requests/s per client host
         self.conns = conns          # HTTP connections per client host
@@ -28,10 +30,14 @@ class Size:
         self.frate = frate          # frames/s per client host
         self.pipeline = pipeline    # frames in flight per connection at most
         self.idle = idle            # idle connections per client host (scale)
+        self.window = window        # seconds in each latency window compared (crash)
+        self.crash_rate = crash_rate  # HTTP requests/s per client host in the crash
 
 
-SHORT = Size(seconds=3, rate=400, conns=8, fconns=4, frate=200, idle=300)
-FULL = Size(seconds=10, rate=1000, conns=16, fconns=8, frate=500, idle=3000)
+# crash windows: 2 x 1,000/s x 2 s = 4,000 requests, p99 on the 40 slowest (short);
+# 2 x 1,000/s x 10 s = 20,000, on the 200 slowest (full)
+SHORT = Size(seconds=3, rate=400, conns=8, fconns=4, frate=200, idle=300, window=2)
+FULL = Size(seconds=10, rate=1000, conns=16, fconns=8, frate=500, idle=3000, window=10)
 
 
 def _url(c):
@@ -82,7 +88,12 @@ def spread(c, check, size):
     total = sum(n.values())
     shares = {b: n[b] / total if total else 0 for b in BACKENDS}
     clients = {c.addr(h) for h in CLIENTS}
-    out = {"requests": _sum(res, "requests"), "failed": _sum(res, "failed")}
+    loops = {b: c.stats(b).get("backend") for b in BACKENDS}
+    out = {"requests": _sum(res, "requests"), "failed": _sum(res, "failed"),
+           "event_loop": " ".join(sorted(set(map(str, loops.values()))))}
+    if c.backend != "auto":
+        check(set(loops.values()) == {c.backend},
+              f"every wharfd runs the event loop asked for ({c.backend})", loops)
     for b in BACKENDS:
         out[f"share_{b}"] = round(shares[b], 4)
         out[f"peers_{b}"] = " ".join(f"{p['addr']}:{p['conns']}" for p in top[b])
@@ -97,52 +108,115 @@ def spread(c, check, size):
 
 
 # ---- 2. crash -------------------------------------------------------------------------
+SETTLE_S = 1.0  # after HAProxy has the victim DOWN: retries done, survivors' pools refilled
+
+
+def _at(t):
+    """Sleep until wall clock time t."""
+    time.sleep(max(0.0, t - time.time()))
+
+
+def machine_cpu():
+    """(busy, all) jiffies of the whole machine (/proc/stat): neighbours' work included."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def _busy(c, survivors):
+    """What runs now: HAProxy's and the survivors' CPU seconds, the machine's."""
+    return (time.time(), cpu_seconds(c.haproxy.pid),
+            cpu_seconds([c.servers[b].pid for b in survivors]), machine_cpu())
+
+
+def _use(a, b):
+    """Busy fractions between two _busy() samples: HAProxy (of one core), the survivors
+    (of one core), the whole machine (of all its cores)."""
+    dt = b[0] - a[0]
+    return {"haproxy_busy": round((b[1] - a[1]) / dt, 3),
+            "survivors_busy": round((b[2] - a[2]) / dt, 3),
+            "machine_busy": round((b[3][0] - a[3][0]) / max(1, b[3][1] - a[3][1]), 3)}
+
+
+def _windows(out, logs, wins, t_kill):
+    """p99 and its sample count per window (name: (t0, t1)), merged over logs; the
+    window's span as offsets from the kill."""
+    for name, (t0, t1) in wins.items():
+        w = window(logs, t0, t1)
+        out[f"{name}_window_s"] = (f"{w['from'] - t_kill:+.1f}..{w['to'] - t_kill:+.1f}"
+                                   if w else None)
+        for k in ("count", "p50_ms", "p99_ms", "max_ms"):
+            out[f"{name}_{k}"] = w[k] if w else None
+
+
 def crash(c, check, size, victim="backend3"):
     """SIGKILL one backend under HTTP and frame load: failed requests (none), how long
-    HAProxy took to take it out, p99 before and after, frame connections that failed
-    and where they went. Frames run through all three phases (before, across, after)."""
+    HAProxy took to take it out, the survivors' latency before and after, frame
+    connections that failed and where they went.
+
+    One HTTP run per client host spans it all (no new connections at a phase boundary),
+    its latency logged every 100 ms, both hosts' intervals aligned (--start-at). Compared,
+    from both hosts merged: 'before', the window seconds up to the kill; 'after', as long,
+    starting SETTLE_S after HAProxy had the victim DOWN (the kill, detection and retries
+    fall in 'event', reported apart); 'control', the window before 'before': its ratio
+    to 'before' is what p99 moves by with no event at all, the noise the crash's ratio is
+    read against. Each window's request count says how many requests its p99 rests on
+    (count / 100 beyond it); the busy fractions say how far from capacity it ran."""
+    w = size.window
+    survivors = [b for b in BACKENDS if b != victim]
     frames = _frames(c, size, 300)  # stopped by SIGINT at the end
+    logs = [f"{c.dir}/crash-{h}.hlog" for h in CLIENTS]
+    start = time.time() + 1.0  # connections made before; both hosts measure from here
+    http = [http_load(c.popener(h), _url(c), c.dir, size.crash_rate, size.conns, 300,
+                      wharf=c.wharf, hdr_log=log, start_at=start)
+            for h, log in zip(CLIENTS, logs)]
     try:
-        [r.result() for r in _http(c, size, 1)]  # warm-up: connections opened, not counted
-        before = [r.result() for r in _http(c, size, size.seconds)]
-        http = _http(c, size, 2 * size.seconds)
-        time.sleep(size.seconds / 2)
+        t_ctl = start + 1.0  # a second of load first: pools filled
+        _at(t_ctl)
+        b0 = _busy(c, survivors)
+        _at(t_ctl + 2 * w)
+        b1 = _busy(c, survivors)
         on_victim = c.frame_conns(victim)
-        t0 = time.monotonic()
+        t_kill, m0 = time.time(), time.monotonic()
         c.kill(victim)
-        out_s = c.time_until("DOWN", victim, t0)
-        during = [r.result() for r in http]
-        after_runs = _http(c, size, size.seconds)
-        survivors = [b for b in BACKENDS if b != victim]
+        out_s = c.time_until("DOWN", victim, m0)
+        t_after = t_kill + (out_s if out_s is not None else 15) + SETTLE_S
+        _at(t_after)
+        a0 = _busy(c, survivors)
+        _at(t_after + w)
+        a1 = _busy(c, survivors)
+        time.sleep(0.3)  # the last interval written
         want = size.fconns * len(CLIENTS)
         wait_until(lambda: sum(c.frame_conns(b) for b in survivors) >= want, size.seconds)
         fconns = {b: c.frame_conns(b) for b in survivors}
-        after = [r.result() for r in after_runs]
     finally:
-        for r in frames:
+        for r in http + frames:
             r.stop()
-    fres = [r.result() for r in frames]
-    _ran(check, before + during + after + fres, "the crash")
-    out = {"requests": _sum(during, "requests"), "failed": _sum(during, "failed"),
+    res, fres = [r.result() for r in http], [r.result() for r in frames]
+    _ran(check, res + fres, "the crash")
+    out = {"requests": _sum(res, "requests"), "failed": _sum(res, "failed"),
+           "rate_per_s": size.crash_rate * len(CLIENTS),
            "out_s": round(out_s, 3) if out_s is not None else None,
-           "inter_x_fall_s": c.inter_ms * c.fall / 1000,
-           "p99_before_ms": _worst(before, "p99_ms"), "p99_after_ms": _worst(after, "p99_ms"),
+           "inter_x_fall_s": c.inter_ms * c.fall / 1000, "settle_s": SETTLE_S,
            "frame_conns_on_victim": on_victim, "frame_failed": _sum(fres, "failed"),
            "frame_reconnects": _sum(fres, "connects") - want,
            "frame_conns_on_survivors": sum(fconns.values())}
-    for h, b, a in zip(CLIENTS, before, after):  # per host too
-        out[f"p99_before_ms_{h}"], out[f"p99_after_ms_{h}"] = b["p99_ms"], a["p99_ms"]
-    # Both client hosts as one: their histograms merged (wharf bench's; with wrk, which
-    # has none to merge, the worse host's p99 stands in).
-    mb, ma = merged_p99_ms(before, c.wharf, c.dir), merged_p99_ms(after, c.wharf, c.dir)
-    if mb is not None and ma is not None:
-        out["p99_before_ms"], out["p99_after_ms"] = mb, ma
-        out["p99_merged"] = True
-    pb, pa = out["p99_before_ms"], out["p99_after_ms"]
-    out["p99_ratio"] = round(pa / pb, 2) if pb else None
+    _windows(out, logs, {"control": (t_kill - 2 * w, t_kill - w),
+                         "before": (t_kill - w, t_kill), "event": (t_kill, t_after),
+                         "after": (t_after, t_after + w)}, t_kill)
+    for h, log in zip(CLIENTS, logs):  # per host too
+        for name, (t0, t1) in (("before", (t_kill - w, t_kill)),
+                               ("after", (t_after, t_after + w))):
+            one = window([log], t0, t1)
+            out[f"{name}_p99_ms_{h}"] = one["p99_ms"] if one else None
+    pc, pb, pa = out["control_p99_ms"], out["before_p99_ms"], out["after_p99_ms"]
+    out["p99_ratio_after_before"] = round(pa / pb, 2) if pa and pb else None
+    out["p99_ratio_before_control"] = round(pb / pc, 2) if pb and pc else None
+    out.update({f"before_{k}": v for k, v in _use(b0, b1).items()})
+    out.update({f"after_{k}": v for k, v in _use(a0, a1).items()})
     check(out_s is not None, "HAProxy took the killed backend out", c.states())
     check(out["failed"] == 0, "no HTTP request failed across the crash (retry-on, redispatch)",
-          [r.get("raw_tail") for r in during])
+          [r.get("raw_tail") for r in res])
     check(on_victim >= 1 and out["frame_reconnects"] >= on_victim and
           out["frame_conns_on_survivors"] == want,
           "the frame connections on the killed backend reconnected to the survivors",
