@@ -57,7 +57,7 @@ void uring_test_hooks_read(struct uring_test_hooks *h)
         .udp_bufs = test_knob_uint("WHARFD_TEST_URING_UDP_BUFS", 0),
         .udp_room = test_knob_uint("WHARFD_TEST_URING_UDP_ROOM", 0),
         .udp_sendmsg = test_knob("WHARFD_TEST_URING_UDP_SENDMSG") != NULL,
-        .udp_gso = test_knob("WHARFD_TEST_URING_UDP_GSO") != NULL,
+        .udp_no_gso = test_knob("WHARFD_TEST_URING_UDP_NO_GSO") != NULL,
     };
 }
 

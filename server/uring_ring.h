@@ -34,7 +34,7 @@ struct uring_test_hooks {
     unsigned udp_bufs;      /* UDP_BUFS=N: a udp buffer ring of N buffers (ENOBUFS soon) */
     unsigned udp_room;      /* UDP_ROOM=N: N payload bytes per udp buffer (truncation) */
     int udp_sendmsg;        /* UDP_SENDMSG: udp replies as one SENDMSG SQE each */
-    int udp_gso;            /* UDP_GSO: runs of equal replies to one peer as one UDP_SEGMENT send */
+    int udp_no_gso;         /* UDP_NO_GSO: udp replies one datagram each, no UDP_SEGMENT runs */
 };
 
 void uring_test_hooks_read(struct uring_test_hooks *h);

@@ -49,7 +49,7 @@ struct udp_ring {
     struct msghdr tmpl;            /* what the kernel writes before a payload */
     uint64_t rx[MAX_LISTENERS];    /* socket i's receive is tagged &rx[i] */
     struct ring_slot *slot;        /* nbufs; a SENDMSG is tagged &slot[bid] */
-    int sendmsg_sqes, gso;         /* test hooks UDP_SENDMSG, UDP_GSO */
+    int sendmsg_sqes, gso;         /* test hook UDP_SENDMSG; UDP_SEGMENT runs (hook UDP_NO_GSO) */
     /* This turn's replies (one socket's), sent by udp_ring_flush. */
     struct udp_port *out_port;
     unsigned nout;
@@ -135,7 +135,7 @@ int udp_ring_setup(struct worker *w)
     io_uring_buf_ring_advance(r->br, (int)r->nbufs);
     r->tmpl = (struct msghdr){.msg_namelen = NAME_ROOM, .msg_controllen = UDP_CMSG_ROOM};
     r->sendmsg_sqes = u->hooks.udp_sendmsg;
-    r->gso = u->hooks.udp_gso;
+    r->gso = !u->hooks.udp_no_gso;
     u->udp.ring = r;
     log_debug("worker %d: udp:// on a multishot recvmsg, %u buffers of %u bytes, replies %s%s",
               w->loop.id, r->nbufs, r->bufsize, r->sendmsg_sqes ? "by SENDMSG SQEs" : "by sendmmsg",
@@ -188,23 +188,26 @@ static unsigned gso_run(const struct udp_ring *r, unsigned from)
     return n;
 }
 
-/* Send msgs[0..m), msgs[j] carrying segs[j] replies: counted like udp_send_replies
- * (a full send buffer drops the rest, a failing message is dropped as send errors). */
-static void send_counted(struct worker *w, int fd, struct mmsghdr *msgs, const unsigned *segs,
-                         unsigned m)
+/* Send msgs[0..m), msgs[j] carrying the segs[j] replies from r->out[first[j]] on:
+ * counted like udp_send_replies (a full send buffer drops the rest). A message the
+ * kernel refuses (a segment over the path's MTU: EINVAL; a device that cannot
+ * segment; an error naming the peer) has its replies sent one by one instead. */
+static void send_segments(struct worker *w, struct udp_ring *r, struct mmsghdr *msgs,
+                          const unsigned *segs, const unsigned *first, unsigned m)
 {
     struct worker_stats *st = &w->stats;
     unsigned i = 0;
     while (i < m) {
-        int k = sendmmsg(fd, msgs + i, m - i, MSG_DONTWAIT);
+        int k = sendmmsg(r->out_port->fd, msgs + i, m - i, MSG_DONTWAIT);
         if (k < 0 && errno == EINTR)
             continue;
+        if (k < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+            for (; i < m; i++)
+                counter_add(&st->udp_drop_sndbuf, segs[i]);
+            return;
+        }
         if (k < 0) {
-            int full = errno == EAGAIN || errno == ENOBUFS;
-            for (unsigned j = i; j < (full ? m : i + 1); j++)
-                counter_add(full ? &st->udp_drop_sndbuf : &st->udp_send_errors, segs[j]);
-            if (full)
-                return;
+            udp_send_replies(&w->loop, r->out_port, &r->out[first[i]], segs[i]);
             i++;
             continue;
         }
@@ -221,7 +224,7 @@ static void send_counted(struct worker *w, int fd, struct mmsghdr *msgs, const u
 static void send_gso(struct worker *w, struct udp_ring *r)
 {
     struct mmsghdr msgs[UDP_BATCH_MAX];
-    unsigned segs[UDP_BATCH_MAX], m = 0;
+    unsigned segs[UDP_BATCH_MAX], first[UDP_BATCH_MAX], m = 0;
     for (unsigned i = 0; i < r->nout; m++) {
         unsigned n = gso_run(r, i);
         msgs[m] = r->out[i];
@@ -237,9 +240,10 @@ static void send_gso(struct worker *w, struct udp_ring *r)
             msgs[m].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
         }
         segs[m] = n;
+        first[m] = i;
         i += n;
     }
-    send_counted(w, r->out_port->fd, msgs, segs, m);
+    send_segments(w, r, msgs, segs, first, m);
 }
 
 void udp_ring_flush(struct worker *w)

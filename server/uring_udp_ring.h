@@ -8,9 +8,11 @@
  * the turn's replies leave in one sendmmsg at the turn's end (or when --udp-batch of
  * them wait), after which their buffers go back to the ring. The test hook
  * UDP_SENDMSG sends each reply as a SENDMSG SQE instead (its buffer comes back with
- * the send's completion); UDP_GSO sends runs of equal-size replies to one peer as one
- * UDP_SEGMENT datagram (bench/udp measures both; neither is the default, see
- * bench/results/udp-uring.md).
+ * the send's completion). A run of equal-size replies to one peer in a turn's batch
+ * leaves as one UDP_SEGMENT message (GSO: the kernel cuts it into the replies, one trip
+ * through the stack for the run; a message the path refuses is sent reply by reply);
+ * the test hook UDP_NO_GSO turns that off. bench/udp measures all three
+ * (bench/results/udp-uring.md): sendmmsg per turn with GSO is the cheapest.
  *
  * The counters and limits are udp.c's: --max-message (oversize), MSG_TRUNC
  * (truncated: a datagram larger than a buffer's room, which is --max-message's, at

@@ -1,9 +1,9 @@
 """Where one CPU's time goes, from `perf record -g -e cpu-clock` stacks.
 
 Each sample's call stack gets one category; the first rule that matches any frame
-wins, so TCP work reached through io_uring or epoll counts as TCP work, and the
-receive work loopback does inside a send (the sender's CPU runs the peer's
-receive path in softirq) counts as the peer's, not as the send.
+wins, so TCP (or UDP) work reached through io_uring or epoll counts as TCP (UDP)
+work, and the receive work loopback does inside a send (the sender's CPU runs the
+peer's receive path in softirq) counts as the peer's, not as the send.
 
 Used by bench/coreshare; `python3 stackclass.py --self-test` checks the rules on
 hand-written stacks.
@@ -16,6 +16,8 @@ IDLE = "idle"
 PEER_RX = "peer's TCP receive (softirq on loopback)"
 TCP_TX = "own TCP send"
 TCP_RX = "own TCP receive"
+UDP_TX = "own UDP send"
+UDP_RX = "own UDP receive"
 EPOLL = "event loop: epoll"
 URING = "event loop: io_uring"
 SYSCALL = "event loop: syscall entry/exit, file and socket layers"
@@ -23,10 +25,13 @@ USER = "user space"
 OTHER = "other kernel (interrupts, timers, scheduler)"
 PROFILER = "the profiler itself (perf)"
 
-CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, EPOLL, URING, SYSCALL, USER, OTHER, IDLE, PROFILER]
+CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, UDP_TX, UDP_RX, EPOLL, URING, SYSCALL, USER, OTHER,
+              IDLE, PROFILER]
 NOT_BUSY = (IDLE, PROFILER)            # left out of a CPU's busy time
 EVENT_LOOP = (EPOLL, URING, SYSCALL)   # what a backend can change
 TCP = (TCP_TX, PEER_RX, TCP_RX)        # what it cannot
+UDP = (UDP_TX, PEER_RX, UDP_RX)        # likewise for datagrams (PEER_RX: the peer's UDP
+                                       # receive, on loopback, is the same softirq)
 
 # (category, exact names, name prefixes), tried in this order.
 _RULES = [
@@ -35,6 +40,8 @@ _RULES = [
                "__netif_receive_skb"}, ()),
     (TCP_TX, {"tcp_sendmsg", "tcp_sendmsg_locked", "__tcp_push_pending_frames"}, ()),
     (TCP_RX, {"tcp_recvmsg", "tcp_recvmsg_locked", "tcp_cleanup_rbuf"}, ()),
+    (UDP_TX, {"udp_sendmsg", "udpv6_sendmsg", "udp_send_skb", "udp_push_pending_frames"}, ()),
+    (UDP_RX, {"udp_recvmsg", "udpv6_recvmsg", "__skb_recv_udp"}, ()),
     (EPOLL, {"do_epoll_wait", "ep_poll", "ep_send_events", "ep_item_poll"},
      ("__x64_sys_epoll_", "__do_sys_epoll_")),
     (URING, set(), ("io_", "__io_", "__do_sys_io_uring", "__x64_sys_io_uring")),
@@ -118,6 +125,14 @@ def _self_test():
         ([(K, "_raw_spin_lock"), (K, "ep_poll"), (K, "do_epoll_wait"),
           (K, "__x64_sys_epoll_wait"), (K, "do_syscall_64")], EPOLL),
         ([(K, "fget"), (K, "io_file_get_normal"), (K, "io_submit_sqes")], URING),
+        ([(K, "ip_make_skb"), (K, "udp_sendmsg"), (K, "____sys_sendmsg"), (K, "___sys_sendmsg"),
+          (K, "__sys_sendmmsg"), (K, "__x64_sys_sendmmsg"), (K, "do_syscall_64")], UDP_TX),
+        ([(K, "udp_queue_rcv_skb"), (K, "udp_rcv"), (K, "process_backlog"),
+          (K, "net_rx_action"), (K, "udp_sendmsg")], PEER_RX),
+        ([(K, "skb_copy_datagram_iter"), (K, "udp_recvmsg"), (K, "io_recvmsg"),
+          (K, "io_poll_task_func")], UDP_RX),
+        ([(K, "copy_msghdr_from_user"), (K, "___sys_sendmsg"), (K, "__sys_sendmmsg"),
+          (K, "__x64_sys_sendmmsg"), (K, "do_syscall_64")], SYSCALL),
         ([(K, "__fget_light"), (K, "ksys_write"), (K, "do_syscall_64"),
           (K, "entry_SYSCALL_64_after_hwframe")], SYSCALL),
         ([(K, "pv_native_safe_halt"), (K, "default_idle_call"), (K, "do_idle")], IDLE),
