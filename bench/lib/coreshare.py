@@ -5,7 +5,8 @@ wharfd (--workers 1, CPU 0) serves frame://; `wharf bench -t1 --size 64 -P 1` (C
 loads it at --conns connections (--workload http: `wrk -t1` keep-alive with
 bench/lua/json.lua on wharfd's HTTP listener instead). After a warm-up,
 `perf record -e cpu-clock -g` samples both CPUs for --duration seconds while wharfd's
-/stats counts the requests. Every sample is given one category by its call stack
+/stats counts the requests. Samples of other processes (a shared machine) are a row of
+their own, left out of busy time. Every sample is given one category by its call stack
 (bench/lib/stackclass.py): the server's own TCP send and receive, the peer's TCP
 receive that loopback runs inside the sender's send (softirq), the event loop (epoll
 or io_uring, and the syscall entry/exit, file and socket layers around them), user
@@ -261,7 +262,7 @@ def one_run(a, wharfd, wharf, name, rnd):
            "requests": reqs, "window_s": round(window, 4), "freq": FREQ,
            "rps": round(reqs / window)}
     for side, cpu in (("server", bl.SERVER_CPU), ("load", bl.LOAD_CPU)):
-        counts, n = sc.shares(text, cpu, t0, t1)
+        counts, n = sc.shares(text, cpu, t0, t1, ours=("wharf", "wrk", "iou-"))
         busy_s = busy1[cpu] - busy0[cpu]
         row[f"{side}_samples"] = n
         row[f"{side}_busy_s"] = round(busy_s, 3)

@@ -24,10 +24,11 @@ SYSCALL = "event loop: syscall entry/exit, file and socket layers"
 USER = "user space"
 OTHER = "other kernel (interrupts, timers, scheduler)"
 PROFILER = "the profiler itself (perf)"
+FOREIGN = "other processes (not the server, the load or the kernel's softirq threads)"
 
 CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, UDP_TX, UDP_RX, EPOLL, URING, SYSCALL, USER, OTHER,
-              IDLE, PROFILER]
-NOT_BUSY = (IDLE, PROFILER)            # left out of a CPU's busy time
+              IDLE, PROFILER, FOREIGN]
+NOT_BUSY = (IDLE, PROFILER, FOREIGN)   # left out of a CPU's busy time
 EVENT_LOOP = (EPOLL, URING, SYSCALL)   # what a backend can change
 TCP = (TCP_TX, PEER_RX, TCP_RX)        # what it cannot
 UDP = (UDP_TX, PEER_RX, UDP_RX)        # likewise for datagrams (PEER_RX: the peer's UDP
@@ -96,15 +97,19 @@ def parse_perf_script(text):
         yield cpu, comm, when, frames
 
 
-def shares(text, cpu, start=None, end=None):
+def shares(text, cpu, start=None, end=None, ours=None):
     """{category: samples} for one CPU (only samples timed within [start, end] when
-    those are given), and the number of samples."""
+    those are given), and the number of samples. ours: command-name prefixes of the
+    measured processes; a sample of any other process (on a shared machine) is FOREIGN,
+    apart from idle, perf and the kernel's softirq threads (they run the loopback's
+    receive work when it is deferred)."""
     out = dict.fromkeys(CATEGORIES, 0)
     n = 0
+    mine = tuple(ours or ()) + ("swapper", "ksoftirqd", "perf")
     for c, comm, when, frames in parse_perf_script(text):
         if c != cpu or (start is not None and (when is None or not start <= when <= end)):
             continue
-        out[classify(frames, comm)] += 1
+        out[classify(frames, comm) if not ours or comm.startswith(mine) else FOREIGN] += 1
         n += 1
     return out, n
 
@@ -165,7 +170,11 @@ def _self_test():
     if got[1] != 2 or got[0][PROFILER] != 1:
         print(f"FAIL: shares, the profiler's own samples -> {got}")
         failed += 1
-    total = len(cases) + 3
+    got = shares(text.replace("wharfd [000]", "cc1 [000]"), 0, ours=("wharf",))
+    if got[0][FOREIGN] != 1 or got[0][PROFILER] != 1:
+        print(f"FAIL: shares, another process's samples -> {got}")
+        failed += 1
+    total = len(cases) + 4
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
 
