@@ -44,7 +44,8 @@ endif
 
 # ---- io_uring backend (optional) -------------------------------------------------
 # Built when pkg-config finds liburing and what server/uring.c needs compiles and
-# links (liburing >= 2.3: multishot receive, buffer rings); io_uring_setup_buf_ring
+# links (liburing >= 2.3: multishot receive and recvmsg with its io_uring_recvmsg_*
+# helpers, buffer rings); io_uring_setup_buf_ring
 # (liburing >= 2.4) is used when present. URING=0 leaves it out; URING=1 insists.
 URING ?= auto
 URING_PROBE = $(shell printf '%b' '$(1)' | $(CC) $(CSTD) -D_GNU_SOURCE \
@@ -54,6 +55,8 @@ URING_NEEDS := \#include <liburing.h>\nint main(void) { struct io_uring r; \
     struct io_uring_sqe s; struct io_uring_buf_reg g = {0}; \
     io_uring_prep_recv_multishot(&s, 0, 0, 0, 0); io_uring_prep_multishot_accept(&s, 0, 0, 0, 0); \
     io_uring_prep_poll_multishot(&s, 0, 1); io_uring_prep_cancel64(&s, 0, 0); \
+    io_uring_prep_recvmsg_multishot(&s, 0, 0, 0); (void)io_uring_recvmsg_payload; \
+    (void)io_uring_recvmsg_validate; (void)io_uring_recvmsg_cmsg_nexthdr; \
     io_uring_buf_ring_add(0, 0, 0, 0, 0, 0); io_uring_submit_and_get_events(&r); \
     return io_uring_register_buf_ring(&r, &g, 0) + io_uring_submit_and_wait_timeout(&r, 0, 1, 0, 0); }\n
 URING_SETUP_BUF_RING := \#include <liburing.h>\nint main(void) { struct io_uring r; int e; \

@@ -116,7 +116,13 @@ static inline uint64_t counter_get(const counter_t *c)
     X(udp_send_errors, "udp_dropped_total", "reason=\"send_error\"", "")                     \
     X(udp_rxq_overflow, "udp_dropped_total", "reason=\"rxq_overflow\"", "")                 \
     X(udp_icmp_errors, "udp_icmp_errors_total", "",                                          \
-      "ICMP errors read from the udp sockets' error queues")
+      "ICMP errors read from the udp sockets' error queues")                                 \
+    X(udp_ring_arms, "udp_ring_receives_armed_total", "",                                    \
+      "io_uring multishot recvmsg armed on udp:// sockets (at start, and again each time "   \
+      "one ended)")                                                                          \
+    X(udp_ring_nobufs, "udp_ring_nobufs_total", "",                                          \
+      "io_uring udp receives that found the udp buffer ring empty (ENOBUFS): the datagrams " \
+      "wait in the socket until replies give buffers back")
 
 /* The same columns; on /metrics summed over the acceptors (one, or one per worker). */
 #define ACCEPTOR_COUNTERS(X)                                                                 \

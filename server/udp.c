@@ -15,15 +15,11 @@
 #include "stats.h"
 #include "worker_loop.h"
 
-/* Every datagram fits (an IPv4 UDP payload is at most 65,507 bytes); only a larger
- * one (an IPv6 jumbogram) is cut, and MSG_TRUNC says so. */
-#define UDP_DGRAM_ROOM 65536
 /* Batches per readiness report: then the other sockets and connections get a turn
  * (the socket is watched level-triggered, so what is left is reported again). */
 #define UDP_ROUNDS 8
 /* Error-queue entries read per report, likewise. */
 #define UDP_ERRQ_MAX 256
-#define UDP_CMSG_ROOM CMSG_SPACE(sizeof(uint32_t))
 
 struct udp_batch {
     struct mmsghdr in[UDP_BATCH_MAX];
@@ -128,6 +124,12 @@ static void read_errqueue(struct worker_loop *w, struct udp_port *u)
     }
 }
 
+void udp_note_rxq_total(struct worker_loop *w, struct udp_port *u, uint32_t total)
+{
+    counter_add(&w->stats->udp_rxq_overflow, (uint32_t)(total - u->rxq_seen));
+    u->rxq_seen = total;
+}
+
 /* The socket's count of datagrams dropped for want of receive-queue room
  * (SO_RXQ_OVFL), carried by a received datagram: add what is new. */
 static void note_rxq_overflow(struct worker_loop *w, struct udp_port *u, struct msghdr *m)
@@ -137,8 +139,7 @@ static void note_rxq_overflow(struct worker_loop *w, struct udp_port *u, struct 
             continue;
         uint32_t total;
         memcpy(&total, CMSG_DATA(c), sizeof total);
-        counter_add(&w->stats->udp_rxq_overflow, (uint32_t)(total - u->rxq_seen));
-        u->rxq_seen = total;
+        udp_note_rxq_total(w, u, total);
     }
 }
 
@@ -211,34 +212,33 @@ static unsigned make_replies(struct worker_loop *w, struct udp_port *u, int n)
     return k;
 }
 
-/* One send call for replies [from, n): how many went, or -1 with errno. */
-static int send_some(struct udp_port *u, unsigned from, unsigned n)
+/* One send call for replies out[from, n): how many went, or -1 with errno. */
+static int send_some(struct udp_port *u, struct mmsghdr *out, unsigned from, unsigned n)
 {
-    struct udp_batch *b = u->b;
     if (u->batch > 1)
-        return sendmmsg(u->fd, &b->out[from], n - from, MSG_DONTWAIT);
-    ssize_t r = sendmsg(u->fd, &b->out[from].msg_hdr, MSG_DONTWAIT);
+        return sendmmsg(u->fd, &out[from], n - from, MSG_DONTWAIT);
+    ssize_t r = sendmsg(u->fd, &out[from].msg_hdr, MSG_DONTWAIT);
     if (r >= 0)
-        b->out[from].msg_len = (unsigned)r;
+        out[from].msg_len = (unsigned)r;
     return r < 0 ? -1 : 1;
 }
 
-/* Send the n replies: one call when the socket takes them all. A full send buffer
- * drops the rest (counted: no backpressure, no retry loop); an error naming one reply
- * (a pending ICMP report, an unreachable address) is retried once, then that reply
- * is dropped as a send error. */
-static void send_replies(struct worker_loop *w, struct udp_port *u, unsigned n)
+/* One call when the socket takes them all. A full send buffer drops the rest
+ * (counted: no backpressure, no retry loop); an error naming one reply (a pending ICMP
+ * report, an unreachable address) is retried once, then that reply is dropped as a
+ * send error. */
+void udp_send_replies(struct worker_loop *w, struct udp_port *u, struct mmsghdr *out,
+                      unsigned n)
 {
-    struct udp_batch *b = u->b;
     unsigned i = 0;
     int failed_at = -1;
     while (i < n) {
-        int r = send_some(u, i, n);
+        int r = send_some(u, out, i, n);
         if (r > 0) {
             counter_add(&w->stats->udp_send_calls, 1);
             for (int k = 0; k < r; k++) {
                 counter_add(&w->stats->udp_datagrams_out, 1);
-                counter_add(&w->stats->udp_bytes_out, b->out[i + (unsigned)k].msg_len);
+                counter_add(&w->stats->udp_bytes_out, out[i + (unsigned)k].msg_len);
             }
             i += (unsigned)r;
             continue;
@@ -275,7 +275,7 @@ int udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err)
         }
         unsigned k = make_replies(w, u, n);
         if (k)
-            send_replies(w, u, k);
+            udp_send_replies(w, u, u->b->out, k);
         if ((unsigned)n < u->batch)
             return 1; /* the queue is drained (or nearly: level-triggered reports the rest) */
     }

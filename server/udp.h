@@ -24,11 +24,17 @@
 #define WHARF_UDP_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "listen_spec.h"
 #include "settings.h"
 
 #define UDP_BATCH_MAX 64
+/* Every datagram fits (an IPv4 UDP payload is at most 65,507 bytes); only a larger
+ * one (an IPv6 jumbogram) is cut, and MSG_TRUNC says so. */
+#define UDP_DGRAM_ROOM 65536
+/* Control-message room per datagram: SO_RXQ_OVFL's count. */
+#define UDP_CMSG_ROOM CMSG_SPACE(sizeof(uint32_t))
 
 struct worker_loop;
 struct udp_batch; /* the receive/reply buffers: udp.c's */
@@ -64,5 +70,16 @@ void udp_port_close(struct udp_port *u);
  * batch's replies sent before the next is read. Returns 1 when the receive queue was
  * found empty, 0 when the bound stopped it first. */
 int udp_serve(struct worker_loop *w, struct udp_port *u, int in, int err);
+
+/* For a backend that receives datagrams its own way (uring_udp_ring.c), the same
+ * accounting as udp_serve's:
+ * total: an SO_RXQ_OVFL count a datagram carried; what is new is added to
+ * udp_rxq_overflow. */
+void udp_note_rxq_total(struct worker_loop *w, struct udp_port *u, uint32_t total);
+/* Send the n replies out[0..n) on u (sendmmsg; --udp-batch 1: sendmsg each), counted
+ * as sent, or dropped (a full send buffer drops the rest; a failing reply is tried
+ * twice). Sets each out[i].msg_len. */
+void udp_send_replies(struct worker_loop *w, struct udp_port *u, struct mmsghdr *out,
+                      unsigned n);
 
 #endif

@@ -428,6 +428,7 @@ static void ur_run(struct worker *w)
         ur_check_overflow(w);
         pool_turn_start(&ur_of(w)->pool);
         ur_reap(w);
+        ur_udp_turn_end(w);
         if (worker_turn_end(w))
             break;
     }
@@ -489,9 +490,11 @@ static void ur_fini(struct worker *w)
                      strerror(-rc));
     }
     pool_unregister(&u->pool, &u->ring);
+    ur_udp_unregister(w);
     if (u->ring_ok)
         io_uring_queue_exit(&u->ring);
     pool_free(&u->pool);
+    ur_udp_free(w);
     free(u);
     w->loop.io_state = NULL;
 }

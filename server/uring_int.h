@@ -13,6 +13,8 @@
 #include "uring_ring.h"
 #include "worker.h"
 
+struct udp_ring;
+
 /* Accepting and the handoff (uring_accept.c). */
 struct uring_accept {
     int handoff_armed;
@@ -35,9 +37,11 @@ static inline int ur_accept_pending(const struct uring_accept *u)
 
 /* The worker's udp:// sockets on the ring (uring_udp.c). */
 struct uring_udp {
-    uint32_t armed;    /* bit i: w->udp[i] has its poll in flight */
-    uint32_t pending;  /* bit i: its poll found no SQE; armed at the next turn */
+    uint32_t armed;    /* bit i: w->udp[i] has its poll (or multishot recvmsg) in flight */
+    uint32_t pending;  /* bit i: to arm at the next turn (no SQE; a receive that ended) */
     int stopping;      /* the loop has ended: completions arm nothing again */
+    struct udp_ring *ring; /* the multishot recvmsg path (uring_udp_ring.h); NULL: polls */
+    unsigned sends;    /* its SENDMSG SQEs in flight (hook UDP_SENDMSG) */
 };
 
 struct uring_loop {

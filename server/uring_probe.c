@@ -81,6 +81,48 @@ static int probe_recv_limit(struct io_uring *ring)
     return ok;
 }
 
+/* Whether a multishot recvmsg stays armed and hands over a datagram in a provided buffer
+ * laid out as io_uring_recvmsg_out, name, payload: what udp:// sockets use (Linux 6.0;
+ * older kernels refuse IORING_RECV_MULTISHOT on RECVMSG). On a datagram socket pair,
+ * with the probe's buffer ring (mem: its buffers of sz bytes). */
+static int probe_recvmsg_multishot(struct io_uring *ring, char *mem, size_t sz)
+{
+    int sv[2], ok = 0, ended;
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        return 0;
+    struct msghdr tmpl = {0};
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    io_uring_prep_recvmsg_multishot(sqe, sv[0], &tmpl, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = PROBE_BGID;
+    io_uring_sqe_set_data64(sqe, 5);
+    struct io_uring_cqe *cqe = NULL;
+    struct __kernel_timespec ts = {.tv_sec = 2};
+    ended = io_uring_submit(ring) != 1; /* not submitted: nothing to cancel */
+    if (!ended && write(sv[1], "ab", 2) == 2 &&
+        io_uring_wait_cqe_timeout(ring, &cqe, &ts) == 0 && cqe->user_data == 5) {
+        ended = !(cqe->flags & IORING_CQE_F_MORE);
+        if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER) && !ended) {
+            unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+            struct io_uring_recvmsg_out *o =
+                io_uring_recvmsg_validate(mem + (size_t)bid * sz, cqe->res, &tmpl);
+            ok = o && o->payloadlen == 2 && !(o->flags & MSG_TRUNC);
+        }
+        io_uring_cqe_seen(ring, cqe);
+    }
+    if (!ended) {
+        sqe = io_uring_get_sqe(ring);
+        io_uring_prep_cancel64(sqe, 5, 0);
+        io_uring_sqe_set_data64(sqe, 6);
+        io_uring_submit(ring);
+        for (int k = 0; k < 2 && io_uring_wait_cqe_timeout(ring, &cqe, &ts) == 0; k++)
+            io_uring_cqe_seen(ring, cqe);
+    }
+    close(sv[0]);
+    close(sv[1]);
+    return ok;
+}
+
 /* Arm a multishot receive on fd and see its first completion: 0, or -1 with why set.
  * *submitted: whether the receive went to the kernel. */
 static int probe_recv_once(struct io_uring *ring, int fd, int peer, int *submitted, char *why,
@@ -160,8 +202,10 @@ static int probe_recv(struct io_uring *ring, struct uring_caps *caps, char *why,
     probe_recv_cancel(ring, rc < 0 && !submitted);
     close(sv[0]);
     close(sv[1]);
-    if (rc == 0)
+    if (rc == 0) {
         caps->recv_limit = probe_recv_limit(ring);
+        caps->recvmsg_multishot = probe_recvmsg_multishot(ring, &mem[0][0], SZ);
+    }
     uring_bufring_free(ring, br, N, PROBE_BGID, helper);
     return rc;
 }

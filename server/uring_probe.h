@@ -11,6 +11,9 @@ struct uring_caps {
      * kernels, set in the SQE's optlen, which liburing 2.3 calls file_index; older
      * ones refuse it). */
     int recv_limit;
+    /* Multishot IORING_OP_RECVMSG into provided buffers, one datagram per buffer with
+     * its sender's address (Linux 6.0): udp:// sockets use it (uring_udp_ring.h). */
+    int recvmsg_multishot;
 };
 
 /* Sets up a throw-away ring, checks its features and opcodes, registers a buffer ring

@@ -53,6 +53,11 @@ void uring_test_hooks_read(struct uring_test_hooks *h)
         .flush_every = test_knob_uint("WHARFD_TEST_URING_FLUSH", 0),
         .no_fixed = test_knob("WHARFD_TEST_URING_NO_FIXED") != NULL,
         .fixed_slots = test_knob_uint("WHARFD_TEST_URING_FIXED_SLOTS", 0),
+        .udp_poll = test_knob("WHARFD_TEST_URING_UDP_POLL") != NULL,
+        .udp_bufs = test_knob_uint("WHARFD_TEST_URING_UDP_BUFS", 0),
+        .udp_room = test_knob_uint("WHARFD_TEST_URING_UDP_ROOM", 0),
+        .udp_sendmsg = test_knob("WHARFD_TEST_URING_UDP_SENDMSG") != NULL,
+        .udp_no_gso = test_knob("WHARFD_TEST_URING_UDP_NO_GSO") != NULL,
     };
 }
 

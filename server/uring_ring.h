@@ -29,6 +29,12 @@ struct uring_test_hooks {
     unsigned flush_every;
     int no_fixed;           /* NO_FIXED: no registered files */
     unsigned fixed_slots;   /* FIXED_SLOTS=N: a tiny file table (0: not set) */
+    int udp_poll;           /* UDP_POLL: udp:// on the poll+recvmmsg path, as without the
+                             * multishot recvmsg (uring_udp_ring.h) */
+    unsigned udp_bufs;      /* UDP_BUFS=N: a udp buffer ring of N buffers (ENOBUFS soon) */
+    unsigned udp_room;      /* UDP_ROOM=N: N payload bytes per udp buffer (truncation) */
+    int udp_sendmsg;        /* UDP_SENDMSG: udp replies as one SENDMSG SQE each */
+    int udp_no_gso;         /* UDP_NO_GSO: udp replies one datagram each, no UDP_SEGMENT runs */
 };
 
 void uring_test_hooks_read(struct uring_test_hooks *h);

@@ -12,12 +12,12 @@
 #define QUIESCE_MS 2000 /* the wait for the ring to let go of every file */
 
 /* Whether the ring still has an operation on a file: an accept or poll on a listener,
- * the handoff's poll, a receive or send of a (closed) connection, or ur_quiesce's
- * cancel of them all. */
+ * the handoff's poll, a udp socket's poll, receive or reply, a receive or send of a
+ * (closed) connection, or ur_quiesce's cancel of them all. */
 static int ur_holds_files(const struct worker *w)
 {
     const struct uring_loop *u = ur_of(w);
-    if (ur_accept_holds_files(&u->acc) || u->cancel_all_due || u->udp.armed)
+    if (ur_accept_holds_files(&u->acc) || u->cancel_all_due || u->udp.armed || u->udp.sends)
         return 1;
     for (const struct conn *c = w->loop.closed; c; c = (const struct conn *)c->timer.next)
         if (ur_conn_c(c)->inflight)
@@ -30,7 +30,7 @@ static void ur_complete_last(struct worker *w, const struct io_uring_cqe *cqe)
 {
     struct uring_loop *u = ur_of(w);
     if (!ur_udp_is(w, ud_ptr(cqe->user_data)) && ur_accept_last(w, cqe))
-        return; /* a udp socket's poll: ur_complete, which arms nothing now */
+        return; /* a udp socket's: ur_complete, which arms nothing now */
     if ((cqe->user_data & TAG_MASK) == TAG_IGNORE && ud_ptr(cqe->user_data) == u)
         u->cancel_all_due = 0;
     else

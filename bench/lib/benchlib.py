@@ -141,15 +141,16 @@ def answers_as(header, port):
     return bool(r) and r[0] == 200 and r[1].get("server", "").lower().startswith(header)
 
 
-def wharfd(binary, workers=1, protos=("http",), extra=(), wrap=()):
+def wharfd(binary, workers=1, protos=("http",), extra=(), wrap=(), env=None):
     """wharfkit's Wharfd as the harnesses run it: binary (a snapshot()), --workers 1
     --log-level warn, one loopback listener per protocol on free ports (http first: the
     harnesses need it), pinned to SERVER_CPU (taskset), under wrap (valgrind ...) if
-    given, in a process group of its own; stopped at the end like everything else."""
+    given, with env added to the environment (test hooks), in a process group of its
+    own; stopped at the end like everything else."""
     protos = ("http",) + tuple(p for p in protos if p != "http")
     s = Wharfd(*protos, binary_path=binary, workers=workers,
                extra=["--log-level", "warn", *extra], prefix=taskset(SERVER_CPU, list(wrap)),
-               new_session=True, probe=lambda s: answers_as("wharf", s.port["http"]))
+               new_session=True, probe=lambda s: answers_as("wharf", s.port["http"]), env=env)
     _servers[:] = [x for x in _servers if x.proc is None or x.alive()]  # stopped: done
     _servers.append(s)
     return s

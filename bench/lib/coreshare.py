@@ -5,7 +5,8 @@ wharfd (--workers 1, CPU 0) serves frame://; `wharf bench -t1 --size 64 -P 1` (C
 loads it at --conns connections (--workload http: `wrk -t1` keep-alive with
 bench/lua/json.lua on wharfd's HTTP listener instead). After a warm-up,
 `perf record -e cpu-clock -g` samples both CPUs for --duration seconds while wharfd's
-/stats counts the requests. Every sample is given one category by its call stack
+/stats counts the requests. Samples of other processes (a shared machine) are a row of
+their own, left out of busy time. Every sample is given one category by its call stack
 (bench/lib/stackclass.py): the server's own TCP send and receive, the peer's TCP
 receive that loopback runs inside the sender's send (softirq), the event loop (epoll
 or io_uring, and the syscall entry/exit, file and socket layers around them), user
@@ -21,8 +22,16 @@ is printed next to io_uring's measured busy-time ratio. (Issue 8's 1,000-connect
 bar asks io_uring for 1.2x epoll's requests/s.) perf runs on the server's CPU, which
 has idle time here; its own samples are a row of their own, not busy time.
 
+--workload udp: wharfd serves udp:// and `wharf bench udp:// -t1 -c 100 -P 16 --size 64`
+loads it (--conns sockets); --backends then names configurations: a backend, or a
+backend with -b1 (--udp-batch 1: one recvmsg and one sendmsg per datagram), default
+epoll,epoll-b1. The table compares each batched configuration with its -b1: batching
+can only shrink the event-loop rows (system-call entry/exit, the socket layers
+around each call, the loop's waits); the UDP rows (own send and receive, and the
+peer's receive that loopback runs in the sender's softirq) are per datagram either way.
+
 Writes coreshare.md, coreshare.csv, summary.json and meta.txt to --out (default
-bench/results/DATE-coreshare/, or DATE-coreshare-http/). Exit status: 0, 1 when a run failed, 2 on a
+bench/results/DATE-coreshare/, or DATE-coreshare-http/, DATE-coreshare-udp/). Exit status: 0, 1 when a run failed, 2 on a
 usage error or a missing tool.
 """
 
@@ -44,36 +53,48 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--workload", choices=("frame", "http"), default="frame",
-                    help="frame (wharf bench) or http (wrk keep-alive) (default frame)")
-    ap.add_argument("--conns", type=int, help="connections (default 1000; http: 256)")
+    ap.add_argument("--workload", choices=("frame", "http", "udp"), default="frame",
+                    help="frame (wharf bench), http (wrk keep-alive) or udp (wharf bench "
+                         "udp://) (default frame)")
+    ap.add_argument("--conns", type=int,
+                    help="connections (default 1000; http: 256; udp: 100 sockets)")
     ap.add_argument("--rounds", type=int, default=2, help="A B rounds (default 2)")
     ap.add_argument("--duration", type=float, default=3.0,
                     help="sampled seconds per run (default 3)")
-    ap.add_argument("--backends", default="epoll,io_uring")
+    ap.add_argument("--backends", help="default epoll,io_uring (udp: epoll,epoll-b1)")
     ap.add_argument("--quick", action="store_true", help="smoke mode: 1 round, 1 s, 100 conns")
     ap.add_argument("--out", help="results directory (default bench/results/DATE-coreshare/)")
     a = ap.parse_args()
-    a.conns = a.conns or (256 if a.workload == "http" else 1000)
+    a.conns = a.conns or {"http": 256, "udp": 100}.get(a.workload, 1000)
+    a.backends = a.backends or ("epoll,epoll-b1" if a.workload == "udp" else "epoll,io_uring")
     if a.quick:
         a.rounds, a.duration = 1, 1.0
         a.conns = min(a.conns, 100)
     a.backends = [b for b in a.backends.split(",") if b]
     if a.rounds < 1 or a.duration <= 0 or a.conns < 1 or not a.backends:
         bl.die("--rounds, --duration, --conns and --backends must be positive")
-    kind = "coreshare" + ("-http" if a.workload == "http" else "")
+    kind = "coreshare" + ("" if a.workload == "frame" else "-" + a.workload)
     a.out = a.out or bl.default_out(("quick-" if a.quick else "") + kind)
     return a
 
 
-def served(srv):
-    """Requests wharfd has answered so far, and the monotonic time of the reading."""
+def served(srv, workload):
+    """Requests (datagrams: replies) wharfd has answered so far, and the monotonic time
+    of the reading."""
     t0 = time.monotonic()
     st = stats(srv)
     t = (t0 + time.monotonic()) / 2  # the middle of the request
     if not st:
         raise RuntimeError("GET /stats failed")
-    return st["totals"]["messages"], t
+    return st["totals"]["udp_datagrams_out" if workload == "udp" else "messages"], t
+
+
+def config(name):
+    """A configuration's backend and its extra wharfd arguments: io_uring-b1 is
+    io_uring with --udp-batch 1."""
+    if name.endswith("-b1"):
+        return name[:-3], ["--udp-batch", "1"]
+    return name, []
 
 
 def stats(srv):
@@ -109,10 +130,11 @@ class Load:
     def __init__(self, a, srv, wharf, total_s):
         self.proc = self.thread = None
         self.result = self.failure = None
-        if a.workload == "frame":
-            cmd = [wharf, "bench", "-t", "1", "-c", str(a.conns), "--size", "64", "-P", "1",
-                   "-d", f"{int(total_s * 1000)}ms", "--json", "--allow-errors",
-                   f"frame://127.0.0.1:{srv.port['frame']}"]
+        if a.workload in ("frame", "udp"):
+            proto = a.workload
+            cmd = [wharf, "bench", "-t", "1", "-c", str(a.conns), "--size", "64", "-P",
+                   "16" if proto == "udp" else "1", "-d", f"{int(total_s * 1000)}ms", "--json",
+                   "--allow-errors", f"{proto}://127.0.0.1:{srv.port[proto]}"]
             self.proc = bl.spawn(bl.taskset(bl.LOAD_CPU, cmd), stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL)
         else:
@@ -151,7 +173,8 @@ def usable_backends(wharfd, backends):
     """The backends this wharfd runs here: io_uring can be built in but refused by the
     kernel (or a seccomp filter); it is then left out, with a note."""
     usable = []
-    for be in backends:
+    for name in backends:
+        be = config(name)[0]
         srv = bl.wharfd(wharfd, protos=("http",), extra=["--backend", be])
         try:
             srv.start(tries=1)
@@ -161,7 +184,7 @@ def usable_backends(wharfd, backends):
         finally:
             srv.stop()
         if got == be:
-            usable.append(be)
+            usable.append(name)
         else:
             bl.log(f"coreshare: wharfd --backend {be} is not usable here: it runs {got}")
     if not usable:
@@ -197,24 +220,26 @@ def stop_perf(p):
         raise RuntimeError("perf record did not stop")
 
 
-def one_run(a, wharfd, wharf, backend, rnd):
-    srv = bl.wharfd(wharfd, protos=("http", "frame"), extra=["--backend", backend])
+def one_run(a, wharfd, wharf, name, rnd):
+    backend, extra = config(name)
+    srv = bl.wharfd(wharfd, protos=("http", "udp" if a.workload == "udp" else "frame"),
+                    extra=["--backend", backend, *extra])
     srv.start()
-    data = os.path.join(a.tmp, f"r{rnd}-{backend}.data")
+    data = os.path.join(a.tmp, f"r{rnd}-{name}.data")
     load = perf = None
     try:
         if srv.backend() != backend:
             raise RuntimeError(f"wharfd runs {srv.backend() or '?'}, not {backend}")
         total_s = a.conns / 10000 + 1.0 + a.duration + 5
         load = Load(a, srv, wharf, total_s)
-        if not wait_connected(srv, a.conns, load, a.conns / 1000 + 10):
+        if a.workload != "udp" and not wait_connected(srv, a.conns, load, a.conns / 1000 + 10):
             raise RuntimeError("the load's connections did not all arrive")
         perf = start_perf(data)
         time.sleep(1.0)  # warm-up
         busy0 = busy_seconds()
-        n0, t0 = served(srv)
+        n0, t0 = served(srv, a.workload)
         time.sleep(a.duration)
-        n1, t1 = served(srv)
+        n1, t1 = served(srv, a.workload)
         busy1 = busy_seconds()
         stop_perf(perf)
         perf = None
@@ -233,11 +258,11 @@ def one_run(a, wharfd, wharf, backend, rnd):
     reqs, window = n1 - n0, t1 - t0
     if reqs <= 0:
         raise RuntimeError("no requests counted while sampling")
-    row = {"round": rnd, "backend": backend, "workload": a.workload, "conns": a.conns,
+    row = {"round": rnd, "backend": name, "workload": a.workload, "conns": a.conns,
            "requests": reqs, "window_s": round(window, 4), "freq": FREQ,
            "rps": round(reqs / window)}
     for side, cpu in (("server", bl.SERVER_CPU), ("load", bl.LOAD_CPU)):
-        counts, n = sc.shares(text, cpu, t0, t1)
+        counts, n = sc.shares(text, cpu, t0, t1, ours=("wharf", "wrk", "iou-"))
         busy_s = busy1[cpu] - busy0[cpu]
         row[f"{side}_samples"] = n
         row[f"{side}_busy_s"] = round(busy_s, 3)
@@ -265,12 +290,35 @@ def loop_cost(m, side):
     return sum(m[f"{side}:{c}"] for c in sc.EVENT_LOOP)
 
 
+def udp_lines(a, means, summary):
+    """Each batched configuration against its own -b1: what batching saved, by rows."""
+    out = []
+    for b in a.backends:
+        if b.endswith("-b1") or b + "-b1" not in means:
+            continue
+        m, u = means[b], means[b + "-b1"]
+        stack = [sum(x[f"server:{c}"] for c in sc.UDP) for x in (m, u)]
+        loop = [loop_cost(x, "server") for x in (m, u)]
+        user = [x[f"server:{sc.USER}"] for x in (m, u)]
+        busy_mu = [busy(m, "server"), busy(u, "server")]
+        summary[f"{b}_vs_b1"] = {"busy": busy_mu, "udp_stack": stack, "event_loop": loop,
+                                 "user": user}
+        out.append(f"- {b} against {b}-b1, server µs per datagram: busy {busy_mu[0]:.2f} vs "
+                   f"{busy_mu[1]:.2f} ({busy_mu[0] / busy_mu[1]:.2f}×); UDP stack (own send "
+                   f"and receive, the peer's receive) {stack[0]:.2f} vs {stack[1]:.2f}; event "
+                   f"loop and system-call layers {loop[0]:.2f} vs {loop[1]:.2f}; user space "
+                   f"{user[0]:.2f} vs {user[1]:.2f}. Batching shrinks the event-loop rows; "
+                   f"the UDP stack's work stays per datagram.")
+    return out
+
+
 def summarize(a, rows):
     means = {b: mean_rows(rows, b) for b in a.backends}
     head = " | ".join(f"{b} server" for b in a.backends)
     head_load = " | ".join(f"{b}: load" for b in a.backends)
-    load = (f"`wharf bench -t1 -c{a.conns} -s64 -P1` frame" if a.workload == "frame" else
-            f"`wrk -t1 -c{a.conns}` keep-alive (json.lua)")
+    load = {"frame": f"`wharf bench -t1 -c{a.conns} -s64 -P1` frame",
+            "udp": f"`wharf bench udp:// -t1 -c{a.conns} -P16 --size 64`"}.get(
+                a.workload, f"`wrk -t1 -c{a.conns}` keep-alive (json.lua)")
     lines = [f"wharfd `--workers 1` on CPU {bl.SERVER_CPU}, {load} on CPU {bl.LOAD_CPU}; "
              f"`perf record -e cpu-clock -g` at {FREQ} Hz "
              f"for {a.duration:g} s, {a.rounds} round(s) per backend, means. CPU µs per "
@@ -303,7 +351,9 @@ def summarize(a, rows):
             limit = "requests/s here is the server's figure"
         lines.append(f"- {b}: the server's core {100 * idle['server']:.0f}% idle, the load "
                      f"generator's {100 * idle['load']:.0f}%: {limit}.")
-    if "epoll" in means:
+    if a.workload == "udp":
+        lines += udp_lines(a, means, summary)
+    elif "epoll" in means:
         e = means["epoll"]
         eb, el = busy(e, "server"), loop_cost(e, "server")
         bound = eb / (eb - el) if eb > el else None

@@ -1,9 +1,9 @@
 """Where one CPU's time goes, from `perf record -g -e cpu-clock` stacks.
 
 Each sample's call stack gets one category; the first rule that matches any frame
-wins, so TCP work reached through io_uring or epoll counts as TCP work, and the
-receive work loopback does inside a send (the sender's CPU runs the peer's
-receive path in softirq) counts as the peer's, not as the send.
+wins, so TCP (or UDP) work reached through io_uring or epoll counts as TCP (UDP)
+work, and the receive work loopback does inside a send (the sender's CPU runs the
+peer's receive path in softirq) counts as the peer's, not as the send.
 
 Used by bench/coreshare; `python3 stackclass.py --self-test` checks the rules on
 hand-written stacks.
@@ -16,17 +16,23 @@ IDLE = "idle"
 PEER_RX = "peer's TCP receive (softirq on loopback)"
 TCP_TX = "own TCP send"
 TCP_RX = "own TCP receive"
+UDP_TX = "own UDP send"
+UDP_RX = "own UDP receive"
 EPOLL = "event loop: epoll"
 URING = "event loop: io_uring"
 SYSCALL = "event loop: syscall entry/exit, file and socket layers"
 USER = "user space"
 OTHER = "other kernel (interrupts, timers, scheduler)"
 PROFILER = "the profiler itself (perf)"
+FOREIGN = "other processes (not the server, the load or the kernel's softirq threads)"
 
-CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, EPOLL, URING, SYSCALL, USER, OTHER, IDLE, PROFILER]
-NOT_BUSY = (IDLE, PROFILER)            # left out of a CPU's busy time
+CATEGORIES = [TCP_TX, PEER_RX, TCP_RX, UDP_TX, UDP_RX, EPOLL, URING, SYSCALL, USER, OTHER,
+              IDLE, PROFILER, FOREIGN]
+NOT_BUSY = (IDLE, PROFILER, FOREIGN)   # left out of a CPU's busy time
 EVENT_LOOP = (EPOLL, URING, SYSCALL)   # what a backend can change
 TCP = (TCP_TX, PEER_RX, TCP_RX)        # what it cannot
+UDP = (UDP_TX, PEER_RX, UDP_RX)        # likewise for datagrams (PEER_RX: the peer's UDP
+                                       # receive, on loopback, is the same softirq)
 
 # (category, exact names, name prefixes), tried in this order.
 _RULES = [
@@ -35,6 +41,8 @@ _RULES = [
                "__netif_receive_skb"}, ()),
     (TCP_TX, {"tcp_sendmsg", "tcp_sendmsg_locked", "__tcp_push_pending_frames"}, ()),
     (TCP_RX, {"tcp_recvmsg", "tcp_recvmsg_locked", "tcp_cleanup_rbuf"}, ()),
+    (UDP_TX, {"udp_sendmsg", "udpv6_sendmsg", "udp_send_skb", "udp_push_pending_frames"}, ()),
+    (UDP_RX, {"udp_recvmsg", "udpv6_recvmsg", "__skb_recv_udp"}, ()),
     (EPOLL, {"do_epoll_wait", "ep_poll", "ep_send_events", "ep_item_poll"},
      ("__x64_sys_epoll_", "__do_sys_epoll_")),
     (URING, set(), ("io_", "__io_", "__do_sys_io_uring", "__x64_sys_io_uring")),
@@ -89,15 +97,19 @@ def parse_perf_script(text):
         yield cpu, comm, when, frames
 
 
-def shares(text, cpu, start=None, end=None):
+def shares(text, cpu, start=None, end=None, ours=None):
     """{category: samples} for one CPU (only samples timed within [start, end] when
-    those are given), and the number of samples."""
+    those are given), and the number of samples. ours: command-name prefixes of the
+    measured processes; a sample of any other process (on a shared machine) is FOREIGN,
+    apart from idle, perf and the kernel's softirq threads (they run the loopback's
+    receive work when it is deferred)."""
     out = dict.fromkeys(CATEGORIES, 0)
     n = 0
+    mine = tuple(ours or ()) + ("swapper", "ksoftirqd", "perf")
     for c, comm, when, frames in parse_perf_script(text):
         if c != cpu or (start is not None and (when is None or not start <= when <= end)):
             continue
-        out[classify(frames, comm)] += 1
+        out[classify(frames, comm) if not ours or comm.startswith(mine) else FOREIGN] += 1
         n += 1
     return out, n
 
@@ -118,6 +130,14 @@ def _self_test():
         ([(K, "_raw_spin_lock"), (K, "ep_poll"), (K, "do_epoll_wait"),
           (K, "__x64_sys_epoll_wait"), (K, "do_syscall_64")], EPOLL),
         ([(K, "fget"), (K, "io_file_get_normal"), (K, "io_submit_sqes")], URING),
+        ([(K, "ip_make_skb"), (K, "udp_sendmsg"), (K, "____sys_sendmsg"), (K, "___sys_sendmsg"),
+          (K, "__sys_sendmmsg"), (K, "__x64_sys_sendmmsg"), (K, "do_syscall_64")], UDP_TX),
+        ([(K, "udp_queue_rcv_skb"), (K, "udp_rcv"), (K, "process_backlog"),
+          (K, "net_rx_action"), (K, "udp_sendmsg")], PEER_RX),
+        ([(K, "skb_copy_datagram_iter"), (K, "udp_recvmsg"), (K, "io_recvmsg"),
+          (K, "io_poll_task_func")], UDP_RX),
+        ([(K, "copy_msghdr_from_user"), (K, "___sys_sendmsg"), (K, "__sys_sendmmsg"),
+          (K, "__x64_sys_sendmmsg"), (K, "do_syscall_64")], SYSCALL),
         ([(K, "__fget_light"), (K, "ksys_write"), (K, "do_syscall_64"),
           (K, "entry_SYSCALL_64_after_hwframe")], SYSCALL),
         ([(K, "pv_native_safe_halt"), (K, "default_idle_call"), (K, "do_idle")], IDLE),
@@ -150,7 +170,11 @@ def _self_test():
     if got[1] != 2 or got[0][PROFILER] != 1:
         print(f"FAIL: shares, the profiler's own samples -> {got}")
         failed += 1
-    total = len(cases) + 3
+    got = shares(text.replace("wharfd [000]", "cc1 [000]"), 0, ours=("wharf",))
+    if got[0][FOREIGN] != 1 or got[0][PROFILER] != 1:
+        print(f"FAIL: shares, another process's samples -> {got}")
+        failed += 1
+    total = len(cases) + 4
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -14,7 +14,15 @@ by the reply rate wharf bench measured.
 
 Bar (issue 27): wharfd's CPU per datagram <= 1.2x the floor's, on the faster backend.
 The ratio to the unbatched path says what batching saves: system-call entries, not
-the UDP stack's work per datagram (bench/coreshare shows where the time goes).
+the UDP stack's work per datagram (bench/coreshare --workload udp shows where the
+time goes).
+
+io_uring serves udp:// through a multishot recvmsg with a buffer ring where the kernel
+has it, replies by one sendmmsg per loop turn, runs of equal-size replies to one peer
+as one UDP_SEGMENT message. --variants adds io_uring runs with the test hooks that
+change that (WHARFD_TEST_HOOKS=1): `poll` (WHARFD_TEST_URING_UDP_POLL: the
+poll+recvmmsg path, as on a kernel without it), `sqe` (..._UDP_SENDMSG: each reply a
+SENDMSG SQE), `nogso` (..._UDP_NO_GSO: one datagram per reply).
 
 Writes runs.csv, table.md, summary.json and meta.txt to --out
 (default bench/results/DATE-udp/).
@@ -30,6 +38,8 @@ import time
 import benchlib as bl
 
 FLOOR_BAR = 1.2
+VARIANTS = {"poll": "WHARFD_TEST_URING_UDP_POLL", "sqe": "WHARFD_TEST_URING_UDP_SENDMSG",
+            "nogso": "WHARFD_TEST_URING_UDP_NO_GSO"}
 SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "epoll_wait", "io_uring_enter"]
 FIELDS = ["round", "server", "duration_s", "datagrams", "dps", "p50_us", "p99_us", "lost",
           "errors", "cpu_us", "syscalls_per_dgram", "ctxsw_per_dgram", "window_s",
@@ -49,12 +59,18 @@ def parse_args():
     ap.add_argument("--pipeline", type=int, default=16, help="in flight per socket (default 16)")
     ap.add_argument("--size", type=int, default=64, help="datagram bytes (default 64)")
     ap.add_argument("--backends", default="epoll,io_uring")
+    ap.add_argument("--variants", default="poll,sqe,nogso",
+                    help="io_uring variants also run: poll,sqe,nogso (default all; '' none)")
     ap.add_argument("--no-perf", action="store_true", help="do not count syscalls")
     ap.add_argument("--out", help="results directory (default bench/results/DATE-udp/)")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.duration, a.warmup = 1, 2.0, 0.5
     a.backends = [b for b in a.backends.split(",") if b]
+    a.variants = [v for v in a.variants.split(",") if v]
+    bad = [v for v in a.variants if v not in VARIANTS]
+    if bad:
+        bl.die(f"--variants: unknown {','.join(bad)} (poll, sqe, nogso)")
     a.out = a.out or bl.default_out("quick-udp" if a.quick else "udp")
     return a
 
@@ -192,6 +208,10 @@ def main():
         for suffix, extra in (("", []), ("-b1", ["--udp-batch", "1"])):
             servers[f"wharfd-{b}{suffix}"] = bl.wharfd(wharfd, protos=("udp",),
                                                         extra=["--backend", b, *extra])
+        for v in (a.variants if b == "io_uring" else []):
+            servers[f"wharfd-{b}-{v}"] = bl.wharfd(
+                wharfd, protos=("udp",), extra=["--backend", b],
+                env={"WHARFD_TEST_HOOKS": "1", VARIANTS[v]: "1"})
     servers["floor"] = bl.Floor(bl.snapshot(os.path.join(bl.build_dir(), "floor")), "udp")
     names = list(servers)
     n = len(names) * a.rounds

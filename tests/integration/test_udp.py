@@ -1,5 +1,7 @@
 """udp:// listeners against the real wharfd (on WHARF_BACKEND's loop, like every suite:
-tests/run-all runs it on epoll and on io_uring, which share the batch code): datagrams keep their
+tests/run-all runs it on epoll, on io_uring (its multishot recvmsg where the kernel has
+it) and on io_uring with WHARFD_TEST_URING_UDP_POLL=1 (the poll+recvmmsg path it falls
+back to; epoll's batch code)): datagrams keep their
 boundaries, zero-length ones are answered, what UDP loses is counted by cause, ICMP
 errors are read, SIGTERM answers what was queued, and the counters agree with what the
 clients saw. SIGSTOP/SIGCONT on wharfd (by PID) lines a burst up in its socket so that a
@@ -50,6 +52,24 @@ def udp_totals(s):
     return {k: v for k, v in s.stats()["totals"].items() if k.startswith("udp_")}
 
 
+HOOKS = {"WHARFD_TEST_HOOKS": "1"}
+
+
+def uring_ring_path():
+    """Whether this run's io_uring serves udp:// through the multishot recvmsg: the
+    io_uring backend, and the poll path not forced (tests/run-all runs this suite once
+    more with WHARFD_TEST_URING_UDP_POLL=1)."""
+    return BACKEND == "io_uring" and not os.environ.get("WHARFD_TEST_URING_UDP_POLL")
+
+
+def skip_unless_ring_path():
+    if not uring_ring_path():
+        print("# skipped: io_uring's multishot recvmsg path only (WHARF_BACKEND=io_uring, "
+              "WHARFD_TEST_URING_UDP_POLL unset)")
+        return True
+    return False
+
+
 def wait_all_threads_stopped(pid, limit=5.0):
     """kill() returns before the signal lands: until every thread of pid is in state T
     (stopped), one of them may still read what the test sends next."""
@@ -96,8 +116,16 @@ def mixed_size_burst_each_reply_whole_and_exact():
         t.check(u["udp_datagrams_in"] == len(sent) and u["udp_datagrams_out"] == len(sent),
                 "counted in and out", u)
         t.check(u["udp_bytes_in"] == sum(SIZES) == u["udp_bytes_out"], "bytes counted", u)
-        t.check(u["udp_recv_calls"] == 1 and u["udp_send_calls"] == 1,
-                "the queued burst is one recvmmsg and its replies one sendmmsg", u)
+        if u["udp_ring_arms"]:  # io_uring's multishot recvmsg: no receive calls
+            # The kernel ends a multishot recvmsg on a zero-length datagram (a read of 0
+            # is its end of stream): the first one here. Armed again at the next turn.
+            t.check(u["udp_ring_arms"] == 3 and u["udp_recv_calls"] == 0 and
+                    u["udp_send_calls"] == 2,
+                    "one multishot recvmsg per worker, the one ended by the zero-length "
+                    "datagram armed again; a sendmmsg per loop turn", u)
+        else:
+            t.check(u["udp_recv_calls"] == 1 and u["udp_send_calls"] == 1,
+                    "the queued burst is one recvmmsg and its replies one sendmmsg", u)
 
 
 @t.test
@@ -113,8 +141,9 @@ def served_by_the_backend_asked_for():
 @t.test
 def io_uring_udp_poll_that_finds_no_sqe_is_armed_again():
     """io_uring only (epoll has no submission queue): a test hook refuses every 2nd or
-    3rd request for an SQE; a socket's poll that got none is armed at the next turn,
-    so every datagram of a ping-pong (each answer re-arms the poll) is answered."""
+    3rd request for an SQE; a socket's poll (or multishot recvmsg) that got none is
+    armed at the next turn, so every datagram of a ping-pong (on the poll path each
+    answer re-arms the poll) is answered."""
     if BACKEND != "io_uring":
         print("# skipped: the hook is the io_uring backend's (WHARF_BACKEND=io_uring)")
         return
@@ -247,17 +276,94 @@ def icmp_error_from_a_closed_client_port_is_counted():
 def sigterm_answers_what_is_queued():
     # --udp-batch 1: a readiness report answers at most 8 datagrams, so the 50 queued
     # are answered only if the loop's end reads the socket empty before it closes.
-    s = Server("udp", "raw", extra=["--udp-batch", "1"], workers=1)
-    with s:
+    # io_uring's multishot recvmsg with a 4-buffer ring: the loop's end sends the replies
+    # its last turn queued, then reads the socket empty the same way.
+    runs = [("--udp-batch 1", ["--udp-batch", "1"], {})]
+    if uring_ring_path():
+        runs.append(("a 4-buffer udp ring", [], dict(HOOKS, WHARFD_TEST_URING_UDP_BUFS="4")))
+    for what, extra, env in runs:
+        s = Server("udp", "raw", extra=extra, workers=1, env=env)
+        with s:
+            c = udp_client()
+            with stopped(s):
+                for i in range(50):
+                    c.sendto(payload(i, 200), ("127.0.0.1", s.port["udp"]))
+                s.signal(signal.SIGTERM)
+            got = collect(c, 50, quiet=2)
+            code = s.proc.wait(timeout=15)
+        t.check(code == 0, f"{what}: exit 0")
+        t.check(len(got) == 50, f"{what}: every datagram queued before SIGTERM answered",
+                len(got))
+
+
+@t.test
+def io_uring_multishot_recvmsg_where_the_kernel_has_it_poll_when_forced():
+    """The probe finds the multishot recvmsg on this kernel (6.0 or later) and udp:// uses
+    it; the test hook UDP_POLL (and --udp-batch 1) keep the poll+recvmmsg path."""
+    if skip_unless_ring_path():
+        return
+    for what, extra, env, ring in (("default", [], {}, True),
+                                   ("UDP_POLL", [], dict(HOOKS, WHARFD_TEST_URING_UDP_POLL="1"),
+                                    False),
+                                   ("--udp-batch 1", ["--udp-batch", "1"], {}, False)):
+        with Server("http", "udp", extra=extra, workers=1, env=env) as s:
+            c = udp_client()
+            c.sendto(b"ring", ("127.0.0.1", s.port["udp"]))
+            got = collect(c, 1)
+            u = udp_totals(s)
+        t.check(got == [b"RING"], f"{what}: answered", got)
+        if ring:
+            t.check(u["udp_ring_arms"] == 1 and u["udp_recv_calls"] == 0,
+                    f"{what}: one multishot recvmsg, no receive calls", u)
+        else:
+            t.check(u["udp_ring_arms"] == 0 and u["udp_recv_calls"] >= 1,
+                    f"{what}: the poll path's receive calls", u)
+
+
+@t.test
+def io_uring_datagram_larger_than_its_buffer_is_counted_truncated():
+    """A datagram over a ring buffer's room (test hook UDP_ROOM: 512 bytes) arrives cut,
+    MSG_TRUNC in its io_uring_recvmsg_out: counted, never answered with the cut part."""
+    if skip_unless_ring_path():
+        return
+    with Server("http", "udp", workers=1, env=dict(HOOKS, WHARFD_TEST_URING_UDP_ROOM="512")) as s:
         c = udp_client()
-        with stopped(s):
-            for i in range(50):
-                c.sendto(payload(i, 200), ("127.0.0.1", s.port["udp"]))
-            s.signal(signal.SIGTERM)
-        got = collect(c, 50, quiet=2)
-        code = s.proc.wait(timeout=15)
-    t.check(code == 0, "exit 0")
-    t.check(len(got) == 50, "every datagram queued before SIGTERM answered", len(got))
+        addr = ("127.0.0.1", s.port["udp"])
+        for p in (payload(0, 1000), payload(1, 512), payload(2, 513)):
+            c.sendto(p, addr)
+        got = collect(c, 3)
+        u = udp_totals(s)
+    t.check(got == [payload(1, 512).upper()], "only the one that fits is answered",
+            [len(g) for g in got])
+    t.check(u["udp_drop_truncated"] == 2 and u["udp_datagrams_in"] == 3 and
+            u["udp_bytes_in"] == 3 * 512 and u["udp_drop_oversize"] == 0,
+            "two counted truncated; the bytes read counted in (as recvmmsg's)", u)
+
+
+@t.test
+def io_uring_empty_buffer_ring_counted_and_receive_armed_again():
+    """A 2-buffer udp ring (test hook UDP_BUFS) against a burst of 40: the multishot
+    recvmsg ends with ENOBUFS (no IORING_CQE_F_MORE) while buffers hold datagrams; it is
+    counted and armed again, and every datagram is answered (they waited in the socket).
+    With replies by sendmmsg per turn, and by SENDMSG SQEs (hook UDP_SENDMSG)."""
+    if skip_unless_ring_path():
+        return
+    for what, more in (("sendmmsg", {}), ("SENDMSG SQEs", {"WHARFD_TEST_URING_UDP_SENDMSG": "1"})):
+        env = dict(HOOKS, WHARFD_TEST_URING_UDP_BUFS="2", **more)
+        with Server("http", "udp", workers=1, env=env) as s:
+            c = udp_client()
+            sent = [payload(i, 100) for i in range(40)]
+            with stopped(s):
+                for p in sent:
+                    c.sendto(p, ("127.0.0.1", s.port["udp"]))
+            got = collect(c, 40)
+            u = udp_totals(s)
+        t.check(sorted(got) == sorted(p.upper() for p in sent), f"{what}: all 40 answered",
+                len(got))
+        t.check(u["udp_ring_nobufs"] >= 1 and u["udp_ring_arms"] >= u["udp_ring_nobufs"] + 1,
+                f"{what}: the empty ring counted, the receive armed again after each", u)
+        t.check(u["udp_datagrams_out"] == 40 and u["udp_rxq_overflow"] == 0,
+                f"{what}: nothing lost", u)
 
 
 def bench_json(args):
@@ -326,7 +432,7 @@ def wharf_bench_counts_reordered_duplicated_and_lost_replies():
 
 @t.test
 def wharf_send_one_datagram_per_line():
-    with Server("udp", "raw", workers=1) as s:
+    with Server("http", "udp", workers=1) as s:
         r = run([WHARF, "send", f"udp://127.0.0.1:{s.port['udp']}"],
                 input="hello\n\nudp world\nquit\nnot sent\n")
     t.check(r.returncode == 0 and r.stdout == "HELLO\nUDP WORLD\n", "replies printed",

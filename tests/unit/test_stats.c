@@ -394,7 +394,8 @@ static void test_json_parses_and_has_the_counters(void **state)
                  "\"messages\":12345,");
     expect_in(j, "{\"id\":1,\"active\":0,\"accepted\":7,\"closed\":7,\"messages\":55,");
     expect_in(j, "\"uring_sq_stalls\":2,");
-    expect_in(j, "\"udp_icmp_errors\":0}],\"files\":{\"open\":");
+    expect_in(j, "\"udp_icmp_errors\":0,");
+    expect_in(j, "\"udp_ring_nobufs\":0}],\"files\":{\"open\":");
     /* added last: each acceptor's own counters */
     expect_in(j, "\"acceptors\":[{\"accepted\":17,\"rejected_max_conns\":0,\"rejected_no_fd\":0,"
                  "\"rejected_per_ip\":41,\"accept_errors\":0}],");
