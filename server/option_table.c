@@ -296,7 +296,7 @@ static const struct option_def options[] = {
      "listen for the protocol SCHEME (raw, line, frame, http; metrics: HTTP serving only "
      "/metrics, /stats, /status and /healthz; lower case) on HOST:PORT; "
      "repeatable. udp://HOST:PORT answers each datagram with one (--mode), from a socket per "
-     "worker (epoll backend). Each +MODIFIER names something that wraps the protocol, once at most: "
+     "worker, on either backend. Each +MODIFIER names something that wraps the protocol, once at most: "
      "+proxy, a PROXY protocol v1/v2 header from a balancer in --proxy-from comes first and "
      "names the client (any TCP scheme, e.g. http+proxy://). HOST defaults to 127.0.0.1, "
      "[::1] for IPv6, * for all IPv4 addresses; port 0 picks a free port. Default: "
