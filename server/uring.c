@@ -158,6 +158,19 @@ static void ur_cancel_ops(struct worker *w, struct conn *c)
         ur_cancel_later(w, c);
 }
 
+/* Queue the close of c's socket (behind what is queued for it); with no SQE, close now:
+ * ur_sqe submitted everything queued before it gave up. */
+static void ur_close_fd(struct worker *w, struct conn *c)
+{
+    struct io_uring_sqe *sqe = ur_sqe(w);
+    if (!sqe) {
+        close(c->fd);
+        return;
+    }
+    io_uring_prep_close(sqe, c->fd);
+    io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
 /* Never fails: with no SQE for the receive, it is armed from the to-do list. */
 static int ur_attach(struct worker *w, struct conn *c)
 {
@@ -170,18 +183,55 @@ static int ur_attach(struct worker *w, struct conn *c)
  * in). The close is queued behind the cancels, not done now: SQEs still waiting to be
  * submitted name this descriptor, and they take their reference at submission, in
  * order; a close(2) now would free the number for the acceptor to reuse, and a queued
- * send could reach another client's socket. */
+ * send could reach another client's socket. A linked shutdown (ur_link_shutdown) is
+ * different: a linked request looks its descriptor up only when it runs, so the close
+ * waits for its completion (ur_on_shutdown). */
 static void ur_detach(struct worker *w, struct conn *c)
 {
     ur_cancel_ops(w, c);
     ur_files_remove(w, c);
-    struct io_uring_sqe *sqe = ur_sqe(w);
-    if (!sqe) {
-        close(c->fd); /* ur_sqe submitted everything queued before it gave up */
+    if (c->io_flags & UR_SHUT_LINKED) {
+        c->io_flags |= UR_CLOSE_OWED;
         return;
     }
-    io_uring_prep_close(sqe, c->fd);
-    io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+    ur_close_fd(w, c);
+}
+
+/* A connection's last replies go with its FIN: a shutdown(SHUT_WR) linked behind the
+ * send, run by the kernel as soon as the send has completed, in the same io_uring_enter
+ * (as epoll's write and close follow each other), not a turn later when the send's
+ * completion has been handled. Otherwise a client that closes as soon as it has read a
+ * "Connection: close" response beats our FIN and holds the TIME_WAIT. MSG_WAITALL makes
+ * a short send (the socket buffer full) go on inside the kernel until every byte is
+ * sent; one that fails part way breaks the link, the shutdown ends -ECANCELED and the
+ * rest is handled as before. No SQE left: no link, the close after the send does it. */
+static void ur_link_shutdown(struct worker *w, struct conn *c, struct io_uring_sqe *send)
+{
+    if (c->io_flags & UR_SHUT_LINKED)
+        return;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ur_of(w)->ring); /* never submits */
+    if (!sqe)
+        return;
+    send->msg_flags |= MSG_WAITALL;
+    send->flags |= IOSQE_IO_LINK;
+    io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+    ur_sqe_file(sqe, c);
+    io_uring_sqe_set_data64(sqe, ud(c, TAG_SHUTDOWN));
+    c->io_flags |= UR_SHUT_LINKED;
+    ur_conn(c)->inflight++;
+}
+
+/* The linked shutdown ran (or was cancelled with its send: either way the close that
+ * follows ends the connection): a close owed since ur_detach is queued now. */
+static void ur_on_shutdown(struct worker *w, struct conn *c, int res)
+{
+    (void)res; /* a failed send or a reset peer: counted where the send ends */
+    c->io_flags &= (uint8_t)~UR_SHUT_LINKED;
+    ur_conn(c)->inflight--;
+    if (c->io_flags & UR_CLOSE_OWED) {
+        c->io_flags &= (uint8_t)~UR_CLOSE_OWED;
+        ur_close_fd(w, c);
+    }
 }
 
 /* Send the frozen buffer's rest, or freeze what waits in out and send it. */
@@ -203,6 +253,8 @@ static void ur_submit_send(struct worker *w, struct conn *c)
     io_uring_sqe_set_data64(sqe, ud(c, TAG_SEND));
     c->io_flags |= UR_SENDING;
     uc->inflight++;
+    if ((c->flags & CONN_CLOSE_WHEN_SENT) && !buf_len(&c->out)) /* nothing can follow */
+        ur_link_shutdown(w, c, sqe);
 }
 
 /* Replies are waiting: send them with this turn's io_uring_enter (the to-do list runs
@@ -319,6 +371,10 @@ void ur_complete(struct worker *w, const struct io_uring_cqe *cqe)
 {
     void *p = ud_ptr(cqe->user_data);
     switch (cqe->user_data & TAG_MASK) {
+    case TAG_SHUTDOWN:
+        if (p)
+            ur_on_shutdown(w, p, cqe->res);
+        break;
     case TAG_RECV:
         ur_on_recv(w, p, cqe);
         break;

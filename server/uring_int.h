@@ -66,6 +66,8 @@ enum {
     UR_SENDING = 1u << 2,      /* a send of ur_conn(c)->sending is in flight */
     UR_FIXED = 1u << 3,        /* also in the ring's file table, at index fd */
     UR_CANCEL_LATER = 1u << 4, /* a cancel found no SQE; the to-do list sends it */
+    UR_SHUT_LINKED = 1u << 5,  /* a shutdown is linked behind the last send (in flight) */
+    UR_CLOSE_OWED = 1u << 6,   /* closed while that shutdown was in flight: close after it */
 };
 
 struct ur_conn {
@@ -82,9 +84,10 @@ static inline const struct ur_conn *ur_conn_c(const struct conn *c)
     return (const struct ur_conn *)c->io_private;
 }
 
-/* user_data: a pointer (conn, listener, handoff: 8-byte aligned) | what completed. */
-enum ur_tag { TAG_RECV = 1, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL, TAG_IGNORE,
-              TAG_SLOT_CLEAR /* the slot number instead of a pointer */ };
+/* user_data: a pointer (conn, listener, handoff: 8-byte aligned) | what completed.
+ * TAG_SHUTDOWN is 0: its pointer (a connection) is never NULL. */
+enum ur_tag { TAG_SHUTDOWN = 0, TAG_RECV, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL,
+              TAG_IGNORE, TAG_SLOT_CLEAR /* the slot number instead of a pointer */ };
 #define TAG_MASK 7u
 
 static inline uint64_t ud(const void *p, unsigned tag) { return (uint64_t)(uintptr_t)p | tag; }
