@@ -158,19 +158,6 @@ static void ur_cancel_ops(struct worker *w, struct conn *c)
         ur_cancel_later(w, c);
 }
 
-/* Queue the close of c's socket (behind what is queued for it); with no SQE, close now:
- * ur_sqe submitted everything queued before it gave up. */
-static void ur_close_fd(struct worker *w, struct conn *c)
-{
-    struct io_uring_sqe *sqe = ur_sqe(w);
-    if (!sqe) {
-        close(c->fd);
-        return;
-    }
-    io_uring_prep_close(sqe, c->fd);
-    io_uring_sqe_set_data64(sqe, TAG_IGNORE);
-}
-
 /* Never fails: with no SQE for the receive, it is armed from the to-do list. */
 static int ur_attach(struct worker *w, struct conn *c)
 {
@@ -197,43 +184,6 @@ static void ur_detach(struct worker *w, struct conn *c)
     ur_close_fd(w, c);
 }
 
-/* A connection's last replies go with its FIN: a shutdown(SHUT_WR) linked behind the
- * send, run by the kernel as soon as the send has completed, in the same io_uring_enter
- * (as epoll's write and close follow each other), not a turn later when the send's
- * completion has been handled. Otherwise a client that closes as soon as it has read a
- * "Connection: close" response beats our FIN and holds the TIME_WAIT. MSG_WAITALL makes
- * a short send (the socket buffer full) go on inside the kernel until every byte is
- * sent; one that fails part way breaks the link, the shutdown ends -ECANCELED and the
- * rest is handled as before. No SQE left: no link, the close after the send does it. */
-static void ur_link_shutdown(struct worker *w, struct conn *c, struct io_uring_sqe *send)
-{
-    if (c->io_flags & UR_SHUT_LINKED)
-        return;
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&ur_of(w)->ring); /* never submits */
-    if (!sqe)
-        return;
-    send->msg_flags |= MSG_WAITALL;
-    send->flags |= IOSQE_IO_LINK;
-    io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
-    ur_sqe_file(sqe, c);
-    io_uring_sqe_set_data64(sqe, ud(c, TAG_SHUTDOWN));
-    c->io_flags |= UR_SHUT_LINKED;
-    ur_conn(c)->inflight++;
-}
-
-/* The linked shutdown ran (or was cancelled with its send: either way the close that
- * follows ends the connection): a close owed since ur_detach is queued now. */
-static void ur_on_shutdown(struct worker *w, struct conn *c, int res)
-{
-    (void)res; /* a failed send or a reset peer: counted where the send ends */
-    c->io_flags &= (uint8_t)~UR_SHUT_LINKED;
-    ur_conn(c)->inflight--;
-    if (c->io_flags & UR_CLOSE_OWED) {
-        c->io_flags &= (uint8_t)~UR_CLOSE_OWED;
-        ur_close_fd(w, c);
-    }
-}
-
 /* Send the frozen buffer's rest, or freeze what waits in out and send it. */
 static void ur_submit_send(struct worker *w, struct conn *c)
 {
@@ -243,6 +193,9 @@ static void ur_submit_send(struct worker *w, struct conn *c)
         uc->sending = c->out;
         c->out = t;
     }
+    int last = (c->flags & CONN_CLOSE_WHEN_SENT) && !buf_len(&c->out); /* nothing follows */
+    if (last && ur_send_last_now(w, c))
+        return;
     struct io_uring_sqe *sqe = ur_sqe(w);
     if (!sqe) {
         worker_mark_todo(w, c); /* ur_revisit sends it next time */
@@ -253,7 +206,7 @@ static void ur_submit_send(struct worker *w, struct conn *c)
     io_uring_sqe_set_data64(sqe, ud(c, TAG_SEND));
     c->io_flags |= UR_SENDING;
     uc->inflight++;
-    if ((c->flags & CONN_CLOSE_WHEN_SENT) && !buf_len(&c->out)) /* nothing can follow */
+    if (last)
         ur_link_shutdown(w, c, sqe);
 }
 
@@ -429,7 +382,9 @@ static void ur_reap(struct worker *w)
             ur_complete(w, &batch[i]);
         if (chunk < CQE_BATCH && io_uring_cq_ready(ring)) {
             worker_run_todo(w);
-            io_uring_submit(ring);
+            /* With events: DEFER_TASKRUN runs the shutdowns linked behind these sends
+             * (ur_link_shutdown) only in an enter that asks for completions. */
+            io_uring_submit_and_get_events(ring);
         }
     }
 }

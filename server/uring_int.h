@@ -106,6 +106,16 @@ void ur_files_setup(struct worker *w);
 void ur_files_add(struct worker *w, struct conn *c);
 void ur_files_remove(struct worker *w, struct conn *c);
 
+/* A connection's end (uring_close.c). Queue the close of c's socket (with no SQE: close
+ * now). The last replies of c (closing when sent) written now, with the FIN right
+ * behind: 1 when c is done with, 0 when the rest goes through the ring. A shutdown
+ * linked behind that ring send (sqe); its completion, after which a close owed by
+ * ur_detach (UR_CLOSE_OWED) is queued. */
+void ur_close_fd(struct worker *w, struct conn *c);
+int ur_send_last_now(struct worker *w, struct conn *c);
+void ur_link_shutdown(struct worker *w, struct conn *c, struct io_uring_sqe *send);
+void ur_on_shutdown(struct worker *w, struct conn *c, int res);
+
 /* An SQE; when the submission queue is full, submit what is queued first. NULL when
  * there is still none (uring.c). */
 struct io_uring_sqe *ur_sqe(struct worker *w);
