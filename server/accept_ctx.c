@@ -194,12 +194,6 @@ void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg)
             accept_drain(a, &a->listeners[i], deliver, arg);
 }
 
-void accept_ctx_undefer(struct accept_ctx *a)
-{
-    for (int i = 0; i < a->n_listeners; i++)
-        listener_undefer(&a->listeners[i]);
-}
-
 void accept_sweep(struct accept_ctx *a, accept_deliver_fn deliver, void *arg)
 {
     for (int i = 0; i < a->n_listeners; i++)

@@ -61,9 +61,6 @@ enum accept_fail accept_failed(struct accept_ctx *a, int err);
 /* One more batch from every listener that stopped at ACCEPT_BATCH. */
 void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
 
-/* Draining with the listeners kept through the grace: clear TCP_DEFER_ACCEPT on each
- * (listener_undefer). */
-void accept_ctx_undefer(struct accept_ctx *a);
 /* Before the listeners close: accept what is queued (up to a bound, as a flood may keep
  * them full), so those clients are served or closed, not reset by the close. */
 void accept_sweep(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);

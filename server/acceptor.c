@@ -69,8 +69,8 @@ static void accept_all(struct acceptor *ac)
 }
 
 /* The stop request (acceptor_begin_stop): 1 when the thread must end now, else 0 (the
- * grace began, or goes on). The grace keeps accepting with TCP_DEFER_ACCEPT cleared; it
- * is skipped when the kernel holds no client back (syn_queue.h). */
+ * grace began, or goes on). The grace keeps accepting; it is skipped when the kernel
+ * holds no client back (syn_queue.h). */
 static int stop_now(struct acceptor *ac)
 {
     int64_t grace = atomic_load_explicit(&ac->stop_grace_ms, memory_order_acquire);
@@ -78,8 +78,7 @@ static int stop_now(struct acceptor *ac)
         return 0;
     if (grace == 0)
         return 1;
-    if (!ac->grace_until_ms) { /* cleared before the look, as in worker.c's start_drain */
-        accept_ctx_undefer(&ac->ctx);
+    if (!ac->grace_until_ms) { /* TCP_DEFER_ACCEPT stays on, as in worker.c's start_drain */
         if (!syn_queue_holds(ac->ctx.listeners, ac->ctx.n_listeners))
             return 1; /* nobody held back: stop now (with the last sweep) */
         log_info("acceptor: %s", DRAIN_KEEP_LISTENING);

@@ -50,9 +50,9 @@ struct acceptor {
 int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct listener *ls,
                   int n, const struct accept_target *to, int n_workers);
 int acceptor_start(struct acceptor *ac);
-/* Main thread: stop accepting. With grace_ms > 0 (draining with --defer-accept), first
- * clear TCP_DEFER_ACCEPT and accept for that long more, then take what the listeners
- * hold; with 0, stop now (also cuts a grace short). Either way the thread then closes the
+/* Main thread: stop accepting. With grace_ms > 0 (draining with --defer-accept), when
+ * the kernel holds clients back (syn_queue.h), first accept for that long more, then
+ * take what the listeners hold; with 0, stop now (also cuts a grace short). Either way the thread then closes the
  * listeners and closes every worker's handoff (handoff_close): workers wait for that
  * before they end their drain's grace. Does not wait; may be called again. */
 void acceptor_begin_stop(struct acceptor *ac, uint64_t grace_ms);

@@ -11,8 +11,8 @@
  * are untouched. draining is the shutdown as it was before the delay existed: stop
  * accepting, answer what was received, close, exit within --shutdown-timeout. With
  * --defer-accept (the default) "stop accepting" waits for the grace (drain_grace_ms):
- * TCP_DEFER_ACCEPT is cleared and, when the kernel holds connections for them
- * (syn_queue.h), the listeners accept until the grace ends, so that a client that
+ * when the kernel holds connections for them (syn_queue.h), the listeners accept until
+ * the grace ends (TCP_DEFER_ACCEPT kept on: what they accept comes with its request), so that a client that
  * connected but had not sent yet (the kernel still held it) is served, not reset by the
  * listener's close.
  *
@@ -50,7 +50,7 @@ enum drain_phase drain_state_get(void);
 #define DRAIN_GRACE_MS 1000
 /* What the log says when the listeners stay open for the grace (tests look for it). */
 #define DRAIN_KEEP_LISTENING "the kernel holds connections not yet accepted: listening on " \
-                             "through the drain's grace, TCP_DEFER_ACCEPT cleared"
+                             "through the drain's grace"
 uint64_t drain_grace_ms(uint64_t shutdown_timeout_ms);
 
 /* "serving", "delay" or "draining": as /stats, /metrics and the log name the phase. */

@@ -103,13 +103,6 @@ int listener_apply_sockopts(int fd, const struct sockopts *so, char *err, size_t
     return 0;
 }
 
-void listener_undefer(const struct listener *l)
-{
-    if (l->fd >= 0 && set_int_opt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, 0) < 0)
-        log_warn("clearing TCP_DEFER_ACCEPT on a listener: %s; clients that have not sent "
-                 "yet may be reset when it closes", strerror(errno));
-}
-
 void listener_close(struct listener *l)
 {
     if (l->fd >= 0)

@@ -44,11 +44,6 @@ void listener_close(struct listener *l);
  * copies them to every accepted socket. 0, or -1 with a reason in err. */
 int listener_apply_sockopts(int fd, const struct sockopts *so, char *err, size_t errlen);
 
-/* Draining (drain_state.h): clear TCP_DEFER_ACCEPT on a listener, so that the clients
- * the kernel holds back until they send are queued for accept now (at their next
- * packet, or the SYN-ACK the kernel retransmits within a second). Logged if it fails. */
-void listener_undefer(const struct listener *l);
-
 /* The backlog the kernel will really use (net.core.somaxconn caps it); logs once when
  * the requested one is cut. */
 int listener_effective_backlog(int requested);

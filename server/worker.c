@@ -249,10 +249,8 @@ static void start_drain(struct worker *w)
     w->env.draining = 1;
     w->drain_deadline_ms = clock_ms() + w->set.shutdown_timeout_ms;
     w->loop.drain_grace_ms = clock_ms() + drain_grace_ms(w->set.shutdown_timeout_ms);
-    /* Cleared first: a client whose handshake ends after the look below is queued for
-     * accept, where the last sweep finds it, not held where the close would reset it. */
-    if (w->accept_grace)
-        accept_ctx_undefer(&w->accept);
+    /* TCP_DEFER_ACCEPT stays on: what the grace accepts comes with its request (a silent
+     * client is promoted by the kernel's SYN-ACK retransmit no later with it cleared). */
     if (!w->accept_grace || !syn_queue_holds(w->accept.listeners, w->accept.n_listeners))
         stop_accepting(w);
     else /* it accepts on until the grace's time is up */

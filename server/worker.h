@@ -57,8 +57,8 @@ struct worker {
     /* set before the thread starts (and loop.id, loop.io) */
     int done_fd;                 /* an eventfd written once finished is set; -1: none */
     int fed;                     /* an acceptor thread sends its connections (handoff) */
-    int accept_grace;            /* draining: own listeners accept through the grace,
-                                  * TCP_DEFER_ACCEPT cleared (drain_state.h) */
+    int accept_grace;            /* draining: own listeners accept through the grace
+                                  * when the kernel holds clients (drain_state.h) */
     pthread_t thread;
     const struct config *cfg;
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */
