@@ -12,6 +12,7 @@
 /* Accepted per listener before the loop serves others: a flood of connects on a
  * reuseport worker's listener must not starve the connections it already has. */
 #define ACCEPT_BATCH 64
+#define SWEEP_BATCHES 16       /* accept_sweep: at most this many ACCEPT_BATCHes a listener */
 #define PAUSE_MS 100           /* back-off when accept cannot get memory or a descriptor */
 
 static int open_reserve(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
@@ -89,6 +90,8 @@ uint64_t accept_live_connections(const struct accept_ctx *a)
 int accept_drain(struct accept_ctx *a, const struct listener *l, accept_deliver_fn deliver,
                  void *arg)
 {
+    if (l->fd < 0) /* closed (draining) while its event waited in the same batch */
+        return 0;
     if (a->paused_until_ms) {
         if (accept_pause_left_ms(a) > 0)
             return 1;
@@ -189,4 +192,12 @@ void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg)
     for (int i = 0; i < a->n_listeners; i++)
         if (pending & (1u << i))
             accept_drain(a, &a->listeners[i], deliver, arg);
+}
+
+void accept_sweep(struct accept_ctx *a, accept_deliver_fn deliver, void *arg)
+{
+    for (int i = 0; i < a->n_listeners; i++)
+        for (int k = 0; k < SWEEP_BATCHES; k++)
+            if (accept_drain(a, &a->listeners[i], deliver, arg) || !(a->pending & (1u << i)))
+                break;
 }

@@ -61,6 +61,10 @@ enum accept_fail accept_failed(struct accept_ctx *a, int err);
 /* One more batch from every listener that stopped at ACCEPT_BATCH. */
 void accept_pending(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
 
+/* Before the listeners close: accept what is queued (up to a bound, as a flood may keep
+ * them full), so those clients are served or closed, not reset by the close. */
+void accept_sweep(struct accept_ctx *a, accept_deliver_fn deliver, void *arg);
+
 /* Connections open now in the whole server, as --max-conns counts them (0 without a
  * registry). */
 uint64_t accept_live_connections(const struct accept_ctx *a);

@@ -6,7 +6,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/log.h"
+#include "drain_state.h"
+#include "syn_queue.h"
 
 #define BATCH_MAX 64 /* connections handed over per push */
 
@@ -65,38 +68,77 @@ static void accept_all(struct acceptor *ac)
         accept_drain(&ac->ctx, &ac->ctx.listeners[k], deal, ac);
 }
 
+/* The stop request (acceptor_begin_stop): 1 when the thread must end now, else 0 (the
+ * grace began, or goes on). The grace keeps accepting; it is skipped when the kernel
+ * holds no client back (syn_queue.h). */
+static int stop_now(struct acceptor *ac)
+{
+    int64_t grace = atomic_load_explicit(&ac->stop_grace_ms, memory_order_acquire);
+    if (grace < 0)
+        return 0;
+    if (grace == 0)
+        return 1;
+    if (!ac->grace_until_ms) { /* TCP_DEFER_ACCEPT stays on, as in worker.c's start_drain */
+        if (!syn_queue_holds(ac->ctx.listeners, ac->ctx.n_listeners))
+            return 1; /* nobody held back: stop now (with the last sweep) */
+        log_info("acceptor: %s", DRAIN_KEEP_LISTENING);
+        ac->grace_until_ms = clock_ms() + (uint64_t)grace;
+    }
+    return clock_ms() >= ac->grace_until_ms;
+}
+
+/* How long to sleep: -1 forever, 0 to go on with a listener's next batch. */
+static int wait_ms(struct acceptor *ac)
+{
+    int timeout = ac->ctx.pending ? 0
+                  : ac->ctx.paused_until_ms ? accept_pause_left_ms(&ac->ctx) : -1;
+    if (ac->grace_until_ms) {
+        uint64_t now = clock_ms();
+        int left = ac->grace_until_ms > now ? (int)(ac->grace_until_ms - now) : 0;
+        if (timeout < 0 || left < timeout)
+            timeout = left;
+    }
+    return timeout;
+}
+
+/* The thread's last acts: what the listeners hold is taken (after a grace, not after a
+ * cut), the listeners close, and every worker hears that nothing more comes. */
+static void acceptor_finish(struct acceptor *ac)
+{
+    if (atomic_load_explicit(&ac->stop_grace_ms, memory_order_acquire) > 0)
+        accept_sweep(&ac->ctx, deal, ac);
+    for (int i = 0; i < ac->n_workers; i++)
+        flush_batch(ac, (unsigned)i);
+    accept_ctx_close(&ac->ctx);
+    for (int i = 0; i < ac->n_workers; i++)
+        handoff_close(ac->to[i].handoff);
+}
+
 static void *acceptor_main(void *arg)
 {
     struct acceptor *ac = arg;
     void *ready[MAX_LISTENERS + 1];
-    for (;;) {
+    while (!stop_now(ac)) {
         if (ac->ctx.pending) {
             accept_pending(&ac->ctx, deal, ac);
             for (int i = 0; i < ac->n_workers; i++)
                 flush_batch(ac, (unsigned)i);
         }
-        int timeout = ac->ctx.pending ? 0
-                      : ac->ctx.paused_until_ms ? accept_pause_left_ms(&ac->ctx) : -1;
-        int n = poller_wait(&ac->poller, ready, MAX_LISTENERS + 1, timeout);
+        int n = poller_wait(&ac->poller, ready, MAX_LISTENERS + 1, wait_ms(ac));
         if (n < 0 && errno != EINTR) {
             log_error("acceptor: waiting for connections: %s", strerror(errno));
             break;
         }
-        int stop = 0;
-        for (int i = 0; i < n; i++) {
-            if (ready[i] == NULL) /* the stop eventfd */
-                stop = 1;
-            else
+        for (int i = 0; i < n; i++)
+            if (ready[i] != NULL) /* NULL: the stop eventfd; stop_now looks */
                 accept_drain(&ac->ctx, ready[i], deal, ac);
-        }
         /* Edge-triggered listeners: after a pause, nothing re-announces what is waiting. */
         if (ac->ctx.paused_until_ms && accept_pause_left_ms(&ac->ctx) == 0)
             accept_all(ac);
         for (int i = 0; i < ac->n_workers; i++)
             flush_batch(ac, (unsigned)i);
-        if (stop)
-            break;
     }
+    acceptor_finish(ac);
     return NULL;
 }
 
@@ -104,6 +146,7 @@ int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct li
                   int n, const struct accept_target *to, int n_workers)
 {
     memset(ac, 0, sizeof *ac);
+    atomic_store_explicit(&ac->stop_grace_ms, -1, memory_order_relaxed);
     accept_ctx_init(&ac->ctx, cfg->set.max_conns);
     memcpy(ac->to, to, (size_t)n_workers * sizeof *to);
     ac->n_workers = n_workers;
@@ -142,13 +185,17 @@ int acceptor_start(struct acceptor *ac)
     return 0;
 }
 
-void acceptor_stop(struct acceptor *ac)
+void acceptor_begin_stop(struct acceptor *ac, uint64_t grace_ms)
 {
+    atomic_store_explicit(&ac->stop_grace_ms, (int64_t)grace_ms, memory_order_release);
     uint64_t one = 1;
     if (write(ac->stop_efd, &one, sizeof one) < 0)
         log_error("acceptor: cannot signal stop: %s", strerror(errno));
+}
+
+void acceptor_join(struct acceptor *ac)
+{
     pthread_join(ac->thread, NULL);
-    accept_ctx_close(&ac->ctx);
     for (int i = 0; i < ac->n_workers; i++)
         free(ac->batch[i]);
     poller_close(&ac->poller);

@@ -10,6 +10,7 @@
 #define WHARF_ACCEPTOR_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "accept_ctx.h"
@@ -31,7 +32,11 @@ struct acceptor {
     struct accept_ctx ctx;
     pthread_t thread;
     struct poller poller; /* its listeners, edge-triggered, and stop_efd (tag NULL) */
-    int stop_efd;         /* written once by acceptor_stop */
+    int stop_efd;         /* written by acceptor_begin_stop */
+    /* -1 while serving; then the grace (ms) acceptor_begin_stop asked for, 0: stop now.
+     * Written by the main thread, read by the acceptor after stop_efd woke it. */
+    _Atomic int64_t stop_grace_ms;
+    uint64_t grace_until_ms; /* the acceptor's own: when its grace ends; 0: none began */
     struct accept_target to[MAX_WORKERS];
     int n_workers;
     enum dispatch dispatch;
@@ -45,7 +50,13 @@ struct acceptor {
 int acceptor_init(struct acceptor *ac, const struct config *cfg, const struct listener *ls,
                   int n, const struct accept_target *to, int n_workers);
 int acceptor_start(struct acceptor *ac);
-/* Stop accepting, close the listeners and join the thread. */
-void acceptor_stop(struct acceptor *ac);
+/* Main thread: stop accepting. With grace_ms > 0 (draining with --defer-accept), when
+ * the kernel holds clients back (syn_queue.h), first accept for that long more, then
+ * take what the listeners hold; with 0, stop now (also cuts a grace short). Either way the thread then closes the
+ * listeners and closes every worker's handoff (handoff_close): workers wait for that
+ * before they end their drain's grace. Does not wait; may be called again. */
+void acceptor_begin_stop(struct acceptor *ac, uint64_t grace_ms);
+/* Main thread, after acceptor_begin_stop: join the thread and free what it used. */
+void acceptor_join(struct acceptor *ac);
 
 #endif

@@ -23,6 +23,11 @@ void drain_state_begin_delay(const char *why, uint64_t delay_ms, uint64_t active
               "then stops accepting; %llu connections", delay, (unsigned long long)active);
 }
 
+uint64_t drain_grace_ms(uint64_t shutdown_timeout_ms)
+{
+    return shutdown_timeout_ms < DRAIN_GRACE_MS ? shutdown_timeout_ms : DRAIN_GRACE_MS;
+}
+
 enum drain_phase drain_state_get(void)
 {
     return (enum drain_phase)atomic_load_explicit(&phase, memory_order_acquire);

@@ -79,6 +79,22 @@ size_t handoff_depth(struct handoff *h)
     return n;
 }
 
+void handoff_close(struct handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->closed = 1;
+    pthread_mutex_unlock(&h->lock);
+    handoff_wake(h);
+}
+
+int handoff_closed(struct handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int closed = h->closed;
+    pthread_mutex_unlock(&h->lock);
+    return closed;
+}
+
 void handoff_push_settings(struct handoff *h, const struct settings *s)
 {
     pthread_mutex_lock(&h->lock);

@@ -8,8 +8,10 @@
  * both backends watch it edge-triggered (epoll's EPOLLET, io_uring's multishot poll),
  * where every write is a new wake-up whatever the counter holds (filling it would take
  * 2^64 writes), so a push after the swap always wakes the worker again.
- * The same eventfd carries the "drain now" signal (the drain flag is read after wake)
- * and new settings after a reload (copied under the same lock). */
+ * The same eventfd carries the "drain now" signal (the drain flag is read after wake),
+ * new settings after a reload (copied under the same lock), and the acceptor's last
+ * word when it stops: handoff_close, after its last push, so a worker that reads
+ * handoff_closed before its take has every connection that will ever come. */
 #ifndef WHARF_HANDOFF_H
 #define WHARF_HANDOFF_H
 
@@ -32,6 +34,7 @@ struct handoff {
     int efd; /* eventfd, EFD_NONBLOCK|EFD_CLOEXEC */
     struct settings settings; /* valid when settings_pending */
     int settings_pending;
+    int closed; /* the acceptor has stopped: nothing more is pushed (handoff_close) */
 };
 
 int handoff_init(struct handoff *h);
@@ -46,6 +49,12 @@ void handoff_wake(struct handoff *h);
 
 /* Any thread: the sockets queued now and not taken yet (for /metrics). */
 size_t handoff_depth(struct handoff *h);
+
+/* Acceptor side, once, after its last push: no more connections come; wakes the worker. */
+void handoff_close(struct handoff *h);
+/* Worker side: whether handoff_close was called. Read before handoff_take: a take after
+ * a 1 here gets every connection the acceptor pushed. */
+int handoff_closed(struct handoff *h);
 
 /* Main thread: hand the worker new settings (applied at its next wake-up). */
 void handoff_push_settings(struct handoff *h, const struct settings *s);

@@ -4,7 +4,6 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,15 +50,6 @@ struct server {
     struct peer_table peers;      /* --max-conns-per-ip; the one table all threads share */
     int done_efd;                 /* written by each worker as it finishes; -1: none */
 };
-
-static int cpus_allowed(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
 
 static int block_signals(void)
 {
@@ -171,31 +161,33 @@ static int drop_privileges(const char *user)
     return 0;
 }
 
-static void pin_workers(struct server *s)
-{
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) < 0)
-        return;
-    int cpus[CPU_SETSIZE], n = 0;
-    for (int c = 0; c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &allowed))
-            cpus[n++] = c;
-    for (int i = 0; i < s->cfg.workers && n > 0; i++) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(cpus[i % n], &one);
-        int rc = pthread_setaffinity_np(s->workers[i].thread, sizeof one, &one);
-        if (rc != 0)
-            log_warn("--cpu-affinity: worker %d: %s", i, strerror(rc));
-    }
-}
-
 /* Workers accept on their own listeners with --dispatch reuseport, and when there is only
  * one worker: an acceptor thread would hand it every connection across a thread switch
  * and an eventfd, for no choice to make. */
 static int workers_accept(const struct config *cfg)
 {
     return cfg->dispatch == DISPATCH_REUSEPORT || cfg->workers == 1;
+}
+
+/* Draining with TCP_DEFER_ACCEPT, the listeners stay open through the grace (drain_state.h).
+ * Not systemd's: closing ours leaves them open there, queueing for the next instance. */
+static int keeps_listeners(const struct server *s)
+{
+    return s->cfg.sock.defer_accept_s > 0 && !s->inherited;
+}
+
+/* --max-conns-per-ip: the one table every accepting thread counts in. */
+static int share_peer_table(struct server *s)
+{
+    if (peer_table_init(&s->peers, s->cfg.max_conns_per_ip, (uint32_t)(s->capacity / 4)) < 0) {
+        log_error("--max-conns-per-ip: %s", strerror(errno));
+        return -1;
+    }
+    s->acceptor.ctx.peers = &s->peers; /* used only if the acceptor thread runs */
+    for (int i = 0; i < s->cfg.workers; i++)
+        s->workers[i].accept.peers = &s->peers;
+    s->registry.peers = &s->peers;
+    return 0;
 }
 
 static int start_threads(struct server *s)
@@ -206,6 +198,8 @@ static int start_threads(struct server *s)
         if (worker_init(&s->workers[i], i, cfg, s->io, max_sleep) < 0)
             return -1;
         s->workers[i].done_fd = s->done_efd;
+        s->workers[i].fed = !workers_accept(cfg); /* connections come from the acceptor */
+        s->workers[i].accept_grace = keeps_listeners(s);
         s->registry.workers[i] = &s->workers[i].stats;
         s->registry.handoffs[i] = &s->workers[i].handoff;
         s->workers[i].env.registry = &s->registry;
@@ -235,21 +229,13 @@ static int start_threads(struct server *s)
         s->acceptor.ctx.registry = &s->registry;
         s->registry.n_acceptors = 1;
     }
-    if (cfg->max_conns_per_ip) {
-        if (peer_table_init(&s->peers, cfg->max_conns_per_ip, (uint32_t)(s->capacity / 4)) < 0) {
-            log_error("--max-conns-per-ip: %s", strerror(errno));
-            return -1;
-        }
-        s->acceptor.ctx.peers = &s->peers; /* used only if the acceptor thread runs */
-        for (int i = 0; i < cfg->workers; i++)
-            s->workers[i].accept.peers = &s->peers;
-        s->registry.peers = &s->peers;
-    }
+    if (cfg->max_conns_per_ip && share_peer_table(s) < 0)
+        return -1;
     for (int i = 0; i < cfg->workers; i++)
         if (worker_start(&s->workers[i]) < 0)
             return -1;
     if (cfg->cpu_affinity)
-        pin_workers(s);
+        workers_pin(s->workers, s->cfg.workers);
     if (!workers_accept(cfg)) {
         if (acceptor_start(&s->acceptor) < 0)
             return -1;
@@ -466,8 +452,9 @@ static void drain_and_join(struct server *s, int sfd, int cut)
     drain_state_set(DRAIN_DRAINING);
     sd_notify("STOPPING=1\nSTATUS=draining %llu connections",
               (unsigned long long)stats_active_connections(&s->registry));
+    uint64_t grace = keeps_listeners(s) ? drain_grace_ms(s->cfg.set.shutdown_timeout_ms) : 0;
     if (s->use_acceptor)
-        acceptor_stop(&s->acceptor);
+        acceptor_begin_stop(&s->acceptor, cut ? 0 : grace);
     for (int i = 0; i < s->cfg.workers; i++)
         worker_request_drain(&s->workers[i], cut);
     while (!all_finished(s)) {
@@ -484,12 +471,16 @@ static void drain_and_join(struct server *s, int sfd, int cut)
         if (read(sfd, &si, sizeof si) != sizeof si || si.ssi_signo == SIGHUP)
             continue;
         log_warn("%s again: closing every connection now", strsignal((int)si.ssi_signo));
+        if (s->use_acceptor)
+            acceptor_begin_stop(&s->acceptor, 0);
         for (int i = 0; i < s->cfg.workers; i++)
             worker_request_drain(&s->workers[i], 1);
         cut = 1;
     }
     for (int i = 0; i < s->cfg.workers; i++)
         worker_join(&s->workers[i]);
+    if (s->use_acceptor)
+        acceptor_join(&s->acceptor);
 }
 
 /* After dropping privileges: what the kernel lets this user do decides. */
@@ -564,7 +555,7 @@ int main(int argc, char **argv)
     const char *hooks = getenv("WHARFD_TEST_HOOKS");
     s.cfg.test_hooks = hooks && strcmp(hooks, "1") == 0;
     if (s.cfg.workers == 0)
-        s.cfg.workers = cpus_allowed();
+        s.cfg.workers = workers_cpus_allowed();
     if (s.cfg.workers > MAX_WORKERS)
         s.cfg.workers = MAX_WORKERS;
     int sfd = block_signals();

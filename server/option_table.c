@@ -337,9 +337,10 @@ static const struct option_def options[] = {
     {"backlog", 0, "N", "4096", set_backlog,
      "listen() backlog (the kernel caps it at net.core.somaxconn)"},
     {"nodelay", 0, "on|off", "on", set_nodelay, "TCP_NODELAY on accepted connections"},
-    {"defer-accept", 0, "DURATION", "0", set_defer_accept,
-     "TCP_DEFER_ACCEPT: wake the acceptor only when data has arrived, waiting up to this long "
-     "(0: off)"},
+    {"defer-accept", 0, "DURATION", "1s", set_defer_accept,
+     "TCP_DEFER_ACCEPT: a connection is accepted with its first bytes (or after this long), "
+     "so a short one wakes the server once; draining keeps the listeners open through its "
+     "grace for the clients still held back (0: off)"},
     {"fastopen", 0, "QLEN", "0", set_fastopen,
      "TCP_FASTOPEN queue length on listeners (0: off; the kernel's net.ipv4.tcp_fastopen "
      "must allow it)"},

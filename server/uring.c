@@ -170,18 +170,18 @@ static int ur_attach(struct worker *w, struct conn *c)
  * in). The close is queued behind the cancels, not done now: SQEs still waiting to be
  * submitted name this descriptor, and they take their reference at submission, in
  * order; a close(2) now would free the number for the acceptor to reuse, and a queued
- * send could reach another client's socket. */
+ * send could reach another client's socket. A linked shutdown (ur_link_shutdown) is
+ * different: a linked request looks its descriptor up only when it runs, so the close
+ * waits for its completion (ur_on_shutdown). */
 static void ur_detach(struct worker *w, struct conn *c)
 {
     ur_cancel_ops(w, c);
     ur_files_remove(w, c);
-    struct io_uring_sqe *sqe = ur_sqe(w);
-    if (!sqe) {
-        close(c->fd); /* ur_sqe submitted everything queued before it gave up */
+    if (c->io_flags & UR_SHUT_LINKED) {
+        c->io_flags |= UR_CLOSE_OWED;
         return;
     }
-    io_uring_prep_close(sqe, c->fd);
-    io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+    ur_close_fd(w, c);
 }
 
 /* Send the frozen buffer's rest, or freeze what waits in out and send it. */
@@ -193,6 +193,9 @@ static void ur_submit_send(struct worker *w, struct conn *c)
         uc->sending = c->out;
         c->out = t;
     }
+    int last = (c->flags & CONN_CLOSE_WHEN_SENT) && !buf_len(&c->out); /* nothing follows */
+    if (last && ur_send_last_now(w, c))
+        return;
     struct io_uring_sqe *sqe = ur_sqe(w);
     if (!sqe) {
         worker_mark_todo(w, c); /* ur_revisit sends it next time */
@@ -203,6 +206,8 @@ static void ur_submit_send(struct worker *w, struct conn *c)
     io_uring_sqe_set_data64(sqe, ud(c, TAG_SEND));
     c->io_flags |= UR_SENDING;
     uc->inflight++;
+    if (last)
+        ur_link_shutdown(w, c, sqe);
 }
 
 /* Replies are waiting: send them with this turn's io_uring_enter (the to-do list runs
@@ -319,6 +324,10 @@ void ur_complete(struct worker *w, const struct io_uring_cqe *cqe)
 {
     void *p = ud_ptr(cqe->user_data);
     switch (cqe->user_data & TAG_MASK) {
+    case TAG_SHUTDOWN:
+        if (p)
+            ur_on_shutdown(w, p, cqe->res);
+        break;
     case TAG_RECV:
         ur_on_recv(w, p, cqe);
         break;
@@ -373,7 +382,9 @@ static void ur_reap(struct worker *w)
             ur_complete(w, &batch[i]);
         if (chunk < CQE_BATCH && io_uring_cq_ready(ring)) {
             worker_run_todo(w);
-            io_uring_submit(ring);
+            /* With events: DEFER_TASKRUN runs the shutdowns linked behind these sends
+             * (ur_link_shutdown) only in an enter that asks for completions. */
+            io_uring_submit_and_get_events(ring);
         }
     }
 }

@@ -83,7 +83,7 @@ static void ur_listener_drain(struct worker *w, int i)
     uint64_t shed = counter_get(&a->stats.rejected_no_fd);
     accept_drain(a, &a->listeners[i], worker_deliver_own, w);
     a->pending &= ~(1u << i); /* the multishot accept armed below takes the rest */
-    if (w->loop.draining || !a->n_listeners || a->paused_until_ms)
+    if (!a->n_listeners || a->paused_until_ms)
         return;
     if (counter_get(&a->stats.rejected_no_fd) != shed)
         ur_arm_listen_poll(w, i);
@@ -120,11 +120,11 @@ void ur_on_accept(struct worker *w, const struct listener *l,
     if (res >= 0) {
         ur_admit(w, l, res);
     } else if (res != -ECANCELED && accept_failed(a, -res) == ACCEPT_FAIL_NO_FILES) {
-        if (!w->loop.draining && a->n_listeners && !(acc_of(w)->accept_armed & (1u << i)))
+        if (a->n_listeners && !(acc_of(w)->accept_armed & (1u << i)))
             ur_listener_drain(w, i);
         return;
     }
-    if (!w->loop.draining && a->n_listeners && !(acc_of(w)->accept_armed & (1u << i)) &&
+    if (a->n_listeners && !(acc_of(w)->accept_armed & (1u << i)) &&
         !a->paused_until_ms)
         ur_arm_accept(w, i);
 }
@@ -134,7 +134,7 @@ void ur_on_listen_poll(struct worker *w, const struct listener *l,
 {
     int i = (int)(l - w->accept.listeners);
     acc_of(w)->listen_polled &= ~(1u << i);
-    if (cqe->res == -ECANCELED || w->loop.draining || !w->accept.n_listeners)
+    if (cqe->res == -ECANCELED || !w->accept.n_listeners)
         return;
     ur_listener_drain(w, i);
 }
@@ -175,7 +175,7 @@ void ur_arm_pending(struct worker *w)
         ur_arm_handoff(w);
     uint32_t accepts = u->accept_pending, polls = u->poll_pending, cancels = u->cancel_pending;
     u->accept_pending = u->poll_pending = 0;
-    int accepting = !w->loop.draining && w->accept.n_listeners && !w->accept.paused_until_ms;
+    int accepting = w->accept.n_listeners && !w->accept.paused_until_ms;
     for (int i = 0; i < MAX_LISTENERS; i++) {
         uint32_t bit = 1u << i, armed = (u->accept_armed | u->listen_polled) & bit;
         if (cancels & bit)

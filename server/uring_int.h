@@ -70,6 +70,8 @@ enum {
     UR_SENDING = 1u << 2,      /* a send of ur_conn(c)->sending is in flight */
     UR_FIXED = 1u << 3,        /* also in the ring's file table, at index fd */
     UR_CANCEL_LATER = 1u << 4, /* a cancel found no SQE; the to-do list sends it */
+    UR_SHUT_LINKED = 1u << 5,  /* a shutdown is linked behind the last send (in flight) */
+    UR_CLOSE_OWED = 1u << 6,   /* closed while that shutdown was in flight: close after it */
 };
 
 struct ur_conn {
@@ -86,9 +88,10 @@ static inline const struct ur_conn *ur_conn_c(const struct conn *c)
     return (const struct ur_conn *)c->io_private;
 }
 
-/* user_data: a pointer (conn, listener, handoff: 8-byte aligned) | what completed. */
-enum ur_tag { TAG_RECV = 1, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL, TAG_IGNORE,
-              TAG_SLOT_CLEAR /* the slot number instead of a pointer */ };
+/* user_data: a pointer (conn, listener, handoff: 8-byte aligned) | what completed.
+ * TAG_SHUTDOWN is 0: its pointer (a connection) is never NULL. */
+enum ur_tag { TAG_SHUTDOWN = 0, TAG_RECV, TAG_SEND, TAG_HANDOFF, TAG_ACCEPT, TAG_LISTEN_POLL,
+              TAG_IGNORE, TAG_SLOT_CLEAR /* the slot number instead of a pointer */ };
 #define TAG_MASK 7u
 
 static inline uint64_t ud(const void *p, unsigned tag) { return (uint64_t)(uintptr_t)p | tag; }
@@ -106,6 +109,16 @@ static inline void ur_sqe_file(struct io_uring_sqe *sqe, const struct conn *c)
 void ur_files_setup(struct worker *w);
 void ur_files_add(struct worker *w, struct conn *c);
 void ur_files_remove(struct worker *w, struct conn *c);
+
+/* A connection's end (uring_close.c). Queue the close of c's socket (with no SQE: close
+ * now). The last replies of c (closing when sent) written now, with the FIN right
+ * behind: 1 when c is done with, 0 when the rest goes through the ring. A shutdown
+ * linked behind that ring send (sqe); its completion, after which a close owed by
+ * ur_detach (UR_CLOSE_OWED) is queued. */
+void ur_close_fd(struct worker *w, struct conn *c);
+int ur_send_last_now(struct worker *w, struct conn *c);
+void ur_link_shutdown(struct worker *w, struct conn *c, struct io_uring_sqe *send);
+void ur_on_shutdown(struct worker *w, struct conn *c, int res);
 
 /* An SQE; when the submission queue is full, submit what is queued first. NULL when
  * there is still none (uring.c). */

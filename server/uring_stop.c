@@ -82,5 +82,6 @@ int ur_quiesce(struct worker *w)
         }
         io_uring_cq_advance(ring, n);
     }
+    io_uring_submit(ring); /* the closes owed to the last shutdowns' completions */
     return 0;
 }

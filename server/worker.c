@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,10 +11,10 @@
 #include "../common/log.h"
 #include "conn.h"
 #include "drain_state.h"
+#include "syn_queue.h"
 
 #define LINGER_MS 2000          /* how long a lingering close waits for the peer's EOF */
 #define INIT_WAIT_MS 10000      /* how long worker_start waits for the loop to be set up */
-#define DRAIN_GRACE_MS 1000     /* a never-used connection's wait for its first bytes */
 
 void worker_mark_todo(struct worker *w, struct conn *c)
 {
@@ -174,7 +175,11 @@ static void apply_settings(struct worker *w, const struct settings *s)
 void worker_take_handoff(struct worker *w)
 {
     struct handoff_item *items;
+    /* Before the take: once closed, this take has every connection the acceptor sent. */
+    int fed_all = w->fed && !w->feed_over && handoff_closed(&w->handoff);
     size_t n = handoff_take(&w->handoff, &items);
+    if (fed_all)
+        w->feed_over = 1;
     for (size_t i = 0; i < n; i++)
         conn_open(w, items[i].fd, items[i].proto, items[i].peer);
     free(items);
@@ -220,25 +225,57 @@ static void revisit_all(struct worker *w)
     free(all);
 }
 
+/* Whether connections may still come in: through this worker's own listeners, or from
+ * the acceptor thread, until it has closed the handoff. */
+static int still_accepting(const struct worker *w)
+{
+    return w->accept.n_listeners || (w->fed && !w->feed_over);
+}
+
+/* This worker's own listeners close: what they hold is accepted first (to be served or
+ * closed cleanly rather than reset by the close). */
+static void stop_accepting(struct worker *w)
+{
+    if (!w->accept.n_listeners)
+        return;
+    accept_sweep(&w->accept, worker_deliver_own, w);
+    w->loop.io->accept_stop(w);
+    accept_ctx_close(&w->accept);
+}
+
 static void start_drain(struct worker *w)
 {
     w->loop.draining = 1;
     w->env.draining = 1;
     w->drain_deadline_ms = clock_ms() + w->set.shutdown_timeout_ms;
-    uint32_t grace = w->set.shutdown_timeout_ms < DRAIN_GRACE_MS ? w->set.shutdown_timeout_ms
-                                                                 : DRAIN_GRACE_MS;
-    w->loop.drain_grace_ms = clock_ms() + grace;
-    if (w->accept.n_listeners)
-        w->loop.io->accept_stop(w);
-    accept_ctx_close(&w->accept);
+    w->loop.drain_grace_ms = clock_ms() + drain_grace_ms(w->set.shutdown_timeout_ms);
+    /* TCP_DEFER_ACCEPT stays on: what the grace accepts comes with its request (a silent
+     * client is promoted by the kernel's SYN-ACK retransmit no later with it cleared). */
+    if (!w->accept_grace || !syn_queue_holds(w->accept.listeners, w->accept.n_listeners))
+        stop_accepting(w);
+    else /* it accepts on until the grace's time is up */
+        log_info("worker %d: %s", w->loop.id, DRAIN_KEEP_LISTENING);
     revisit_all(w);
 }
 
-/* The grace of never-used connections is over: close those still idle. */
-static void end_drain_grace(struct worker *w)
+/* The grace (worker_loop.h) ends in two steps. Accepting stops first: this worker's own
+ * listeners when the grace's time is up, the acceptor's handoffs when it has closed them
+ * (it stops at its own grace's end). Connections never used are closed one turn later,
+ * so that the request a last accept brought with it (deferred, it came with the
+ * connection) is read first: io_uring submits that receive only at the next turn. */
+static void drain_grace_step(struct worker *w)
 {
-    w->loop.drain_grace_ms = 0;
-    revisit_all(w);
+    if (w->grace_last_turn) {
+        w->grace_last_turn = 0;
+        w->loop.drain_grace_ms = 0;
+        revisit_all(w);
+        return;
+    }
+    if (clock_ms() < w->loop.drain_grace_ms)
+        return;
+    stop_accepting(w);
+    if (!still_accepting(w))
+        w->grace_last_turn = 1;
 }
 
 static void cut_all(struct worker *w)
@@ -324,7 +361,10 @@ int worker_next_timeout_ms(const struct worker *w)
     }
     if (w->loop.draining) {
         uint64_t now = clock_ms();
-        uint64_t until = w->loop.drain_grace_ms ? w->loop.drain_grace_ms : w->drain_deadline_ms;
+        /* After the grace's time, waiting for the acceptor: its handoff_close wakes us. */
+        uint64_t until = w->grace_last_turn ? now
+                         : w->loop.drain_grace_ms > now ? w->loop.drain_grace_ms
+                                                        : w->drain_deadline_ms;
         int64_t left = until > now ? (int64_t)(until - now) : 0;
         if (best < 0 || left < best)
             best = left;
@@ -349,9 +389,10 @@ int worker_turn_end(struct worker *w)
     expire_timers(w);
     if (w->accept.paused_until_ms && accept_pause_left_ms(&w->accept) == 0)
         w->loop.io->accept_resume(w);
-    if (w->loop.draining && w->loop.drain_grace_ms && clock_ms() >= w->loop.drain_grace_ms)
-        end_drain_grace(w);
-    if (w->loop.draining && (w->loop.n_conns == 0 || clock_ms() >= w->drain_deadline_ms)) {
+    if (w->loop.draining && w->loop.drain_grace_ms)
+        drain_grace_step(w);
+    if (w->loop.draining && ((w->loop.n_conns == 0 && !still_accepting(w)) ||
+                             clock_ms() >= w->drain_deadline_ms)) {
         cut_all(w);
         free_closed(w);
         return 1;
@@ -423,4 +464,32 @@ void worker_destroy(struct worker *w)
     handoff_destroy(&w->handoff);
     pthread_cond_destroy(&w->init_cond);
     pthread_mutex_destroy(&w->init_lock);
+}
+
+int workers_cpus_allowed(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void workers_pin(struct worker *ws, int n_workers)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) < 0)
+        return;
+    int cpus[CPU_SETSIZE], n = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed))
+            cpus[n++] = c;
+    for (int i = 0; i < n_workers && n > 0; i++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[i % n], &one);
+        int rc = pthread_setaffinity_np(ws[i].thread, sizeof one, &one);
+        if (rc != 0)
+            log_warn("--cpu-affinity: worker %d: %s", i, strerror(rc));
+    }
 }

@@ -56,6 +56,9 @@ struct worker {
 
     /* set before the thread starts (and loop.id, loop.io) */
     int done_fd;                 /* an eventfd written once finished is set; -1: none */
+    int fed;                     /* an acceptor thread sends its connections (handoff) */
+    int accept_grace;            /* draining: own listeners accept through the grace
+                                  * when the kernel holds clients (drain_state.h) */
     pthread_t thread;
     const struct config *cfg;
     struct accept_ctx accept; /* --dispatch reuseport: this worker's own listeners */
@@ -68,6 +71,8 @@ struct worker {
     uint64_t epoch_ms;          /* deadlines count from here */
     struct conn *todo;          /* connections to revisit before sleeping (backend.h) */
     uint64_t drain_deadline_ms;
+    int feed_over;              /* fed: the acceptor has closed the handoff */
+    int grace_last_turn;        /* draining: accepting is over, the grace ends next turn */
     struct http_cache http;
     struct handler_env env;
 };
@@ -90,6 +95,12 @@ void worker_request_drain(struct worker *w, int cut);
 void worker_join(struct worker *w);
 /* Undo worker_init, after the thread was joined (or never started). */
 void worker_destroy(struct worker *w);
+
+/* The CPUs this process may run on (the default --workers). */
+int workers_cpus_allowed(void);
+/* --cpu-affinity: pin the n_workers started workers of ws[] one to a CPU, in turn over
+ * the allowed ones (a failure is logged, the worker runs unpinned). */
+void workers_pin(struct worker *ws, int n_workers);
 
 _Static_assert(offsetof(struct worker, loop) == 0, "worker_loop(): the loop comes first");
 

@@ -40,7 +40,10 @@ struct worker_loop {
     /* A connection accepted just before draining began has had no chance to send its
      * request (in a rolling restart, its client sees the new listener too late): it
      * gets this long before draining closes it unanswered. */
-    uint64_t drain_grace_ms;    /* when the grace ends (never after the deadline); 0 once it has */
+    /* When the grace ends (never after the deadline); 0 once it has. With --defer-accept
+     * the listeners stay open until then (drain_state.h), and the grace ends one turn
+     * after accepting did (worker.c). */
+    uint64_t drain_grace_ms;
     /* The worker's own (struct worker): */
     struct worker_stats *stats;
     struct handler_env *env;

@@ -7,7 +7,8 @@ look at the draining phase from inside it. Then a second SIGTERM (cuts at once),
 SIGHUP (reloads, never drains), /healthz for clients --stats-allow refuses, the
 shipped unit's stop timeout, and the whole point: two wharfd behind HAProxy
 (`option httpchk GET /healthz`), one stopped under a steady wrk load, no request
-failed.
+failed. Last, --defer-accept: clients the kernel still held back at SIGTERM are served
+through the grace, not reset by the listeners' close.
 
 Every server here runs on the harness's backend (tests/run-all runs this suite once
 per backend). Delays are short (0.5-1 s)."""
@@ -32,6 +33,7 @@ from wharfkit.server import duration_s
 
 t = Suite(__file__)
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+KEEP_LISTENING = "listening on through the drain's grace"  # server/drain_state.h
 
 
 def read_response(sock):
@@ -496,6 +498,75 @@ def haproxy_takes_a_draining_backend_out_without_a_failed_request():
     finally:
         proc.stop(hp, 5)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def accepted(s):
+    return sum(w["accepted"] for w in s.stats()["workers"])
+
+
+def eof_not_reset(sock, timeout=5):
+    """'eof' when the server closed sock cleanly, 'reset', or 'open' when it did neither."""
+    sock.settimeout(timeout)
+    try:
+        return "eof" if sock.recv(1) == b"" else "data"
+    except ConnectionResetError:
+        return "reset"
+    except OSError:
+        return "open"
+
+
+@t.test
+def defer_accept_drain_serves_clients_the_kernel_still_held():
+    # With TCP_DEFER_ACCEPT a client that has connected but not sent yet is in the
+    # kernel's SYN queue, not accepted: the drain must keep the listeners open through
+    # its grace (the option cleared) so that its request, sent 0.3 s into the drain, is
+    # answered instead of reset by the listener's close. One worker accepting itself,
+    # two fed by the acceptor thread, two with their own listeners (reuseport).
+    for workers, more in ((1, []), (2, []), (2, ["--dispatch", "reuseport"])):
+        name = f"--workers {workers} {' '.join(more)}".strip()
+        extra = ["--defer-accept", "1s", "--shutdown-timeout", "10s"] + more
+        with Server("http", "frame", workers=workers, check_exit=False, extra=extra) as s:
+            before = accepted(s)
+            t_conn = time.monotonic()
+            http, frames, silent = s.connect("http"), s.connect("frame"), s.connect("http")
+            time.sleep(0.2)
+            delta = accepted(s) - before
+            if time.monotonic() - t_conn < 0.8:  # else the kernel may have promoted them
+                t.check(delta == 1, f"{name}: the silent clients are not accepted yet (only "
+                        "the /stats request's connection is)", delta)
+            t0 = time.monotonic()
+            s.signal(signal.SIGTERM)
+            time.sleep(0.3)
+            try:
+                http.sendall(b"GET / HTTP/1.1\r\nHost: d\r\n\r\n")
+                frames.sendall(frame(b"late"))
+                status, headers, body = read_response(http)
+                t.check(status == 200 and headers.get("connection") == "close",
+                        f"{name}: a deferred HTTP client's request is answered", (status, headers))
+                t.check(read_frame(frames) == b"LATE", f"{name}: a deferred frame is answered")
+            except (ConnectionError, OSError) as e:
+                t.check(False, f"{name}: deferred clients answered, not reset", repr(e))
+            t.check(eof_not_reset(http) == "eof" and eof_not_reset(frames) == "eof",
+                    f"{name}: then closed cleanly")
+            t.check(eof_not_reset(silent) == "eof",
+                    f"{name}: a client silent through the grace is closed, not reset")
+            code = s.wait(10)
+            took = time.monotonic() - t0
+            t.check(code == 0 and took < 3, f"{name}: exit 0 after the grace", (code, took))
+            t.check(KEEP_LISTENING in s.log(), f"{name}: the log says why it listened on",
+                    s.log()[-800:])
+            for c in (http, frames, silent):
+                c.close()
+    # Nobody held back by the kernel: the listeners close at once, no grace is waited for.
+    with Server("http", workers=1, check_exit=False, extra=["--defer-accept", "1s"]) as s:
+        c = s.connect("http")
+        c.sendall(b"GET / HTTP/1.1\r\nHost: d\r\n\r\n")
+        read_response(c)
+        c.close()
+        s.signal(signal.SIGTERM)
+        t.check(s.wait(10) == 0, "idle: exit 0")
+        t.check(KEEP_LISTENING not in s.log(), "idle: the listeners closed at once",
+                s.log()[-800:])
 
 
 t.main()

@@ -1,7 +1,8 @@
 /* handoff: a batch pushed is taken whole, the eventfd is written once per burst (only
  * when the queue was empty), FIFO order across pushes, growth past the first 64
  * slots, sockets still queued are closed on destroy, settings, and a producer thread
- * pushing batches while the consumer takes them (run it under TSan too). */
+ * pushing batches while the consumer takes them (run it under TSan too), and the
+ * acceptor's close after its last push. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +136,30 @@ static void test_destroy_closes_queued(void **state)
     assert_int_equal(fcntl(p[1], F_GETFD), -1);
 }
 
+/* The acceptor's last word: handoff_close after its last push wakes the worker, and a
+ * take after handoff_closed said 1 has every item pushed. */
+static void test_close_after_last_push(void **state)
+{
+    (void)state;
+    struct handoff h;
+    assert_int_equal(handoff_init(&h), 0);
+    struct handoff_item it[3];
+    fill(it, 3, 7);
+    assert_int_equal(handoff_closed(&h), 0);
+    assert_int_equal(handoff_push(&h, it, 3), 0);
+    assert_int_equal(wakeups(&h), 1);
+    handoff_close(&h);
+    assert_int_equal(wakeups(&h), 1);
+    assert_int_equal(handoff_closed(&h), 1);
+    struct handoff_item *got;
+    size_t n = handoff_take(&h, &got);
+    assert_int_equal(n, 3);
+    expect_seq(got, n, 7);
+    free(got);
+    assert_int_equal(handoff_closed(&h), 1); /* it stays closed */
+    handoff_destroy(&h);
+}
+
 static void test_settings(void **state)
 {
     (void)state;
@@ -232,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_one_wakeup_per_burst),
         cmocka_unit_test(test_fifo_and_growth),
         cmocka_unit_test(test_destroy_closes_queued),
+        cmocka_unit_test(test_close_after_last_push),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_across_threads),
     };
