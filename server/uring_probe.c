@@ -38,6 +38,26 @@ static int probe_ops(struct io_uring *ring, char *why, size_t whylen)
     return rc;
 }
 
+/* End a probe on the socket pair sv: cancel the multishot request tagged armed (0: it
+ * has ended already), reap what the cancel completes, close both sockets. */
+static void probe_end(struct io_uring *ring, uint64_t armed, int sv[2])
+{
+    if (armed) {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {.tv_sec = 2};
+        struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, armed, 0);
+            io_uring_sqe_set_data64(sqe, armed + 1);
+            io_uring_submit(ring);
+        }
+        for (int k = 0; k < 2 && io_uring_wait_cqe_timeout(ring, &cqe, &ts) == 0; k++)
+            io_uring_cqe_seen(ring, cqe);
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* Whether a multishot receive stops after the byte limit in optlen: it must end (no
  * F_MORE) having read at most one buffer past the limit; older kernels refuse the field
  * (EINVAL). Uses the probe's buffer ring. */
@@ -68,16 +88,7 @@ static int probe_recv_limit(struct io_uring *ring)
                 break;
         }
     }
-    if (!ended) {
-        sqe = io_uring_get_sqe(ring);
-        io_uring_prep_cancel64(sqe, 3, 0);
-        io_uring_sqe_set_data64(sqe, 4);
-        io_uring_submit(ring);
-        for (int k = 0; k < 2 && io_uring_wait_cqe_timeout(ring, &cqe, &ts) == 0; k++)
-            io_uring_cqe_seen(ring, cqe);
-    }
-    close(sv[0]);
-    close(sv[1]);
+    probe_end(ring, ended ? 0 : 3, sv);
     return ok;
 }
 
@@ -110,16 +121,7 @@ static int probe_recvmsg_multishot(struct io_uring *ring, char *mem, size_t sz)
         }
         io_uring_cqe_seen(ring, cqe);
     }
-    if (!ended) {
-        sqe = io_uring_get_sqe(ring);
-        io_uring_prep_cancel64(sqe, 5, 0);
-        io_uring_sqe_set_data64(sqe, 6);
-        io_uring_submit(ring);
-        for (int k = 0; k < 2 && io_uring_wait_cqe_timeout(ring, &cqe, &ts) == 0; k++)
-            io_uring_cqe_seen(ring, cqe);
-    }
-    close(sv[0]);
-    close(sv[1]);
+    probe_end(ring, ended ? 0 : 5, sv);
     return ok;
 }
 
