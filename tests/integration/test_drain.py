@@ -219,7 +219,10 @@ def stop_sequence_serving_delay_draining_exit():
         for _, _, st in poller.samples:
             if st and (not states or states[-1] != st):
                 states.append(st)
-        t.check(states == ["serving", "delay"], "/stats: serving, then delay", states)
+        # A poller connection the kernel still held (TCP_DEFER_ACCEPT) when the delay ended
+        # is accepted in the drain's grace and served: it may read "draining" last.
+        t.check(states in (["serving", "delay"], ["serving", "delay", "draining"]),
+                "/stats: serving, then delay (then draining, at most)", states)
         first_503 = min(tm for tm, h, _ in poller.samples if h == 503)
         t.check(not http.failures and not frames.failures, "no request failed",
                 (http.failures[:5], frames.failures[:5]))
