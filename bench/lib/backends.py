@@ -92,16 +92,7 @@ def perf_read(p, path):
         p.wait(timeout=30)
     except subprocess.TimeoutExpired:
         bl.stop_process(p, grace=2)
-    counts = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                parts = line.strip().split(",")
-                if len(parts) >= 3 and parts[0][:1].isdigit():
-                    counts[parts[2]] = int(float(parts[0]))
-    except OSError:
-        pass
-    return counts
+    return bl.perf_stat_counts(path)
 
 
 def http_run(a, srv, be, rnd):

@@ -103,6 +103,21 @@ def spawn(args, **kw):
     return p
 
 
+def perf_stat_counts(path):
+    """`perf stat -x, -o PATH`'s counts by event name ({} when the file is missing or
+    unreadable): the one reader every harness that counts system calls uses."""
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) >= 3 and parts[0][:1].isdigit():
+                    counts[parts[2]] = int(float(parts[0]))
+    except OSError:
+        pass
+    return counts
+
+
 def stop_process(p, grace=12):
     """SIGTERM the process (by its id), wait, then SIGKILL its process group (the one
     spawn() made for it, by id): wharfkit.proc.stop."""

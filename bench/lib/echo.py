@@ -135,14 +135,7 @@ def one_run(a, srv, wharf, proto, conns, size, pipe, rnd, tps):
             except subprocess.TimeoutExpired:
                 pass
             bl.stop_process(perf, grace=2)
-            try:
-                with open(out_csv) as f:
-                    for line in f:
-                        parts = line.strip().split(",")
-                        if len(parts) >= 3 and parts[0][:1].isdigit():
-                            counts[parts[2]] = int(float(parts[0]))
-            except OSError:
-                pass
+            counts = bl.perf_stat_counts(out_csv)
         window = w1 - w0
         cpu_d = c1 - c0
         out, _ = p.communicate(timeout=limit)

@@ -150,12 +150,7 @@ def perf_run(a, srv, wl_name, tps, tag):
         time.sleep(0.2)  # the server's last closes
         stop_perf(perf)
     cpu1 = bl.cpu_seconds(pids)
-    counts = {}
-    with open(out) as f:
-        for line in f:
-            parts = line.strip().split(",")
-            if len(parts) >= 3 and parts[0] and parts[0][0].isdigit():
-                counts[parts[2]] = int(float(parts[0]))
+    counts = bl.perf_stat_counts(out)
     n = r["requests"]
     row = {"server": srv.name, "workload": wl_name, "requests": n,
            "rps": round(r["rps"], 1), "errors": r["errors"]["total"],

@@ -75,19 +75,6 @@ def parse_args():
     return a
 
 
-def perf_counts(path):
-    counts = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                parts = line.strip().split(",")
-                if len(parts) >= 3 and parts[0][:1].isdigit():
-                    counts[parts[2]] = int(float(parts[0]))
-    except OSError:
-        pass
-    return counts
-
-
 def measure(a, pids, tag, tps):
     """The server's CPU seconds and perf counts over a steady window; (cpu, window, counts)."""
     perf = None
@@ -109,7 +96,7 @@ def measure(a, pids, tag, tps):
         except subprocess.TimeoutExpired:
             pass
         bl.stop_process(perf, grace=2)
-    return c1 - c0, w1 - w0, perf_counts(out_csv)
+    return c1 - c0, w1 - w0, bl.perf_stat_counts(out_csv)
 
 
 def one_run(a, name, port, pids, wharf, rnd, tps):
